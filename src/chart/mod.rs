@@ -1,0 +1,1 @@
+//! Chart loading: embedded and on-disk charts (Chart.yaml, values.yaml, templates).

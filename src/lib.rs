@@ -1,0 +1,10 @@
+//! ikp: the InterLink Kubernetes plugin.
+//!
+//! Data flows one way:
+//! `cli` → [`values`] → [`render`] → (print | [`apply`]);
+//! HTTP → [`serve`] → [`offload`] → kube.
+#![forbid(unsafe_code)]
+
+pub mod chart;
+pub mod values;
+pub mod render;

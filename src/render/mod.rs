@@ -1,0 +1,1 @@
+//! Rendering: minijinja templates with Helm-compatible functions, Helm output framing and ordering.
