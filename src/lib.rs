@@ -6,5 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod chart;
-pub mod values;
+pub mod mesh;
 pub mod render;
+pub mod values;
