@@ -227,17 +227,24 @@ pub fn mesh_container(script: &str, options: &MeshOptions) -> Container {
 
 const APK_PACKAGES: &str = "curl bash procps gcompat libc6-compat iproute2 util-linux shadow";
 
+/// Shell lines shared by both wrappers: install the tools the mesh scripts use and decode `mesh.sh`.
+fn install_prelude(script_base64: &str) -> String {
+    format!(
+        "set -e\n\
+         apk add --no-cache {APK_PACKAGES}\n\
+         mkdir -p {SCRATCH_DIR}\n\
+         echo '{script_base64}' | base64 -d > {SCRATCH_DIR}/mesh.sh\n"
+    )
+}
+
 /// Wrapper for the Kubernetes-adapted mesh script: install tools, decode, run.
 ///
 /// Lines start at column 0 so that the script reads the same whatever shell runs it.
 pub fn kubernetes_wrapper(script_base64: &str) -> String {
     format!(
-        "set -e\n\
-         apk add --no-cache {APK_PACKAGES}\n\
-         mkdir -p {SCRATCH_DIR}\n\
-         echo '{script_base64}' | base64 -d > {SCRATCH_DIR}/mesh.sh\n\
-         chmod 0755 {SCRATCH_DIR}/mesh.sh\n\
-         exec bash {SCRATCH_DIR}/mesh.sh\n"
+        "{}chmod 0755 {SCRATCH_DIR}/mesh.sh\n\
+         exec bash {SCRATCH_DIR}/mesh.sh\n",
+        install_prelude(script_base64)
     )
 }
 
@@ -248,11 +255,7 @@ pub fn kubernetes_wrapper(script_base64: &str) -> String {
 /// ended the heredoc and `mesh.sh` never ran.
 pub fn slurm_wrapper(script_base64: &str) -> String {
     format!(
-        "set -e\n\
-         apk add --no-cache {APK_PACKAGES}\n\
-         mkdir -p {SCRATCH_DIR}\n\
-         echo '{script_base64}' | base64 -d > {SCRATCH_DIR}/mesh.sh\n\
-         sed -i \\\n\
+        "{}sed -i \\\n\
          \x20 -e 's/fg 1$/fg %1/' \\\n\
          \x20 -e 's|unshare $UNSHARE_FLAGS --net --mount $TMPDIR/slirp.sh|$TMPDIR/slirp.sh|' \\\n\
          \x20 -e 's|^\\(\\s*\\)\\./slirp4netns|\\1# ./slirp4netns|' \\\n\
@@ -268,7 +271,8 @@ pub fn slurm_wrapper(script_base64: &str) -> String {
          chmod 0755 {SCRATCH_DIR}/job-fake.sh\n\
          export SLURM_JOB_ID=1 SLURM_PROCID=0 SLURM_TMPDIR=/tmp TMPDIR=/tmp\n\
          cd {SCRATCH_DIR}\n\
-         exec bash {SCRATCH_DIR}/mesh.sh {SCRATCH_DIR}/job-fake.sh\n"
+         exec bash {SCRATCH_DIR}/mesh.sh {SCRATCH_DIR}/job-fake.sh\n",
+        install_prelude(script_base64)
     )
 }
 
