@@ -7,5 +7,6 @@
 
 pub mod chart;
 pub mod kubeclient;
+pub mod mesh;
 pub mod render;
 pub mod values;
