@@ -6,5 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod chart;
-pub mod values;
 pub mod render;
+pub mod values;
