@@ -6,5 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chart;
+pub mod kubeclient;
+pub mod mesh;
 pub mod render;
 pub mod values;
