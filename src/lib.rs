@@ -11,4 +11,5 @@ pub mod kubeclient;
 pub mod mesh;
 pub mod offload;
 pub mod render;
+pub mod serve;
 pub mod values;
