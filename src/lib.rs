@@ -8,3 +8,4 @@
 pub mod chart;
 pub mod values;
 pub mod render;
+pub mod apply;
