@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod chart;
-pub mod values;
+pub mod kubeclient;
+pub mod mesh;
 pub mod render;
+pub mod values;
 pub mod apply;
