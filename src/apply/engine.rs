@@ -318,6 +318,12 @@ pub async fn apply_release(
     let mut record = inventory::load(client, &plan.namespace, &plan.name)
         .await?
         .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
+    for stale in record.revisions.iter_mut().filter(|r| r.status == RevisionStatus::Pending) {
+        // No lock: a pending revision means an apply died or is racing this one; either way this
+        // apply supersedes it, and its objects stay prune candidates below.
+        stale.status = RevisionStatus::Failed;
+        stale.description = format!("interrupted: {} did not finish", stale.description);
+    }
     let previous = record.last_deployed().cloned();
     let prune_candidates = record.all_objects();
     let number = record.next_revision();
