@@ -5,9 +5,9 @@
 //! HTTP → [`serve`] → [`offload`] → kube.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod chart;
 pub mod kubeclient;
 pub mod mesh;
 pub mod render;
 pub mod values;
-pub mod apply;

@@ -4,10 +4,10 @@
 use serde_json::Value;
 use similar::TextDiff;
 
+use super::ApplyError;
 use super::engine::preview;
 use super::fields::strip_server_noise;
 use super::plan::{ObjectRef, ReleasePlan};
-use super::ApplyError;
 
 /// Options of `diff`.
 #[derive(Debug, Clone, Default)]
@@ -61,15 +61,21 @@ pub fn redact_secret_data(before: Option<&mut Value>, after: Option<&mut Value>)
     }
     let (mut before, mut after) = (before, after);
     for field in ["data", "stringData"] {
-        let snapshot = |side: &Option<&mut Value>| side.as_deref().and_then(|o| o.get(field)).cloned();
+        let snapshot =
+            |side: &Option<&mut Value>| side.as_deref().and_then(|o| o.get(field)).cloned();
         let (old, new) = (snapshot(&before), snapshot(&after));
         let redact = |side: &mut Option<&mut Value>, other: &Option<Value>, label: &str| {
-            let Some(Value::Object(map)) = side.as_deref_mut().and_then(|o| o.get_mut(field)) else {
+            let Some(Value::Object(map)) = side.as_deref_mut().and_then(|o| o.get_mut(field))
+            else {
                 return;
             };
             for (key, value) in map.iter_mut() {
                 let same = other.as_ref().and_then(|o| o.get(key)) == Some(&*value);
-                *value = Value::String(if same { "***".to_string() } else { format!("*** ({label})") });
+                *value = Value::String(if same {
+                    "***".to_string()
+                } else {
+                    format!("*** ({label})")
+                });
             }
         };
         redact(&mut before, &new, "before");
@@ -165,7 +171,10 @@ mod tests {
         let mut before = json!({"kind": "Secret", "data": {"KEY": "c2VjcmV0", "SAME": "eA=="}});
         let mut after = json!({"kind": "Secret", "data": {"KEY": "bmV3", "SAME": "eA=="}});
         redact_secret_data(Some(&mut before), Some(&mut after));
-        assert_eq!(before["data"], json!({"KEY": "*** (before)", "SAME": "***"}));
+        assert_eq!(
+            before["data"],
+            json!({"KEY": "*** (before)", "SAME": "***"})
+        );
         assert_eq!(after["data"], json!({"KEY": "*** (after)", "SAME": "***"}));
         let text = serde_json::to_string(&(before, after)).unwrap();
         assert!(!text.contains("c2VjcmV0") && !text.contains("bmV3"));
@@ -188,9 +197,16 @@ mod tests {
             name: "c".into(),
             uid: None,
         };
-        let text = unified(&object, Some(&json!({"data": {"A": "1"}})), Some(&json!({"data": {"A": "2"}})));
+        let text = unified(
+            &object,
+            Some(&json!({"data": {"A": "1"}})),
+            Some(&json!({"data": {"A": "2"}})),
+        );
         assert!(text.contains("--- live ConfigMap ns/c"), "{text}");
-        assert!(text.contains("-  A: '1'") && text.contains("+  A: '2'"), "{text}");
+        assert!(
+            text.contains("-  A: '1'") && text.contains("+  A: '2'"),
+            "{text}"
+        );
         assert!(unified(&object, Some(&json!({"a": 1})), Some(&json!({"a": 1}))).is_empty());
     }
 }

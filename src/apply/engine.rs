@@ -53,7 +53,7 @@ impl std::fmt::Display for ObjectChange {
 }
 
 /// Receives progress of long operations; the CLI prints it, tests may record it.
-pub trait Reporter {
+pub trait Reporter: Send {
     /// An object was applied (or deleted by prune/uninstall).
     fn changed(&mut self, _object: &ObjectRef, _change: ObjectChange) {}
     /// An object is still not ready.
@@ -143,14 +143,22 @@ struct AppliedObject {
 }
 
 /// Resolves every planned object's API and namespace; fails before any change if a kind is unknown.
-pub(crate) async fn place_objects(resolver: &mut Resolver, plan: &ReleasePlan) -> Result<Vec<PlacedObject>, ApplyError> {
+pub(crate) async fn place_objects(
+    resolver: &mut Resolver,
+    plan: &ReleasePlan,
+) -> Result<Vec<PlacedObject>, ApplyError> {
     let mut placed = Vec::with_capacity(plan.objects.len());
     for obj in &plan.objects {
         let mut obj = obj.clone();
         let mut reference = ObjectRef::of(&obj);
-        let (_, namespaced) = resolver.resource(&reference.api_version(), &reference.kind).await?;
+        let (_, namespaced) = resolver
+            .resource(&reference.api_version(), &reference.kind)
+            .await?;
         if namespaced {
-            let ns = obj.metadata.namespace.get_or_insert_with(|| plan.namespace.clone());
+            let ns = obj
+                .metadata
+                .namespace
+                .get_or_insert_with(|| plan.namespace.clone());
             reference.namespace = Some(ns.clone());
         } else {
             obj.metadata.namespace = None;
@@ -161,7 +169,11 @@ pub(crate) async fn place_objects(resolver: &mut Resolver, plan: &ReleasePlan) -
             source_path: reference.to_string(),
             reason: e.to_string(),
         })?;
-        placed.push(PlacedObject { reference, body, api });
+        placed.push(PlacedObject {
+            reference,
+            body,
+            api,
+        });
     }
     Ok(placed)
 }
@@ -186,7 +198,11 @@ fn owned_by(obj: &Value, namespace: &str, name: &str) -> bool {
 }
 
 /// Fails if `live` is annotated as belonging to a different release.
-fn check_owner(live: Option<&Value>, reference: &ObjectRef, plan: &ReleasePlan) -> Result<(), ApplyError> {
+fn check_owner(
+    live: Option<&Value>,
+    reference: &ObjectRef,
+    plan: &ReleasePlan,
+) -> Result<(), ApplyError> {
     if let Some((ns, name)) = live.and_then(owning_release)
         && (ns != plan.namespace || name != plan.name)
     {
@@ -199,14 +215,24 @@ fn check_owner(live: Option<&Value>, reference: &ObjectRef, plan: &ReleasePlan) 
 }
 
 /// Makes sure the release namespace exists (creating it when allowed).
-async fn ensure_namespace(client: &kube::Client, namespace: &str, create: bool, dry_run: bool) -> Result<bool, ApplyError> {
+async fn ensure_namespace(
+    client: &kube::Client,
+    namespace: &str,
+    create: bool,
+    dry_run: bool,
+) -> Result<bool, ApplyError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let kube_err = |action, source| ApplyError::Kube {
         action,
         object: format!("Namespace {namespace}"),
         source,
     };
-    if api.get_opt(namespace).await.map_err(|e| kube_err("get", e))?.is_some() {
+    if api
+        .get_opt(namespace)
+        .await
+        .map_err(|e| kube_err("get", e))?
+        .is_some()
+    {
         return Ok(true);
     }
     if !create {
@@ -218,9 +244,13 @@ async fn ensure_namespace(client: &kube::Client, namespace: &str, create: bool, 
         return Ok(false);
     }
     let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
-    api.patch(namespace, &PatchParams::apply(FIELD_MANAGER), &Patch::Apply(&body))
-        .await
-        .map_err(|e| kube_err("create", e))?;
+    api.patch(
+        namespace,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| kube_err("create", e))?;
     Ok(true)
 }
 
@@ -232,8 +262,14 @@ fn apply_params(force: bool, dry_run: bool) -> PatchParams {
 }
 
 /// Deletes an object and waits until it is gone (or replaced by an object with another uid).
-async fn delete_and_wait(api: &Api<DynamicObject>, reference: &ObjectRef) -> Result<(), ApplyError> {
-    let uid = match api.delete(&reference.name, &DeleteParams::background()).await {
+async fn delete_and_wait(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+) -> Result<(), ApplyError> {
+    let uid = match api
+        .delete(&reference.name, &DeleteParams::background())
+        .await
+    {
         Ok(either) => either.left().and_then(|o| o.uid()),
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
         Err(source) => {
@@ -268,7 +304,10 @@ async fn apply_one(
 ) -> Result<(DynamicObject, ObjectChange), ApplyError> {
     let pp = apply_params(options.force_conflicts, false);
     let name = &placed.reference.name;
-    let result = placed.api.patch(name, &pp, &Patch::Apply(&placed.body)).await;
+    let result = placed
+        .api
+        .patch(name, &pp, &Patch::Apply(&placed.body))
+        .await;
     let applied = match result {
         Ok(obj) => obj,
         Err(err) => match ApplyError::from_apply(placed.reference.to_string(), "apply", err) {
@@ -278,7 +317,9 @@ async fn apply_one(
                     .api
                     .patch(name, &pp, &Patch::Apply(&placed.body))
                     .await
-                    .map_err(|e| ApplyError::from_apply(placed.reference.to_string(), "apply", e))?;
+                    .map_err(|e| {
+                        ApplyError::from_apply(placed.reference.to_string(), "apply", e)
+                    })?;
                 return Ok((obj, ObjectChange::Recreated));
             }
             other => return Err(other),
@@ -293,7 +334,10 @@ async fn apply_one(
     Ok((applied, change))
 }
 
-async fn get_live(api: &Api<DynamicObject>, reference: &ObjectRef) -> Result<Option<Value>, ApplyError> {
+async fn get_live(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+) -> Result<Option<Value>, ApplyError> {
     api.get_opt(&reference.name)
         .await
         .map(|o| o.as_ref().map(to_value))
@@ -318,7 +362,11 @@ pub async fn apply_release(
     let mut record = inventory::load(client, &plan.namespace, &plan.name)
         .await?
         .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
-    for stale in record.revisions.iter_mut().filter(|r| r.status == RevisionStatus::Pending) {
+    for stale in record
+        .revisions
+        .iter_mut()
+        .filter(|r| r.status == RevisionStatus::Pending)
+    {
         // No lock: a pending revision means an apply died or is racing this one; either way this
         // apply supersedes it, and its objects stay prune candidates below.
         stale.status = RevisionStatus::Failed;
@@ -336,7 +384,12 @@ pub async fn apply_release(
             app_version: plan.app_version.clone(),
             values_digest: plan.values_digest.clone(),
             updated: now_rfc3339(),
-            description: if previous.is_some() { "upgrade" } else { "install" }.to_string(),
+            description: if previous.is_some() {
+                "upgrade"
+            } else {
+                "install"
+            }
+            .to_string(),
             objects: placed.iter().map(|p| p.reference.clone()).collect(),
         },
         usize::MAX,
@@ -376,7 +429,12 @@ pub async fn apply_release(
     if failure.is_none() && options.wait {
         let started = Instant::now();
         let mut state = WaitState::new(&refs);
-        match tokio::time::timeout(options.timeout, state.poll_until_ready(&mut resolver, reporter, started)).await {
+        match tokio::time::timeout(
+            options.timeout,
+            state.poll_until_ready(&mut resolver, reporter, started),
+        )
+        .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(err)) => failure = Some(err),
             Err(_) => {
@@ -389,23 +447,46 @@ pub async fn apply_release(
     }
 
     if let Some(cause) = failure {
-        return Err(fail(client, &mut resolver, plan, options, record, number, previous, &placed, &applied, cause, reporter).await);
+        return Err(fail(
+            client,
+            &mut resolver,
+            plan,
+            options,
+            record,
+            number,
+            previous,
+            &placed,
+            &applied,
+            cause,
+            reporter,
+        )
+        .await);
     }
 
     let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
     let mut pruned = Vec::new();
-    for candidate in prune_candidates.iter().filter(|c| !planned.contains(&c.key())) {
+    for candidate in prune_candidates
+        .iter()
+        .filter(|c| !planned.contains(&c.key()))
+    {
         let api = match resolver.api_for(candidate).await {
             Ok(api) => api,
             Err(ApplyError::UnknownKind { .. }) => continue,
             Err(err) => return Err(err),
         };
-        let Some(live) = get_live(&api, candidate).await? else { continue };
+        let Some(live) = get_live(&api, candidate).await? else {
+            continue;
+        };
         if !owned_by(&live, &plan.namespace, &plan.name) {
-            reporter.note(&format!("left {candidate} alone: it no longer carries this release's annotations"));
+            reporter.note(&format!(
+                "left {candidate} alone: it no longer carries this release's annotations"
+            ));
             continue;
         }
-        match api.delete(&candidate.name, &DeleteParams::background()).await {
+        match api
+            .delete(&candidate.name, &DeleteParams::background())
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => continue,
             Err(source) => {
@@ -454,7 +535,12 @@ async fn fail(
     cause: ApplyError,
     reporter: &mut dyn Reporter,
 ) -> ApplyError {
-    let first_line = cause.to_string().lines().next().unwrap_or_default().to_string();
+    let first_line = cause
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     if let Some(revision) = record.revision_mut(number) {
         revision.status = RevisionStatus::Failed;
         revision.updated = now_rfc3339();
@@ -474,9 +560,15 @@ async fn fail(
         match &previous {
             None => {
                 // First install: remove everything this release may have created, then its record.
-                let mut targets: Vec<ObjectRef> = placed.iter().map(|p| p.reference.clone()).collect();
+                let mut targets: Vec<ObjectRef> =
+                    placed.iter().map(|p| p.reference.clone()).collect();
                 let keys: BTreeSet<ObjectKey> = targets.iter().map(ObjectRef::key).collect();
-                targets.extend(record.all_objects().into_iter().filter(|o| !keys.contains(&o.key())));
+                targets.extend(
+                    record
+                        .all_objects()
+                        .into_iter()
+                        .filter(|o| !keys.contains(&o.key())),
+                );
                 for target in targets.iter().rev() {
                     delete_owned(resolver, target, plan, reporter).await?;
                 }
@@ -495,9 +587,19 @@ async fn fail(
                             let config = applied_configuration(before, FIELD_MANAGER);
                             let obj = object
                                 .api
-                                .patch(&object.reference.name, &apply_params(true, false), &Patch::Apply(&config))
+                                .patch(
+                                    &object.reference.name,
+                                    &apply_params(true, false),
+                                    &Patch::Apply(&config),
+                                )
                                 .await
-                                .map_err(|e| ApplyError::from_apply(object.reference.to_string(), "restore", e))?;
+                                .map_err(|e| {
+                                    ApplyError::from_apply(
+                                        object.reference.to_string(),
+                                        "restore",
+                                        e,
+                                    )
+                                })?;
                             let mut reference = object.reference.clone();
                             reference.uid = obj.uid();
                             reporter.changed(&reference, ObjectChange::Configured);
@@ -508,7 +610,13 @@ async fn fail(
                 let objects = prev
                     .objects
                     .iter()
-                    .map(|o| restored.iter().find(|r| r.key() == o.key()).cloned().unwrap_or_else(|| o.clone()))
+                    .map(|o| {
+                        restored
+                            .iter()
+                            .find(|r| r.key() == o.key())
+                            .cloned()
+                            .unwrap_or_else(|| o.clone())
+                    })
                     .collect();
                 let rollback_number = record.next_revision();
                 record.push(
@@ -516,7 +624,10 @@ async fn fail(
                         revision: rollback_number,
                         status: RevisionStatus::Deployed,
                         updated: now_rfc3339(),
-                        description: format!("rollback to {} after revision {number} failed", prev.revision),
+                        description: format!(
+                            "rollback to {} after revision {number} failed",
+                            prev.revision
+                        ),
                         objects,
                         ..prev.clone()
                     },
@@ -549,7 +660,14 @@ async fn delete_owned(
     plan_or_release: &ReleasePlan,
     reporter: &mut dyn Reporter,
 ) -> Result<bool, ApplyError> {
-    delete_release_object(resolver, target, &plan_or_release.namespace, &plan_or_release.name, reporter).await
+    delete_release_object(
+        resolver,
+        target,
+        &plan_or_release.namespace,
+        &plan_or_release.name,
+        reporter,
+    )
+    .await
 }
 
 async fn delete_release_object(
@@ -564,9 +682,13 @@ async fn delete_release_object(
         Err(ApplyError::UnknownKind { .. }) => return Ok(false),
         Err(err) => return Err(err),
     };
-    let Some(live) = get_live(&api, target).await? else { return Ok(false) };
+    let Some(live) = get_live(&api, target).await? else {
+        return Ok(false);
+    };
     if !owned_by(&live, namespace, name) {
-        reporter.note(&format!("left {target} alone: it does not carry this release's annotations"));
+        reporter.note(&format!(
+            "left {target} alone: it does not carry this release's annotations"
+        ));
         return Ok(false);
     }
     match api.delete(&target.name, &DeleteParams::background()).await {
@@ -604,13 +726,21 @@ pub(crate) struct PreviewedObject {
 }
 
 /// Runs the server-side dry-run of a plan.
-pub(crate) async fn preview(client: &kube::Client, plan: &ReleasePlan, force_conflicts: bool) -> Result<Preview, ApplyError> {
+pub(crate) async fn preview(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    force_conflicts: bool,
+) -> Result<Preview, ApplyError> {
     let mut resolver = Resolver::new(client.clone());
     let placed = place_objects(&mut resolver, plan).await?;
     let namespace_exists = ensure_namespace(client, &plan.namespace, true, true).await?;
     let mut objects = Vec::new();
     for object in &placed {
-        let live = if namespace_exists { get_live(&object.api, &object.reference).await? } else { None };
+        let live = if namespace_exists {
+            get_live(&object.api, &object.reference).await?
+        } else {
+            None
+        };
         if let Err(err) = check_owner(live.as_ref(), &object.reference, plan) {
             objects.push(PreviewedObject {
                 reference: object.reference.clone(),
@@ -630,16 +760,22 @@ pub(crate) async fn preview(client: &kube::Client, plan: &ReleasePlan, force_con
             };
             match run(force_conflicts).await {
                 Ok(obj) => (Ok(to_value(&obj)), None),
-                Err(err) => match ApplyError::from_apply(object.reference.to_string(), "dry-run apply", err) {
-                    conflict @ ApplyError::Conflict { .. } => {
-                        let forced = run(true)
-                            .await
-                            .map(|o| to_value(&o))
-                            .map_err(|e| ApplyError::from_apply(object.reference.to_string(), "dry-run apply", e));
-                        (forced, Some(conflict))
+                Err(err) => {
+                    match ApplyError::from_apply(object.reference.to_string(), "dry-run apply", err)
+                    {
+                        conflict @ ApplyError::Conflict { .. } => {
+                            let forced = run(true).await.map(|o| to_value(&o)).map_err(|e| {
+                                ApplyError::from_apply(
+                                    object.reference.to_string(),
+                                    "dry-run apply",
+                                    e,
+                                )
+                            });
+                            (forced, Some(conflict))
+                        }
+                        other => (Err(other), None),
                     }
-                    other => (Err(other), None),
-                },
+                }
             }
         } else {
             (Ok(object.body.clone()), None)
@@ -652,9 +788,15 @@ pub(crate) async fn preview(client: &kube::Client, plan: &ReleasePlan, force_con
         });
     }
     let mut prune = Vec::new();
-    if namespace_exists && let Some(record) = inventory::load(client, &plan.namespace, &plan.name).await? {
+    if namespace_exists
+        && let Some(record) = inventory::load(client, &plan.namespace, &plan.name).await?
+    {
         let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
-        for candidate in record.all_objects().into_iter().filter(|c| !planned.contains(&c.key())) {
+        for candidate in record
+            .all_objects()
+            .into_iter()
+            .filter(|c| !planned.contains(&c.key()))
+        {
             let api = match resolver.api_for(&candidate).await {
                 Ok(api) => api,
                 Err(ApplyError::UnknownKind { .. }) => continue,
@@ -733,10 +875,15 @@ pub async fn release_status(
                 Err(err) => return Err(err),
                 Ok(api) => match get_live(&api, reference).await? {
                     None => "missing".to_string(),
-                    Some(live) if reference.uid.is_some() && live.pointer("/metadata/uid").and_then(Value::as_str) != reference.uid.as_deref() => {
+                    Some(live)
+                        if reference.uid.is_some()
+                            && live.pointer("/metadata/uid").and_then(Value::as_str)
+                                != reference.uid.as_deref() =>
+                    {
                         "replaced outside ikp (uid differs)".to_string()
                     }
-                    Some(live) if is_waitable(reference) => match readiness(&reference.kind, &live) {
+                    Some(live) if is_waitable(reference) => match readiness(&reference.kind, &live)
+                    {
                         Readiness::Ready => "ready".to_string(),
                         Readiness::Waiting(what) => format!("waiting for {what}"),
                     },
@@ -773,7 +920,11 @@ pub async fn uninstall_release(
                 let api = resolver.api_for(target).await?;
                 loop {
                     match get_live(&api, target).await? {
-                        Some(live) if live.pointer("/metadata/uid").and_then(Value::as_str) == target.uid.as_deref() || target.uid.is_none() => {
+                        Some(live)
+                            if live.pointer("/metadata/uid").and_then(Value::as_str)
+                                == target.uid.as_deref()
+                                || target.uid.is_none() =>
+                        {
                             reporter.waiting(target, "deletion", started.elapsed());
                             tokio::time::sleep(DELETE_POLL).await;
                         }

@@ -47,7 +47,11 @@ fn list_conflicts(conflicts: &[FieldConflict]) -> String {
 }
 
 fn list_blockers(blockers: &[WaitBlocker]) -> String {
-    blockers.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  ")
+    blockers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
 
 /// Why an apply, diff, status or uninstall failed.
@@ -90,7 +94,9 @@ pub enum ApplyError {
         namespace: String,
     },
     /// The inventory object exists but cannot be read back.
-    #[error("the inventory of release {name:?} (ConfigMap {namespace}/{object}) is unreadable: {reason}")]
+    #[error(
+        "the inventory of release {name:?} (ConfigMap {namespace}/{object}) is unreadable: {reason}"
+    )]
     InventoryCorrupt {
         /// Release name.
         name: String,
@@ -102,7 +108,9 @@ pub enum ApplyError {
         reason: String,
     },
     /// The object exists and belongs to another release.
-    #[error("{object} already exists and belongs to release {owner:?}; uninstall that release or rename this one")]
+    #[error(
+        "{object} already exists and belongs to release {owner:?}; uninstall that release or rename this one"
+    )]
     OwnedByOtherRelease {
         /// The object.
         object: String,
@@ -110,7 +118,10 @@ pub enum ApplyError {
         owner: String,
     },
     /// Server-side apply found fields owned by other field managers.
-    #[error("{object}: apply conflicts with other field managers on {}; re-run with --force-conflicts to take ownership", list_conflicts(conflicts))]
+    #[error(
+        "{object}: apply conflicts with other field managers on {}; re-run with --force-conflicts to take ownership",
+        list_conflicts(conflicts)
+    )]
     Conflict {
         /// The object.
         object: String,
@@ -178,9 +189,17 @@ impl ApplyError {
     /// Classifies an API error from applying `object` into conflict, immutable field, rejection or transport.
     pub(crate) fn from_apply(object: String, action: &'static str, err: kube::Error) -> Self {
         let kube::Error::Api(status) = &err else {
-            return ApplyError::Kube { action, object, source: err };
+            return ApplyError::Kube {
+                action,
+                object,
+                source: err,
+            };
         };
-        let causes = status.details.as_ref().map(|d| d.causes.as_slice()).unwrap_or_default();
+        let causes = status
+            .details
+            .as_ref()
+            .map(|d| d.causes.as_slice())
+            .unwrap_or_default();
         if status.code == 409 && status.reason == "Conflict" {
             let conflicts: Vec<FieldConflict> = causes
                 .iter()
@@ -208,13 +227,23 @@ impl ApplyError {
                 };
             }
         }
-        if matches!(status.code, 400 | 403 | 404 | 409 | 422) {
+        // The apply machinery answers 500 when the object does not fit the schema (a number where a
+        // string belongs, ...): a problem with the object, not with the server.
+        let typed_patch = status.code == 500
+            && status
+                .message
+                .contains("failed to create typed patch object");
+        if typed_patch || matches!(status.code, 400 | 403 | 404 | 409 | 422) {
             return ApplyError::Rejected {
                 object,
                 message: status.message.clone(),
             };
         }
-        ApplyError::Kube { action, object, source: err }
+        ApplyError::Kube {
+            action,
+            object,
+            source: err,
+        }
     }
 }
 
@@ -277,7 +306,11 @@ mod tests {
         let err = api_error(
             422,
             "Invalid",
-            vec![cause("FieldValueInvalid", "Invalid value: ...: field is immutable", "spec.selector")],
+            vec![cause(
+                "FieldValueInvalid",
+                "Invalid value: ...: field is immutable",
+                "spec.selector",
+            )],
         );
         let text = ApplyError::from_apply("Deployment.apps ns/gw".into(), "apply", err).to_string();
         assert!(text.contains("spec.selector"), "{text}");
@@ -286,7 +319,11 @@ mod tests {
 
     #[test]
     fn other_invalid_is_a_rejection_with_the_server_message() {
-        let err = api_error(422, "Invalid", vec![cause("FieldValueInvalid", "bad port", "spec.ports[0].port")]);
+        let err = api_error(
+            422,
+            "Invalid",
+            vec![cause("FieldValueInvalid", "bad port", "spec.ports[0].port")],
+        );
         let err = ApplyError::from_apply("Service ns/s".into(), "apply", err);
         assert!(matches!(err, ApplyError::Rejected { .. }), "{err:?}");
     }

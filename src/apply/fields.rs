@@ -16,7 +16,9 @@ pub fn applied_configuration(live: &Value, manager: &str) -> Value {
         .find(|entry| {
             entry.get("manager").and_then(Value::as_str) == Some(manager)
                 && entry.get("operation").and_then(Value::as_str) == Some("Apply")
-                && entry.get("subresource").is_none_or(|s| s.as_str().is_none_or(str::is_empty))
+                && entry
+                    .get("subresource")
+                    .is_none_or(|s| s.as_str().is_none_or(str::is_empty))
         })
         .and_then(|entry| entry.get("fieldsV1"));
     let mut config = match owned {
@@ -55,7 +57,9 @@ fn filter_owned(value: &Value, fields: &Value) -> Option<Value> {
         Value::Object(map) => {
             let mut out = Map::new();
             for (key, sub) in fields {
-                let Some(name) = key.strip_prefix("f:") else { continue };
+                let Some(name) = key.strip_prefix("f:") else {
+                    continue;
+                };
                 if let Some(child) = map.get(name)
                     && let Some(kept) = filter_owned(child, sub)
                 {
@@ -184,7 +188,10 @@ mod tests {
     fn set_list_items_match_by_value() {
         let value = json!({"finalizers": ["a", "b"]});
         let fields = json!({"f:finalizers": {"v:\"b\"": {}}});
-        assert_eq!(filter_owned(&value, &fields), Some(json!({"finalizers": ["b"]})));
+        assert_eq!(
+            filter_owned(&value, &fields),
+            Some(json!({"finalizers": ["b"]}))
+        );
     }
 
     #[test]

@@ -109,7 +109,10 @@ impl ReleaseRecord {
 
     /// The newest revision that is deployed.
     pub fn last_deployed(&self) -> Option<&Revision> {
-        self.revisions.iter().rev().find(|r| r.status == RevisionStatus::Deployed)
+        self.revisions
+            .iter()
+            .rev()
+            .find(|r| r.status == RevisionStatus::Deployed)
     }
 
     /// Number the next revision gets.
@@ -163,7 +166,10 @@ impl ReleaseRecord {
 
     fn from_config_map(cm: &ConfigMap, namespace: &str) -> Result<Self, ApplyError> {
         let object = cm.metadata.name.clone().unwrap_or_default();
-        let name = object.strip_prefix("ikp.release.").unwrap_or(&object).to_string();
+        let name = object
+            .strip_prefix("ikp.release.")
+            .unwrap_or(&object)
+            .to_string();
         let corrupt = |reason: String| ApplyError::InventoryCorrupt {
             name: name.clone(),
             namespace: namespace.to_string(),
@@ -185,19 +191,31 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Reads a release's record; `None` when the release does not exist.
-pub async fn load(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<ReleaseRecord>, ApplyError> {
+pub async fn load(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ReleaseRecord>, ApplyError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let object = inventory_name(name);
-    let cm = api.get_opt(&object).await.map_err(|source| ApplyError::Kube {
-        action: "read inventory",
-        object: format!("ConfigMap {namespace}/{object}"),
-        source,
-    })?;
-    cm.map(|cm| ReleaseRecord::from_config_map(&cm, namespace)).transpose()
+    let cm = api
+        .get_opt(&object)
+        .await
+        .map_err(|source| ApplyError::Kube {
+            action: "read inventory",
+            object: format!("ConfigMap {namespace}/{object}"),
+            source,
+        })?;
+    cm.map(|cm| ReleaseRecord::from_config_map(&cm, namespace))
+        .transpose()
 }
 
 /// Reads a release's record or fails with a clear not-found error.
-pub async fn load_existing(client: &kube::Client, namespace: &str, name: &str) -> Result<ReleaseRecord, ApplyError> {
+pub async fn load_existing(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<ReleaseRecord, ApplyError> {
     load(client, namespace, name)
         .await?
         .ok_or_else(|| ApplyError::ReleaseNotFound {
@@ -230,13 +248,17 @@ pub async fn save(client: &kube::Client, record: &ReleaseRecord) -> Result<(), A
         "data": { RECORD_KEY: json },
     });
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &record.namespace);
-    api.patch(&object, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&cm))
-        .await
-        .map_err(|source| ApplyError::Kube {
-            action: "write inventory",
-            object: format!("ConfigMap {}/{object}", record.namespace),
-            source,
-        })?;
+    api.patch(
+        &object,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&cm),
+    )
+    .await
+    .map_err(|source| ApplyError::Kube {
+        action: "write inventory",
+        object: format!("ConfigMap {}/{object}", record.namespace),
+        source,
+    })?;
     Ok(())
 }
 
@@ -256,7 +278,10 @@ pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Resul
 }
 
 /// Every release in one namespace, or in all namespaces when `namespace` is `None`.
-pub async fn list(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<ReleaseRecord>, ApplyError> {
+pub async fn list(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> Result<Vec<ReleaseRecord>, ApplyError> {
     let api: Api<ConfigMap> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -264,7 +289,10 @@ pub async fn list(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<
     let lp = ListParams::default().labels(&format!("{INVENTORY_LABEL}=true"));
     let cms = api.list(&lp).await.map_err(|source| ApplyError::Kube {
         action: "list",
-        object: format!("release inventories in {}", namespace.unwrap_or("all namespaces")),
+        object: format!(
+            "release inventories in {}",
+            namespace.unwrap_or("all namespaces")
+        ),
         source,
     })?;
     let mut out = Vec::new();
@@ -321,8 +349,14 @@ mod tests {
     #[test]
     fn all_objects_includes_pending_revisions_once() {
         let mut record = ReleaseRecord::new("r", "ns");
-        record.push(revision(1, RevisionStatus::Deployed, vec![obj("a"), obj("b")]), 10);
-        record.push(revision(2, RevisionStatus::Pending, vec![obj("a"), obj("c")]), 10);
+        record.push(
+            revision(1, RevisionStatus::Deployed, vec![obj("a"), obj("b")]),
+            10,
+        );
+        record.push(
+            revision(2, RevisionStatus::Pending, vec![obj("a"), obj("c")]),
+            10,
+        );
         let names: Vec<String> = record.all_objects().into_iter().map(|o| o.name).collect();
         assert_eq!(names, vec!["a", "c", "b"]);
     }
@@ -336,7 +370,13 @@ mod tests {
                 name: Some(inventory_name("r")),
                 ..Default::default()
             },
-            data: Some([(RECORD_KEY.to_string(), serde_json::to_string(&record).unwrap())].into()),
+            data: Some(
+                [(
+                    RECORD_KEY.to_string(),
+                    serde_json::to_string(&record).unwrap(),
+                )]
+                .into(),
+            ),
             ..Default::default()
         };
         assert_eq!(ReleaseRecord::from_config_map(&cm, "ns").unwrap(), record);
@@ -351,7 +391,9 @@ mod tests {
             },
             ..Default::default()
         };
-        let err = ReleaseRecord::from_config_map(&cm, "ns").unwrap_err().to_string();
+        let err = ReleaseRecord::from_config_map(&cm, "ns")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("release.json"), "{err}");
         assert!(err.contains("ikp.release.r"), "{err}");
     }

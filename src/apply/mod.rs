@@ -15,8 +15,8 @@ mod wait;
 
 pub use diff::{DiffEntry, DiffOptions, DiffReport, diff_release, redact_secret_data};
 pub use engine::{
-    ApplyOptions, ApplyOutcome, DryRunVerdict, ObjectChange, Reporter, UninstallOptions, apply_release,
-    dry_run_server, release_status, uninstall_release,
+    ApplyOptions, ApplyOutcome, DryRunVerdict, ObjectChange, Reporter, UninstallOptions,
+    apply_release, dry_run_server, release_status, uninstall_release,
 };
 pub use error::{ApplyError, FieldConflict, WaitBlocker};
 pub use inventory::{ReleaseRecord, Revision, RevisionStatus};

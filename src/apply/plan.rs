@@ -155,10 +155,13 @@ pub fn values_digest(values: &serde_json::Value) -> String {
 fn sorted(value: &serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
-            let ordered: BTreeMap<&String, serde_json::Value> = map.iter().map(|(k, v)| (k, sorted(v))).collect();
+            let ordered: BTreeMap<&String, serde_json::Value> =
+                map.iter().map(|(k, v)| (k, sorted(v))).collect();
             serde_json::Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sorted).collect())
+        }
         other => other.clone(),
     }
 }
@@ -169,8 +172,8 @@ pub fn parse_manifest(manifest: &RenderedManifest) -> Result<Option<DynamicObjec
         source_path: manifest.source.clone(),
         reason,
     };
-    let value: serde_json::Value =
-        serde_yaml::from_str(&manifest.yaml).map_err(|e| invalid(format!("not valid YAML: {e}")))?;
+    let value: serde_json::Value = serde_yaml::from_str(&manifest.yaml)
+        .map_err(|e| invalid(format!("not valid YAML: {e}")))?;
     if value.is_null() {
         return Ok(None);
     }
@@ -178,12 +181,16 @@ pub fn parse_manifest(manifest: &RenderedManifest) -> Result<Option<DynamicObjec
         return Err(invalid("a manifest must be a mapping".to_string()));
     }
     for field in ["apiVersion", "kind"] {
-        if !value.get(field).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        if value
+            .get(field)
+            .and_then(|v| v.as_str())
+            .is_none_or(str::is_empty)
+        {
             return Err(invalid(format!("`{field}` is missing or not a string")));
         }
     }
-    let obj: DynamicObject =
-        serde_json::from_value(value).map_err(|e| invalid(format!("not a Kubernetes object: {e}")))?;
+    let obj: DynamicObject = serde_json::from_value(value)
+        .map_err(|e| invalid(format!("not a Kubernetes object: {e}")))?;
     if obj.metadata.name.as_deref().is_none_or(str::is_empty) {
         return Err(invalid("`metadata.name` is missing".to_string()));
     }
@@ -236,10 +243,15 @@ impl ReleasePlan {
                 .or_insert_with(|| "ikp".to_string());
             let annotations = obj.metadata.annotations.get_or_insert_with(BTreeMap::new);
             annotations.insert(RELEASE_NAME_ANNOTATION.to_string(), self.name.clone());
-            annotations.insert(RELEASE_NAMESPACE_ANNOTATION.to_string(), self.namespace.clone());
+            annotations.insert(
+                RELEASE_NAMESPACE_ANNOTATION.to_string(),
+                self.namespace.clone(),
+            );
             let key = ObjectRef::of(obj).key();
             if seen.insert(key.clone(), ()).is_some() {
-                return Err(ApplyError::DuplicateObject { object: key.to_string() });
+                return Err(ApplyError::DuplicateObject {
+                    object: key.to_string(),
+                });
             }
         }
         Ok(())
@@ -273,7 +285,11 @@ mod tests {
 
     #[test]
     fn parse_skips_empty_documents() {
-        assert!(parse_manifest(&manifest("# only a comment\n")).unwrap().is_none());
+        assert!(
+            parse_manifest(&manifest("# only a comment\n"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -281,8 +297,17 @@ mod tests {
         let m = manifest(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    app.kubernetes.io/instance: rel\n",
         );
-        let plan = ReleasePlan::from_manifests("rel", "ns", "gateway", "1.0.0", None, "d".into(), [&m], None)
-            .unwrap();
+        let plan = ReleasePlan::from_manifests(
+            "rel",
+            "ns",
+            "gateway",
+            "1.0.0",
+            None,
+            "d".into(),
+            [&m],
+            None,
+        )
+        .unwrap();
         let meta = &plan.objects[0].metadata;
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels[INSTANCE_LABEL], "rel");
@@ -295,16 +320,21 @@ mod tests {
     #[test]
     fn duplicate_objects_are_rejected() {
         let m = manifest("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
-        let err = ReleasePlan::from_manifests("rel", "ns", "g", "1", None, "d".into(), [&m, &m], None)
-            .unwrap_err();
+        let err =
+            ReleasePlan::from_manifests("rel", "ns", "g", "1", None, "d".into(), [&m, &m], None)
+                .unwrap_err();
         assert!(err.to_string().contains("ConfigMap a"), "{err}");
     }
 
     #[test]
     fn digest_ignores_key_order() {
         let a: serde_json::Value = serde_json::json!({"a": 1, "b": {"c": 2, "d": 3}});
-        let b: serde_json::Value = serde_json::from_str(r#"{"b": {"d": 3, "c": 2}, "a": 1}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{"b": {"d": 3, "c": 2}, "a": 1}"#).unwrap();
         assert_eq!(values_digest(&a), values_digest(&b));
-        assert_ne!(values_digest(&a), values_digest(&serde_json::json!({"a": 2})));
+        assert_ne!(
+            values_digest(&a),
+            values_digest(&serde_json::json!({"a": 2}))
+        );
     }
 }

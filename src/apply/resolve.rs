@@ -25,7 +25,11 @@ impl Resolver {
     }
 
     /// API resource of a kind and whether it is namespaced.
-    pub async fn resource(&mut self, api_version: &str, kind: &str) -> Result<(ApiResource, bool), ApplyError> {
+    pub async fn resource(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, bool), ApplyError> {
         let (group, version) = split_api_version(api_version);
         let key = (group.to_string(), version.to_string(), kind.to_string());
         if let Some(found) = self.cache.get(&key) {
@@ -59,8 +63,13 @@ impl Resolver {
     }
 
     /// A dynamic API for the object a reference names.
-    pub async fn api_for(&mut self, reference: &ObjectRef) -> Result<Api<DynamicObject>, ApplyError> {
-        let (resource, namespaced) = self.resource(&reference.api_version(), &reference.kind).await?;
+    pub async fn api_for(
+        &mut self,
+        reference: &ObjectRef,
+    ) -> Result<Api<DynamicObject>, ApplyError> {
+        let (resource, namespaced) = self
+            .resource(&reference.api_version(), &reference.kind)
+            .await?;
         Ok(match (&reference.namespace, namespaced) {
             (Some(ns), true) => Api::namespaced_with(self.client.clone(), ns, &resource),
             _ => Api::all_with(self.client.clone(), &resource),

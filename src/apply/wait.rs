@@ -56,7 +56,10 @@ pub fn readiness(kind: &str, live: &Value) -> Readiness {
             if updated < wanted {
                 Readiness::Waiting(format!("{updated}/{wanted} replicas updated"))
             } else if current > updated {
-                Readiness::Waiting(format!("{} old replicas to terminate", current - updated))
+                Readiness::Waiting(format!(
+                    "{} old replica(s) pending termination",
+                    current - updated
+                ))
             } else if available < wanted {
                 Readiness::Waiting(format!("{available}/{wanted} replicas available"))
             } else {
@@ -84,9 +87,11 @@ pub fn last_condition(live: &Value) -> Option<String> {
         .iter()
         .find(|c| c.get("status").and_then(Value::as_str) != Some("True"))
         .or_else(|| {
-            conditions
-                .iter()
-                .max_by_key(|c| c.get("lastUpdateTime").and_then(Value::as_str).unwrap_or(""))
+            conditions.iter().max_by_key(|c| {
+                c.get("lastUpdateTime")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            })
         })?;
     let field = |k: &str| pick.get(k).and_then(Value::as_str).unwrap_or("");
     let mut text = format!("{}={}", field("type"), field("status"));
@@ -218,7 +223,9 @@ mod tests {
     fn deployment_waits_for_generation_then_availability() {
         let stale = json!({"metadata": {"generation": 3}, "spec": {"replicas": 1},
             "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}});
-        assert!(matches!(readiness("Deployment", &stale), Readiness::Waiting(w) if w.contains("generation 3")));
+        assert!(
+            matches!(readiness("Deployment", &stale), Readiness::Waiting(w) if w.contains("generation 3"))
+        );
         let unavailable = json!({"metadata": {"generation": 1}, "spec": {"replicas": 1},
             "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "unavailableReplicas": 1}});
         assert_eq!(
@@ -229,7 +236,7 @@ mod tests {
             "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1}});
         assert_eq!(
             readiness("Deployment", &rolling),
-            Readiness::Waiting("1 old replicas to terminate".into())
+            Readiness::Waiting("1 old replica(s) pending termination".into())
         );
     }
 
@@ -242,7 +249,9 @@ mod tests {
         ]}});
         assert_eq!(
             last_condition(&live).as_deref(),
-            Some("Available=False MinimumReplicasUnavailable: Deployment does not have minimum availability.")
+            Some(
+                "Available=False MinimumReplicasUnavailable: Deployment does not have minimum availability."
+            )
         );
     }
 }

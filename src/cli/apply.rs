@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ikp::apply::{
-    self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter, UninstallOptions,
-    inventory,
+    self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
+    UninstallOptions, inventory,
 };
 use ikp::kubeclient::ClientArgs;
 
@@ -171,13 +171,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
         let part = match &rest[..unit_len] {
             "h" => number.checked_mul(3600).map(Duration::from_secs),
             "m" => number.checked_mul(60).map(Duration::from_secs),
             "s" => Some(Duration::from_secs(number)),
             "ms" => Some(Duration::from_millis(number)),
-            unit => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}; {expected}")),
+            unit => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?}; {expected}"
+                ));
+            }
         };
         total = part
             .and_then(|p| total.checked_add(p))
@@ -358,7 +365,10 @@ fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
         }
         if !report.errors.is_empty() {
             let messages: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
-            anyhow::bail!("the API server refused the dry run:\n  {}", messages.join("\n  "));
+            anyhow::bail!(
+                "the API server refused the dry run:\n  {}",
+                messages.join("\n  ")
+            );
         }
         Ok(if report.has_changes() {
             ExitCode::from(1)
@@ -445,9 +455,19 @@ pub fn run_uninstall(cmd: UninstallCmd) -> anyhow::Result<ExitCode> {
             wait: cmd.wait,
             timeout: cmd.timeout,
         };
-        let deleted = match apply::uninstall_release(&client, &cmd.namespace, &cmd.name, &options, &mut reporter).await {
+        let deleted = match apply::uninstall_release(
+            &client,
+            &cmd.namespace,
+            &cmd.name,
+            &options,
+            &mut reporter,
+        )
+        .await
+        {
             Ok(deleted) => deleted,
-            Err(err @ ApplyError::ReleaseNotFound { .. }) => anyhow::bail!("{err}; nothing to uninstall"),
+            Err(err @ ApplyError::ReleaseNotFound { .. }) => {
+                anyhow::bail!("{err}; nothing to uninstall")
+            }
             Err(err) => return Err(err.into()),
         };
         println!(
