@@ -7,7 +7,9 @@
 
 pub mod apply;
 pub mod chart;
+pub mod config;
 pub mod kubeclient;
 pub mod mesh;
+pub mod offload;
 pub mod render;
 pub mod values;
