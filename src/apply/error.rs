@@ -54,6 +54,24 @@ fn list_blockers(blockers: &[WaitBlocker]) -> String {
         .join("\n  ")
 }
 
+/// A one-line account of a client error: the server's message, or the innermost transport cause.
+fn describe_kube_error(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!(
+            "{} (HTTP {}, {})",
+            status.message, status.code, status.reason
+        ),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            let mut cause: &dyn std::error::Error = err;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!("cannot reach the Kubernetes API server: {cause}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Why an apply, diff, status or uninstall failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -147,7 +165,7 @@ pub enum ApplyError {
         message: String,
     },
     /// A call to the API server failed.
-    #[error("{action} {object}: {source}")]
+    #[error("{action} {object}: {}", describe_kube_error(source))]
     Kube {
         /// What was being done (`apply`, `get`, `delete`, ...).
         action: &'static str,

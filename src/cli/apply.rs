@@ -248,6 +248,12 @@ impl Reporter for TermReporter {
     }
 }
 
+/// The error as its own (complete) message: `ApplyError` messages already carry the useful part of their
+/// source chain, which `main` would otherwise print a second time.
+fn one_line(err: ApplyError) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -305,7 +311,9 @@ pub fn run_apply(cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         if cmd.dry_run == Some(DryRunMode::Server) {
-            let verdicts = apply::dry_run_server(&client, &plan, &options).await?;
+            let verdicts = apply::dry_run_server(&client, &plan, &options)
+                .await
+                .map_err(one_line)?;
             let mut refused = 0;
             for verdict in &verdicts {
                 match &verdict.outcome {
@@ -322,7 +330,9 @@ pub fn run_apply(cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         let mut reporter = TermReporter::new();
-        let outcome = apply::apply_release(&client, &plan, &options, &mut reporter).await?;
+        let outcome = apply::apply_release(&client, &plan, &options, &mut reporter)
+            .await
+            .map_err(one_line)?;
         println!(
             "release {:?} in namespace {:?}: revision {} deployed ({} objects, {} pruned)",
             plan.name,
@@ -355,7 +365,9 @@ fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
-        let report = apply::diff_release(&client, &plan, &options).await?;
+        let report = apply::diff_release(&client, &plan, &options)
+            .await
+            .map_err(one_line)?;
         let mut out = std::io::stdout().lock();
         for entry in &report.changed {
             if let Some(note) = &entry.note {
@@ -382,7 +394,9 @@ fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
 pub fn run_status(cmd: StatusCmd) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
-        let (record, objects) = apply::release_status(&client, &cmd.namespace, &cmd.name).await?;
+        let (record, objects) = apply::release_status(&client, &cmd.namespace, &cmd.name)
+            .await
+            .map_err(one_line)?;
         let latest = record.latest().context("the release has no revisions")?;
         println!("NAME: {}", record.name);
         println!("NAMESPACE: {}", record.namespace);
@@ -404,7 +418,9 @@ pub fn run_list(cmd: ListCmd) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let namespace = (!cmd.all_namespaces).then_some(cmd.namespace.as_str());
-        let records = inventory::list(&client, namespace).await?;
+        let records = inventory::list(&client, namespace)
+            .await
+            .map_err(one_line)?;
         println!("NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED");
         for record in &records {
             if let Some(latest) = record.latest() {
@@ -428,7 +444,9 @@ pub fn run_list(cmd: ListCmd) -> anyhow::Result<ExitCode> {
 pub fn run_history(cmd: HistoryCmd) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
-        let record = inventory::load_existing(&client, &cmd.namespace, &cmd.name).await?;
+        let record = inventory::load_existing(&client, &cmd.namespace, &cmd.name)
+            .await
+            .map_err(one_line)?;
         println!("REVISION\tUPDATED\tSTATUS\tCHART\tVALUES\tDESCRIPTION");
         for r in &record.revisions {
             println!(
@@ -468,7 +486,7 @@ pub fn run_uninstall(cmd: UninstallCmd) -> anyhow::Result<ExitCode> {
             Err(err @ ApplyError::ReleaseNotFound { .. }) => {
                 anyhow::bail!("{err}; nothing to uninstall")
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(one_line(err)),
         };
         println!(
             "release {:?} in namespace {:?} uninstalled ({} objects deleted)",
