@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{ListParams, LogParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use support::cluster::{NAMESPACE_LABEL, TestCluster};
+use support::cluster::{NAMESPACE_LABEL, TestCluster, wait_for};
 
 /// Generous: on a loaded 2-core CI box the scheduler and kwok each take a moment.
 const POD_RUNNING_TIMEOUT: Duration = Duration::from_secs(60);
@@ -249,22 +249,20 @@ async fn pod_runs_on_kwok_node() {
         .await
         .expect("create pod");
 
-    let running = tokio::time::timeout(POD_RUNNING_TIMEOUT, async {
-        loop {
+    let running = wait_for(
+        "pod web Running with 2 container statuses",
+        POD_RUNNING_TIMEOUT,
+        || async {
             let current = pods.get("web").await.expect("get pod");
-            let status = current.status.clone().unwrap_or_default();
+            let status = current.status.as_ref()?;
             let all_reported = status
                 .container_statuses
                 .as_ref()
                 .is_some_and(|s| s.len() == 2);
-            if status.phase.as_deref() == Some("Running") && all_reported {
-                return current;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    })
-    .await
-    .expect("pod Running within the timeout");
+            (status.phase.as_deref() == Some("Running") && all_reported).then_some(current)
+        },
+    )
+    .await;
 
     let spec = running.spec.expect("pod spec");
     assert!(

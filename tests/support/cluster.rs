@@ -29,6 +29,7 @@
 use std::collections::hash_map::RandomState;
 use std::env;
 use std::ffi::OsString;
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -203,6 +204,26 @@ impl Drop for TestNamespace {
             )),
             Err(_) => report(&format!("deleting test namespace {} panicked", self.name)),
         }
+    }
+}
+
+/// Polls `probe` every 100 ms until it yields `Some`; panics naming `what` after `timeout`.
+///
+/// For state the cluster reaches asynchronously (a pod turning Running, a controller's object appearing).
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
