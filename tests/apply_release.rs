@@ -130,10 +130,7 @@ impl Gateway {
             ),
         ));
         docs.into_iter()
-            .map(|(source, yaml)| RenderedManifest {
-                source: source.to_string(),
-                yaml,
-            })
+            .map(|(source, yaml)| RenderedManifest::from_yaml(source, &yaml).expect("fixture YAML"))
             .collect()
     }
 
@@ -169,9 +166,8 @@ fn bastion_plan(release: &str, namespace: &str, key_b64: &str) -> ReleasePlan {
     ];
     let manifests: Vec<RenderedManifest> = docs
         .iter()
-        .map(|yaml| RenderedManifest {
-            source: "bastion/templates/x.yaml".into(),
-            yaml: yaml.clone(),
+        .map(|yaml| {
+            RenderedManifest::from_yaml("bastion/templates/x.yaml", yaml).expect("fixture YAML")
         })
         .collect();
     ReleasePlan::from_manifests(
