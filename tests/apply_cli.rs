@@ -31,10 +31,7 @@ fn small_plan(release: &str, namespace: &str) -> ReleasePlan {
              selector:\n    app: {release}\n"
         ),
     ]
-    .map(|yaml| RenderedManifest {
-        source: "small/templates/x.yaml".into(),
-        yaml,
-    });
+    .map(|yaml| RenderedManifest::from_yaml("small/templates/x.yaml", &yaml).expect("fixture YAML"));
     ReleasePlan::from_manifests(
         release,
         namespace,

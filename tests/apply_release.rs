@@ -130,10 +130,7 @@ impl Gateway {
             ),
         ));
         docs.into_iter()
-            .map(|(source, yaml)| RenderedManifest {
-                source: source.to_string(),
-                yaml,
-            })
+            .map(|(source, yaml)| RenderedManifest::from_yaml(source, &yaml).expect("fixture YAML"))
             .collect()
     }
 
@@ -169,9 +166,8 @@ fn bastion_plan(release: &str, namespace: &str, key_b64: &str) -> ReleasePlan {
     ];
     let manifests: Vec<RenderedManifest> = docs
         .iter()
-        .map(|yaml| RenderedManifest {
-            source: "bastion/templates/x.yaml".into(),
-            yaml: yaml.clone(),
+        .map(|yaml| {
+            RenderedManifest::from_yaml("bastion/templates/x.yaml", yaml).expect("fixture YAML")
         })
         .collect();
     ReleasePlan::from_manifests(
@@ -699,6 +695,7 @@ async fn immutable_selector_change_is_reported_with_the_fix() {
         text.contains("spec.selector") && text.contains("--force-recreate"),
         "{text}"
     );
+    assert!(text.contains("set by field manager \"ikp\""), "{text}");
 
     let recreate = ApplyOptions {
         force_recreate: true,
@@ -1123,4 +1120,60 @@ async fn secret_data_is_kept_out_of_the_inventory_and_redacted_in_diff() {
 
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns.name());
     assert!(secrets.get_opt("bas-bastion").await.expect("get").is_some());
+}
+
+/// An object that belongs to another release is not taken over: the apply fails naming the owner, before
+/// changing it.
+///
+/// Relies on: annotations round-tripping through SSA.
+#[tokio::test]
+async fn objects_of_another_release_are_not_taken_over() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("apply-owner").await else {
+        return;
+    };
+    let client = cluster.client();
+    let shared = |release: &str, value: &str| {
+        let yaml = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  V: {value}\n"
+        );
+        let manifest =
+            RenderedManifest::from_yaml("x/templates/cm.yaml", &yaml).expect("fixture YAML");
+        ReleasePlan::from_manifests(
+            release,
+            ns.name(),
+            "x",
+            "1",
+            None,
+            "d".into(),
+            [&manifest],
+            None,
+        )
+        .expect("plan")
+    };
+    apply::apply_release(&client, &shared("first", "one"), &opts(), &mut ())
+        .await
+        .expect("first release");
+    let err = apply::apply_release(&client, &shared("second", "two"), &opts(), &mut ())
+        .await
+        .expect_err("owned by first");
+    let text = err.to_string();
+    assert!(
+        matches!(err, ApplyError::OwnedByOtherRelease { .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("ConfigMap") && text.contains("shared"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{}/first", ns.name())), "{text}");
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    let cm = configmaps.get("shared").await.expect("get");
+    assert_eq!(cm.data.unwrap_or_default()["V"], "one");
+    let second = inventory::load(&client, ns.name(), "second")
+        .await
+        .expect("load");
+    assert!(
+        second.is_none(),
+        "a refused apply records nothing: {second:?}"
+    );
 }

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
-use super::fields::{applied_configuration, strip_server_noise};
+use super::fields::{applied_configuration, owners_of, strip_server_noise};
 use super::inventory::{self, ReleaseRecord, Revision, RevisionStatus, now_rfc3339};
 use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
 use super::resolve::Resolver;
@@ -322,6 +322,27 @@ async fn apply_one(
                     })?;
                 return Ok((obj, ObjectChange::Recreated));
             }
+            ApplyError::Immutable {
+                object,
+                fields,
+                message,
+                ..
+            } => {
+                let mut owners = Vec::new();
+                for field in &fields {
+                    for owner in before.map(|b| owners_of(b, field)).unwrap_or_default() {
+                        if !owners.contains(&owner) {
+                            owners.push(owner);
+                        }
+                    }
+                }
+                return Err(ApplyError::Immutable {
+                    object,
+                    fields,
+                    owners,
+                    message,
+                });
+            }
             other => return Err(other),
         },
     };
@@ -358,6 +379,14 @@ pub async fn apply_release(
     let mut resolver = Resolver::new(client.clone());
     let placed = place_objects(&mut resolver, plan).await?;
     ensure_namespace(client, &plan.namespace, options.create_namespace, false).await?;
+    // Live state before any change: refuses objects of other releases before anything is written, and
+    // is what `--atomic` restores.
+    let mut snapshots = Vec::with_capacity(placed.len());
+    for object in &placed {
+        let before = get_live(&object.api, &object.reference).await?;
+        check_owner(before.as_ref(), &object.reference, plan)?;
+        snapshots.push(before);
+    }
 
     let mut record = inventory::load(client, &plan.namespace, &plan.name)
         .await?
@@ -400,15 +429,9 @@ pub async fn apply_release(
     let mut changes = Vec::new();
     let mut refs: Vec<ObjectRef> = Vec::new();
     let mut failure = None;
-    for (index, object) in placed.iter().enumerate() {
-        let step = async {
-            let before = get_live(&object.api, &object.reference).await?;
-            check_owner(before.as_ref(), &object.reference, plan)?;
-            let (after, change) = apply_one(object, before.as_ref(), options).await?;
-            Ok::<_, ApplyError>((before, after, change))
-        };
-        match step.await {
-            Ok((before, after, change)) => {
+    for (index, (object, before)) in placed.iter().zip(snapshots).enumerate() {
+        match apply_one(object, before.as_ref(), options).await {
+            Ok((after, change)) => {
                 let mut reference = object.reference.clone();
                 reference.uid = after.uid();
                 reporter.changed(&reference, change);

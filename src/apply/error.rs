@@ -46,6 +46,14 @@ fn list_conflicts(conflicts: &[FieldConflict]) -> String {
         .join(", ")
 }
 
+fn owned_by(owners: &[String]) -> String {
+    if owners.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = owners.iter().map(|o| format!("{o:?}")).collect();
+    format!(" (set by field manager {})", names.join(", "))
+}
+
 fn list_blockers(blockers: &[WaitBlocker]) -> String {
     blockers
         .iter()
@@ -147,12 +155,14 @@ pub enum ApplyError {
         conflicts: Vec<FieldConflict>,
     },
     /// The apply changes a field the server does not allow to change.
-    #[error("{object}: field {} cannot be changed once set ({message}); re-run with --force-recreate to delete and re-create the object", fields.join(", "))]
+    #[error("{object}: field {}{} cannot be changed once set ({message}); re-run with --force-recreate to delete and re-create the object", fields.join(", "), owned_by(owners))]
     Immutable {
         /// The object.
         object: String,
         /// The immutable fields the apply changes.
         fields: Vec<String>,
+        /// Field managers that set those fields on the live object.
+        owners: Vec<String>,
         /// The server's message.
         message: String,
     },
@@ -241,6 +251,7 @@ impl ApplyError {
                 return ApplyError::Immutable {
                     object,
                     fields,
+                    owners: Vec::new(),
                     message: status.message.clone(),
                 };
             }

@@ -100,6 +100,29 @@ fn list_item_matches(item: &Value, key: &str) -> bool {
     false
 }
 
+/// Field managers whose FieldsV1 set on `live` contains the dotted field path (e.g. `spec.selector`).
+pub fn owners_of(live: &Value, field: &str) -> Vec<String> {
+    let entries = live
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let mut owners = Vec::new();
+    for entry in entries {
+        let mut node = entry.get("fieldsV1");
+        for part in field.split('.').filter(|p| !p.is_empty()) {
+            node = node.and_then(|n| n.get(format!("f:{part}")));
+        }
+        if node.is_some()
+            && let Some(manager) = entry.get("manager").and_then(Value::as_str)
+            && !owners.iter().any(|o| o == manager)
+        {
+            owners.push(manager.to_string());
+        }
+    }
+    owners
+}
+
 /// Removes server-populated fields that are not part of what a user manages.
 pub fn strip_server_noise(obj: &mut Value) {
     if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
@@ -182,6 +205,17 @@ mod tests {
             config,
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gw", "namespace": "ns"}})
         );
+    }
+
+    #[test]
+    fn owners_of_walks_fields_v1() {
+        let live = live_deployment();
+        assert_eq!(owners_of(&live, "spec.replicas"), vec!["ikp".to_string()]);
+        assert_eq!(
+            owners_of(&live, "metadata.labels.edited"),
+            vec!["kubectl-edit".to_string()]
+        );
+        assert!(owners_of(&live, "spec.selector").is_empty());
     }
 
     #[test]

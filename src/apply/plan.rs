@@ -41,8 +41,22 @@ pub struct ReleasePlan {
 pub struct RenderedManifest {
     /// Template path from the `# Source:` line (e.g. `gateway/templates/service.yaml`).
     pub source: String,
-    /// The document's YAML text.
-    pub yaml: String,
+    /// The document as Kubernetes reads it (the render pipeline parses YAML 1.1); `null` when empty.
+    pub object: serde_json::Value,
+}
+
+impl RenderedManifest {
+    /// A manifest from YAML text (parsed as YAML 1.2; the render pipeline hands over parsed objects).
+    pub fn from_yaml(source: &str, yaml: &str) -> Result<Self, ApplyError> {
+        let object = serde_yaml::from_str(yaml).map_err(|e| ApplyError::InvalidManifest {
+            source_path: source.to_string(),
+            reason: format!("not valid YAML: {e}"),
+        })?;
+        Ok(RenderedManifest {
+            source: source.to_string(),
+            object,
+        })
+    }
 }
 
 /// Identity of an object across revisions: what prune compares (the API version may change).
@@ -166,14 +180,13 @@ fn sorted(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Parses one rendered manifest into an object; empty documents yield `None`.
+/// Checks one rendered manifest and turns it into an object; empty documents yield `None`.
 pub fn parse_manifest(manifest: &RenderedManifest) -> Result<Option<DynamicObject>, ApplyError> {
     let invalid = |reason: String| ApplyError::InvalidManifest {
         source_path: manifest.source.clone(),
         reason,
     };
-    let value: serde_json::Value = serde_yaml::from_str(&manifest.yaml)
-        .map_err(|e| invalid(format!("not valid YAML: {e}")))?;
+    let value = &manifest.object;
     if value.is_null() {
         return Ok(None);
     }
@@ -189,7 +202,7 @@ pub fn parse_manifest(manifest: &RenderedManifest) -> Result<Option<DynamicObjec
             return Err(invalid(format!("`{field}` is missing or not a string")));
         }
     }
-    let obj: DynamicObject = serde_json::from_value(value)
+    let obj: DynamicObject = serde_json::from_value(value.clone())
         .map_err(|e| invalid(format!("not a Kubernetes object: {e}")))?;
     if obj.metadata.name.as_deref().is_none_or(str::is_empty) {
         return Err(invalid("`metadata.name` is missing".to_string()));
@@ -263,10 +276,7 @@ mod tests {
     use super::*;
 
     fn manifest(yaml: &str) -> RenderedManifest {
-        RenderedManifest {
-            source: "gateway/templates/x.yaml".into(),
-            yaml: yaml.into(),
-        }
+        RenderedManifest::from_yaml("gateway/templates/x.yaml", yaml).unwrap()
     }
 
     #[test]
