@@ -6,5 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod chart;
-pub mod values;
+pub mod config;
+pub mod kubeclient;
+pub mod mesh;
+pub mod offload;
+pub mod pipeline;
 pub mod render;
+pub mod values;

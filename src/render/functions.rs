@@ -6,8 +6,9 @@ use base64::Engine as _;
 use minijinja::value::{Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
-use super::gofmt::{format_float_g, go_quote};
+use super::gofmt::go_quote;
 use super::toyaml::{YamlNode, to_yaml};
+use crate::values::gofmt::go_format_float as format_float_g;
 
 /// Installs the Helm-compatible filters, functions and value printing into `env`.
 pub fn install(env: &mut Environment<'_>) {

@@ -1,6 +1,6 @@
-//! Go's text formatting as Helm's templates print values: `%v` for numbers and collections, `%q` for
-//! `quote`. Helm's values hold float64 for every number read from YAML or JSON and int64 for `--set`
-//! integers, and Go prints the two differently (`1e+06` against `1000000`); templates must match it.
+//! Go's number and string formatting that the values layer does not already provide: how
+//! encoding/json writes a float64 (the first step of `toYaml`), and `%q` quoting for `quote`.
+//! (`%v` of a float64 is `crate::values::gofmt::go_format_float`.)
 
 use std::fmt::Write as _;
 
@@ -24,45 +24,6 @@ fn shortest_digits(value: f64) -> ShortestDigits {
         digits,
         point: exponent + 1,
     }
-}
-
-/// Go's `strconv.FormatFloat(value, 'g', -1, 64)`, which is also what `fmt` prints for `%v`:
-/// shortest digits, exponent form when the exponent is below -4 or at least 6 (`1e+06`, `1e-05`).
-pub fn format_float_g(value: f64) -> String {
-    if value.is_nan() {
-        return "NaN".to_owned();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
-    }
-    let parts = shortest_digits(value);
-    let exponent = parts.point - 1;
-    let mut out = String::new();
-    if parts.negative {
-        out.push('-');
-    }
-    if !(-4..6).contains(&exponent) {
-        push_exponent_form(&mut out, &parts.digits, exponent);
-    } else {
-        push_fixed_form(&mut out, &parts.digits, parts.point);
-    }
-    out
-}
-
-/// `d.ddde±XX` with at least two exponent digits, as Go writes it.
-fn push_exponent_form(out: &mut String, digits: &str, exponent: i32) {
-    let (first, rest) = digits.split_at(1);
-    out.push_str(first);
-    if !rest.is_empty() {
-        out.push('.');
-        out.push_str(rest);
-    }
-    out.push('e');
-    out.push(if exponent < 0 { '-' } else { '+' });
-    let _ = write!(out, "{:02}", exponent.unsigned_abs());
 }
 
 /// Plain decimal notation with exactly the significant digits.
@@ -169,31 +130,6 @@ fn is_go_printable(ch: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_print_like_go_percent_v() {
-        let cases = [
-            (2222.0, "2222"),
-            (30222.5, "30222.5"),
-            (1e6, "1e+06"),
-            (12345678.0, "1.2345678e+07"),
-            (123456.0, "123456"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.2, "1.2"),
-            (-2200.0, "-2200"),
-            (0.0, "0"),
-            (-0.0, "-0"),
-            (1e21, "1e+21"),
-            (1.5e-7, "1.5e-07"),
-            (f64::INFINITY, "+Inf"),
-            (f64::NAN, "NaN"),
-            (1e100, "1e+100"),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(format_float_g(value), expected, "formatting {value}");
-        }
-    }
 
     #[test]
     fn floats_print_like_go_json() {

@@ -140,35 +140,42 @@ pub struct ShowOnlyNotFound {
 }
 
 /// `--show-only`: for each pattern, in flag order, the documents whose path inside the chart
-/// (`templates/service.yaml`) matches it as a glob; printed as `---\n<# Source line and doc>\n`.
-pub fn format_show_only(
+/// (`templates/service.yaml`) matches it as a glob. A pattern that matches nothing is an error.
+pub fn select_show_only(
     manifests: &[Manifest],
     patterns: &[String],
-) -> Result<String, ShowOnlyNotFound> {
-    let mut out = String::new();
+) -> Result<Vec<Manifest>, ShowOnlyNotFound> {
+    let mut selected = Vec::new();
     for pattern in patterns {
         let pattern_text = pattern.replace('\\', "/");
-        let mut found = false;
-        for manifest in manifests {
-            let Some((_, path_in_chart)) = manifest.source.split_once('/') else {
-                continue;
-            };
-            if glob_match(&pattern_text, path_in_chart) {
-                found = true;
-                out.push_str("---\n# Source: ");
-                out.push_str(&manifest.source);
-                out.push('\n');
-                out.push_str(&manifest.content);
-                out.push('\n');
-            }
-        }
-        if !found {
+        let before = selected.len();
+        selected.extend(
+            manifests
+                .iter()
+                .filter(|manifest| {
+                    manifest
+                        .source
+                        .split_once('/')
+                        .is_some_and(|(_, path_in_chart)| glob_match(&pattern_text, path_in_chart))
+                })
+                .cloned(),
+        );
+        if selected.len() == before {
             return Err(ShowOnlyNotFound {
                 pattern: pattern.clone(),
             });
         }
     }
-    Ok(out)
+    Ok(selected)
+}
+
+/// `--show-only` output: every document framed as `---\n# Source: ...\n<doc>\n`, untrimmed.
+pub fn format_framed(manifests: &[Manifest]) -> String {
+    let mut out = String::new();
+    for manifest in manifests {
+        push_framed(&mut out, manifest);
+    }
+    out
 }
 
 /// One file `--output-dir` writes: its path and full content.
@@ -188,8 +195,10 @@ pub fn output_dir_files(
     output_dir: &str,
     release_dir: Option<&str>,
 ) -> (Vec<OutputFile>, String) {
+    // Helm joins the release directory with filepath.Join (which drops a trailing `/`) but the
+    // file name with a plain "/" join.
     let base = match release_dir {
-        Some(release) => format!("{output_dir}/{release}"),
+        Some(release) => format!("{}/{release}", output_dir.trim_end_matches('/')),
         None => output_dir.to_owned(),
     };
     let mut files: Vec<OutputFile> = Vec::new();
@@ -374,18 +383,25 @@ mod tests {
             manifest("A", "c/templates/a.yaml"),
             manifest("B", "c/templates/b.yaml"),
         ];
-        let out = format_show_only(
+        let selected = select_show_only(
             &list,
             &["templates/b.yaml".into(), "templates/a.yaml".into()],
         )
         .unwrap();
+        let out = format_framed(&selected);
         assert!(out.starts_with("---\n# Source: c/templates/b.yaml\nkind: B\n---\n"));
-        let err = format_show_only(&list, &["c/templates/a.yaml".into()]).unwrap_err();
+        assert!(out.ends_with("kind: A\n"));
+        let err = select_show_only(&list, &["c/templates/a.yaml".into()]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "could not find template c/templates/a.yaml in chart"
         );
-        assert!(format_show_only(&list, &["templates/*.yaml".into()]).is_ok());
+        assert_eq!(
+            select_show_only(&list, &["templates/*.yaml".into()])
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]

@@ -12,7 +12,6 @@ pub mod objects;
 pub mod reader;
 pub mod redact;
 pub mod toyaml;
-pub mod yaml11;
 
 pub use engine::{ChartEngine, ReleaseInfo};
 pub use manifest::Manifest;
@@ -38,37 +37,45 @@ pub enum RenderError {
         message: String,
     },
     /// A rendered document is not YAML.
-    #[error(
-        "YAML parse error on {template} (document {document}, line {line}): {message}{context}"
-    )]
-    Yaml {
-        /// `<chart>/templates/<file>`.
-        template: String,
-        /// 1-based index of the document within that template's output.
-        document: usize,
-        /// 1-based line within the document.
-        line: usize,
-        /// The parser's message.
-        message: String,
-        /// The offending rendered line (`; the line reads: ...`), left out for Secrets.
-        context: String,
-    },
+    #[error(transparent)]
+    Yaml(Box<YamlDocumentError>),
     /// A rendered document is not a valid Kubernetes object.
-    #[error("{template}: {kind} {name:?} field {field}: {message}{origin}")]
-    InvalidObject {
-        /// `<chart>/templates/<file>`.
-        template: String,
-        /// The document's kind.
-        kind: String,
-        /// Its `metadata.name`, if any.
-        name: String,
-        /// The bad field's path.
-        field: String,
-        /// The rule it breaks.
-        message: String,
-        /// ` (set by values key ...)` when the values key is known.
-        origin: String,
-    },
+    #[error(transparent)]
+    InvalidObject(Box<InvalidObjectError>),
+}
+
+/// A rendered document that is not YAML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("YAML parse error on {template} (document {document}): {message}{context}")]
+pub struct YamlDocumentError {
+    /// `<chart>/templates/<file>`.
+    pub template: String,
+    /// 1-based index of the document within that template's output.
+    pub document: usize,
+    /// 1-based line within the document.
+    pub line: usize,
+    /// The parser's message (with its line).
+    pub message: String,
+    /// The offending rendered line (`; the line reads: ...`), left out for Secrets.
+    pub context: String,
+}
+
+/// A rendered document that is not a valid Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{template}: {kind} {name:?} field {field}: {message}{origin}")]
+pub struct InvalidObjectError {
+    /// `<chart>/templates/<file>`.
+    pub template: String,
+    /// The document's kind.
+    pub kind: String,
+    /// Its `metadata.name`, if any.
+    pub name: String,
+    /// The bad field's path.
+    pub field: String,
+    /// The rule it breaks.
+    pub message: String,
+    /// ` (from values: ...)` when the values keys are known.
+    pub origin: String,
 }
 
 /// Renders a release: executes the templates, splits and reads every document as Kubernetes would,
@@ -97,13 +104,13 @@ pub fn render_release(
                 }
                 _ => String::new(),
             };
-            RenderError::Yaml {
+            RenderError::Yaml(Box::new(YamlDocumentError {
                 template: manifest.source.clone(),
                 document: document_index,
                 line: err.line,
                 message: err.message.clone(),
                 context,
-            }
+            }))
         })?;
         manifest.kind = object
             .get("kind")
@@ -130,7 +137,7 @@ pub fn render_release(
             } else {
                 format!(" (from values: {})", problem.values_keys.join(", "))
             };
-            RenderError::InvalidObject {
+            RenderError::InvalidObject(Box::new(InvalidObjectError {
                 template: manifest.source.clone(),
                 kind: manifest.kind.clone(),
                 name: manifest
@@ -146,7 +153,7 @@ pub fn render_release(
                 },
                 message,
                 origin,
-            }
+            }))
         })?;
     }
     Ok(RenderedRelease {
@@ -163,34 +170,16 @@ fn looks_like_secret(content: &str) -> bool {
 mod tests {
     use super::*;
     use crate::chart;
-    use serde_json::{Value, json};
+    use crate::values::{SetKind, ValueLayers, compose};
+    use serde_json::Value;
 
-    /// Chart defaults as the values layer hands them over: every number from YAML is a float64.
-    fn defaults(chart: &chart::Chart) -> Value {
-        fn floats(value: Value) -> Value {
-            match value {
-                Value::Number(n) => json!(n.as_f64().unwrap_or_default()),
-                Value::Object(map) => {
-                    Value::Object(map.into_iter().map(|(k, v)| (k, floats(v))).collect())
-                }
-                Value::Array(items) => Value::Array(items.into_iter().map(floats).collect()),
-                other => other,
-            }
+    /// The merged values for `--set` arguments, through the values layer.
+    fn values(chart: &chart::Chart, sets: &[&str]) -> Value {
+        let mut layers = ValueLayers::new();
+        for arg in sets {
+            layers.push_set(SetKind::Set, arg).expect("--set syntax");
         }
-        floats(reader::read_document(&chart.values_yaml).expect("values.yaml"))
-    }
-
-    fn set(values: &mut Value, path: &str, value: Value) {
-        let mut current = values;
-        let parts: Vec<&str> = path.split('.').collect();
-        for part in &parts[..parts.len() - 1] {
-            current = current
-                .as_object_mut()
-                .expect("map")
-                .entry(part.to_string())
-                .or_insert_with(|| json!({}));
-        }
-        current[parts[parts.len() - 1]] = value;
+        compose(&chart.values_yaml, &layers).expect("compose").tree
     }
 
     fn fixture(case: &str) -> String {
@@ -222,16 +211,22 @@ mod tests {
     #[test]
     fn seed_gateway_matches_helm() {
         let chart = chart::builtin("gateway").unwrap();
-        let mut values = defaults(&chart);
-        set(&mut values, "ssh.publicKey", json!(RSA_PUB.trim_end()));
+        let key = format!("ssh.publicKey={}", RSA_PUB.trim_end());
+        let values_001 = values(&chart, &[&key]);
         assert_eq!(
-            render("gateway", "msoff", &values).unwrap(),
+            render("gateway", "msoff", &values_001).unwrap(),
             fixture("001-seed-gateway-publickey")
         );
-        set(&mut values, "tunnel.service.sourcePort", json!(8181));
-        set(&mut values, "tunnel.service.sourceNodePort", json!(30181));
+        let values_002 = values(
+            &chart,
+            &[
+                &key,
+                "tunnel.service.sourcePort=8181",
+                "tunnel.service.sourceNodePort=30181",
+            ],
+        );
         assert_eq!(
-            render("gateway", "msoff", &values).unwrap(),
+            render("gateway", "msoff", &values_002).unwrap(),
             fixture("002-seed-gateway-tunnel")
         );
     }
@@ -239,20 +234,17 @@ mod tests {
     #[test]
     fn seed_bastion_matches_helm() {
         let chart = chart::builtin("bastion").unwrap();
-        let mut values = defaults(&chart);
-        set(&mut values, "tunnel.gateway.host", json!("131.154.98.96"));
-        set(
-            &mut values,
-            "tunnel.gateway.ssh.privateKey",
-            json!(RSA_B64.trim_end()),
+        let key = format!("tunnel.gateway.ssh.privateKey={}", RSA_B64.trim_end());
+        let values = values(
+            &chart,
+            &[
+                "tunnel.gateway.host=131.154.98.96",
+                &key,
+                "tunnel.service.gatewayPort=8181",
+                "tunnel.service.targetHost=mlaas-inference-service-hep-predictor-00001.mlaas.svc.cluster.local",
+                "tunnel.service.targetPort=80",
+            ],
         );
-        set(&mut values, "tunnel.service.gatewayPort", json!(8181));
-        set(
-            &mut values,
-            "tunnel.service.targetHost",
-            json!("mlaas-inference-service-hep-predictor-00001.mlaas.svc.cluster.local"),
-        );
-        set(&mut values, "tunnel.service.targetPort", json!(80));
         assert_eq!(
             render("bastion", "msoff", &values).unwrap(),
             fixture("003-seed-bastion")
@@ -262,12 +254,50 @@ mod tests {
     #[test]
     fn missing_public_key_is_an_object_error_naming_the_field() {
         let chart = chart::builtin("gateway").unwrap();
-        let mut values = defaults(&chart);
-        set(&mut values, "ssh.publicKey", Value::Null);
+        let values = values(&chart, &["ssh.publicKey=null"]);
         let err = render("gateway", "msoff", &values).unwrap_err();
         assert!(
-            matches!(&err, RenderError::InvalidObject { field, .. } if field == "data.PUBLIC_KEY"),
+            matches!(&err, RenderError::InvalidObject(e) if e.field == "data.PUBLIC_KEY"),
             "{err}"
         );
+    }
+
+    /// The render path (chart, values, render, pipeline) must stay free of async and cluster code:
+    /// no `tokio` or `kube` paths, and no module that uses them.
+    #[test]
+    fn render_path_does_not_use_tokio_or_kube() {
+        let forbidden = regex::Regex::new(
+            r"\b(tokio|kube|kube_client|kube_runtime|axum|hyper)::|use\s+(tokio|kube|axum|hyper)\b|crate::(kubeclient|offload|mesh|serve)\b",
+        )
+        .unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut pending = vec![
+            root.join("chart"),
+            root.join("render"),
+            root.join("values"),
+            root.join("pipeline.rs"),
+        ];
+        let mut checked = 0;
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    pending.push(entry.unwrap().path());
+                }
+                continue;
+            }
+            if path.extension().is_some_and(|ext| ext == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (number, line) in text.lines().enumerate() {
+                    assert!(
+                        !forbidden.is_match(line),
+                        "{}:{}: the render path reaches an async or cluster crate: {line}",
+                        path.display(),
+                        number + 1
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 10, "only {checked} source files checked");
     }
 }

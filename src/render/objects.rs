@@ -13,8 +13,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::gofmt::format_float_g;
 use super::reader::plain_json;
+use crate::values::gofmt::go_format_float as format_float_g;
 
 /// What is wrong with one rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,15 +297,13 @@ fn check_service(service: &Service) -> Check {
             Some(IntOrString::Int(target)) => {
                 check_port(i64::from(*target), format!("{field}.targetPort"))?
             }
-            Some(IntOrString::String(name)) => {
-                if name.len() > 15 || !PORT_NAME.is_match(name) {
-                    return problem(
-                        format!("{field}.targetPort"),
-                        format!("{name:?} is neither a port number nor a port name"),
-                    );
-                }
+            Some(IntOrString::String(name)) if name.len() > 15 || !PORT_NAME.is_match(name) => {
+                return problem(
+                    format!("{field}.targetPort"),
+                    format!("{name:?} is neither a port number nor a port name"),
+                );
             }
-            None => {}
+            Some(IntOrString::String(_)) | None => {}
         }
         if let Some(node_port) = port.node_port {
             if service_type == "ClusterIP" {

@@ -5,11 +5,15 @@
 //! something else, long lines folded at spaces after column 80.
 
 use std::cmp::Ordering;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use minijinja::value::{Value, ValueKind};
 
-use super::gofmt::{format_float_g, format_float_json};
-use super::yaml11::plain_reads_as_string;
+use super::gofmt::format_float_json;
+use crate::values::gofmt::go_format_float as format_float_g;
+use crate::values::yaml::{Scalar, resolve_plain};
 
 /// A value after the JSON round trip, ready to be written.
 #[derive(Debug, Clone, PartialEq)]
@@ -671,6 +675,22 @@ fn string_style(text: &str) -> ScalarStyle {
     }
 }
 
+static BASE60_FLOAT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").expect("valid base-60 regex")
+});
+static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$")
+        .expect("valid timestamp regex")
+});
+
+/// Whether go-yaml writes this string without quotes: it must read back as a string, and not look
+/// like a timestamp or a YAML 1.1 sexagesimal number (`1:20`).
+fn plain_reads_as_string(text: &str) -> bool {
+    matches!(resolve_plain(text), Scalar::Str(_))
+        && !TIMESTAMP.is_match(text)
+        && !BASE60_FLOAT.is_match(text)
+}
+
 /// go-yaml v2 writes a key inline unless it is long or spans lines.
 fn is_simple_key(key: &str) -> bool {
     key.chars().count() <= 128 && !key.chars().any(is_break)
@@ -747,6 +767,9 @@ mod tests {
         assert_eq!(yaml_of(json!({"a": "l1\n\n"})), "a: |+\n  l1\n");
         assert_eq!(yaml_of(json!({"a": "l1 \nl2"})), "a: \"l1 \\nl2\"");
         assert_eq!(yaml_of(json!({"1": "x"})), "\"1\": x");
+        assert_eq!(yaml_of(json!({"a": "2001-12-14"})), "a: \"2001-12-14\"");
+        assert_eq!(yaml_of(json!({"a": "0123"})), "a: \"0123\"");
+        assert_eq!(yaml_of(json!({"a": "off"})), "a: \"off\"");
     }
 
     #[test]

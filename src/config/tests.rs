@@ -1,0 +1,331 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn load_with(
+    ini: Option<&str>,
+    env: &[(&str, &str)],
+    flags: FlagOverrides,
+) -> Result<ServeConfig, ConfigError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = ini.map(|text| {
+        let path = dir.path().join("config.ini");
+        std::fs::write(&path, text).expect("write config");
+        path
+    });
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let lookup = move |name: &str| env.get(name).cloned();
+    load(ConfigSources {
+        file,
+        env: &lookup,
+        flags,
+    })
+}
+
+#[test]
+fn sample_file_loads_with_the_documented_values() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.sample.ini"))
+        .expect("sample");
+    let config = load_with(Some(&text), &[], FlagOverrides::default()).expect("sample is valid");
+    assert_eq!(
+        config.app.listen,
+        ListenAddress::Unix {
+            path: "/var/run/.plugin.sock".into()
+        }
+    );
+    assert_eq!(config.app.socket_mode, 0o600);
+    assert_eq!(config.offloading.namespace_prefix, "offloading");
+    assert_eq!(config.log.level, LogLevel::Info);
+    assert!(
+        config.mesh.init_container && config.mesh.startup_probe && !config.mesh.slurm_setup_script
+    );
+    assert!(!config.tcp_tunnel.enabled);
+    assert_eq!(config.tcp_tunnel.gateway_ssh_private_key, None);
+    assert_eq!(
+        config.k8s.connection.source,
+        KubeconfigSource::File("private/k8s/kubeconfig.yaml".into())
+    );
+}
+
+#[test]
+fn env_overrides_file_and_flag_overrides_env() {
+    let ini = "[app]\nsocket_address = http://0.0.0.0\nsocket_port = 4000\n";
+    let config = load_with(
+        Some(ini),
+        &[("APP_SOCKET_PORT", "4100")],
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.app.listen,
+        ListenAddress::Tcp {
+            host: "0.0.0.0".into(),
+            port: 4100
+        }
+    );
+    let flags = FlagOverrides {
+        socket_port: Some("4200".into()),
+        ..FlagOverrides::default()
+    };
+    let config = load_with(Some(ini), &[("APP_SOCKET_PORT", "4100")], flags).expect("valid");
+    assert_eq!(
+        config.app.listen,
+        ListenAddress::Tcp {
+            host: "0.0.0.0".into(),
+            port: 4200
+        }
+    );
+}
+
+#[test]
+fn empty_env_value_still_overrides_as_in_the_original() {
+    let ini = "[offloading]\nnamespace_prefix = offloading\n";
+    let config = load_with(
+        Some(ini),
+        &[("OFFLOADING_NAMESPACE_PREFIX", "")],
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(config.offloading.namespace_prefix, "");
+}
+
+#[test]
+fn unknown_key_and_section_are_named_with_their_line() {
+    let err = load_with(
+        Some("[app]\nname = x\nsocket_adress = unix:///x\n"),
+        &[],
+        FlagOverrides::default(),
+    )
+    .expect_err("typo");
+    let message = err.to_string();
+    assert!(
+        message.contains("app.socket_adress") && message.contains("config.ini:3"),
+        "{message}"
+    );
+    let err =
+        load_with(Some("[apps]\nname = x\n"), &[], FlagOverrides::default()).expect_err("section");
+    assert!(err.to_string().contains("[apps]"), "{err}");
+}
+
+#[test]
+fn bad_values_name_key_value_origin_and_expectation() {
+    let err = load_with(
+        Some("[app]\nsocket_address = http://localhost\nsocket_port = 70000\n"),
+        &[],
+        FlagOverrides::default(),
+    )
+    .expect_err("port out of range");
+    let message = err.to_string();
+    assert!(
+        message.contains("app.socket_port")
+            && message.contains("\"70000\"")
+            && message.contains("1..65535"),
+        "{message}"
+    );
+    let err = load_with(
+        None,
+        &[("MESH_INIT_CONTAINER", "maybe")],
+        FlagOverrides::default(),
+    )
+    .expect_err("bool");
+    let message = err.to_string();
+    assert!(
+        message.contains("MESH_INIT_CONTAINER") && message.contains("mesh.init_container"),
+        "{message}"
+    );
+    let err =
+        load_with(None, &[("LOG_LEVEL", "loud")], FlagOverrides::default()).expect_err("level");
+    assert!(err.to_string().contains("log.level"), "{err}");
+}
+
+#[test]
+fn tcp_mode_requires_a_port_and_strips_the_scheme() {
+    let err = load_with(
+        None,
+        &[("APP_SOCKET_ADDRESS", "http://0.0.0.0")],
+        FlagOverrides::default(),
+    )
+    .expect_err("no port");
+    assert!(err.to_string().contains("app.socket_port"), "{err}");
+    let config = load_with(
+        None,
+        &[
+            ("APP_SOCKET_ADDRESS", "https://plugin/"),
+            ("APP_SOCKET_PORT", "4000"),
+        ],
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(config.app.listen.to_string(), "http://plugin:4000");
+    let err = load_with(
+        None,
+        &[("APP_SOCKET_ADDRESS", "unix://relative.sock")],
+        FlagOverrides::default(),
+    )
+    .expect_err("relative socket path");
+    assert!(err.to_string().contains("app.socket_address"), "{err}");
+}
+
+#[test]
+fn json_options_parse_including_snake_case_tolerations() {
+    let ini = r#"[offloading]
+namespace_prefix_exclusions = ["kube-system", "default"]
+node_selector = {"nvidia/gpu-model": "T4"}
+node_tolerations = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}, {"key": "a", "operator": "Equal", "value": "b", "effect": "NoExecute", "toleration_seconds": 30}, {"key": "c", "tolerationSeconds": 5}]
+"#;
+    let config = load_with(Some(ini), &[], FlagOverrides::default()).expect("valid");
+    assert_eq!(
+        config.offloading.namespace_prefix_exclusions,
+        ["kube-system", "default"]
+    );
+    assert_eq!(
+        config
+            .offloading
+            .node_selector
+            .as_ref()
+            .and_then(|s| s.get("nvidia/gpu-model"))
+            .map(String::as_str),
+        Some("T4")
+    );
+    let tolerations = config.offloading.node_tolerations.expect("tolerations");
+    assert_eq!(tolerations.len(), 3);
+    assert_eq!(tolerations[1].toleration_seconds, Some(30));
+    assert_eq!(tolerations[2].toleration_seconds, Some(5));
+    let err = load_with(
+        None,
+        &[(
+            "OFFLOADING_NODE_TOLERATIONS",
+            r#"[{"key": "x", "tolerationSecs": 1}]"#,
+        )],
+        FlagOverrides::default(),
+    )
+    .expect_err("unknown toleration field");
+    assert!(
+        err.to_string().contains("offloading.node_tolerations"),
+        "{err}"
+    );
+}
+
+#[test]
+fn client_configuration_maps_to_tls_overrides_of_the_same_kubeconfig() {
+    let ini = "[k8s]\nkubeconfig_path = /etc/remote.yaml\nclient_configuration = {\"verify_ssl\": false, \"ssl_ca_cert\": \"/ca.pem\"}\n";
+    let config = load_with(Some(ini), &[], FlagOverrides::default()).expect("valid");
+    assert_eq!(
+        config.k8s.connection.source,
+        KubeconfigSource::File("/etc/remote.yaml".into())
+    );
+    assert_eq!(config.k8s.connection.tls.verify_server, Some(false));
+    assert_eq!(
+        config.k8s.connection.tls.ca_cert_file,
+        Some("/ca.pem".into())
+    );
+    let err = load_with(
+        None,
+        &[("K8S_CLIENT_CONFIGURATION", r#"{"host": "http://evil"}"#)],
+        FlagOverrides::default(),
+    )
+    .expect_err("unsupported attribute");
+    assert!(
+        err.to_string().contains("k8s.client_configuration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inline_kubeconfig_is_the_fallback_for_a_missing_file() {
+    let config = load_with(
+        None,
+        &[
+            ("K8S_KUBECONFIG_PATH", "/does/not/exist.yaml"),
+            ("K8S_KUBECONFIG", "{\"apiVersion\": \"v1\"}"),
+        ],
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert!(matches!(
+        config.k8s.connection.source,
+        KubeconfigSource::Inline(_)
+    ));
+    let config = load_with(None, &[], FlagOverrides::default()).expect("valid");
+    assert_eq!(config.k8s.connection.source, KubeconfigSource::Infer);
+    let flags = FlagOverrides {
+        kubeconfig: Some("/flag.yaml".into()),
+        kube_context: Some("ctx".into()),
+        ..FlagOverrides::default()
+    };
+    let config = load_with(None, &[], flags).expect("valid");
+    assert_eq!(
+        config.k8s.connection.source,
+        KubeconfigSource::File("/flag.yaml".into())
+    );
+    assert_eq!(config.k8s.connection.context.as_deref(), Some("ctx"));
+}
+
+#[test]
+fn secret_values_never_appear_in_errors_or_debug() {
+    let key = "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K";
+    let config = load_with(
+        None,
+        &[("TCP_TUNNEL_GATEWAY_SSH_PRIVATE_KEY", key)],
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(
+        config
+            .tcp_tunnel
+            .gateway_ssh_private_key
+            .as_ref()
+            .map(SecretString::expose),
+        Some(key)
+    );
+    assert!(!format!("{config:?}").contains(key));
+    let raw = RawValue {
+        key: "tcp_tunnel.gateway_ssh_private_key".into(),
+        value: key.into(),
+        origin: Origin::Default,
+        secret: true,
+    };
+    assert!(!raw.invalid("x").to_string().contains(key));
+}
+
+#[test]
+fn socket_mode_is_octal() {
+    let flags = FlagOverrides {
+        socket_mode: Some("0660".into()),
+        ..FlagOverrides::default()
+    };
+    assert_eq!(
+        load_with(None, &[], flags).expect("valid").app.socket_mode,
+        0o660
+    );
+    let flags = FlagOverrides {
+        socket_mode: Some("0999".into()),
+        ..FlagOverrides::default()
+    };
+    let err = load_with(None, &[], flags).expect_err("not octal");
+    assert!(err.to_string().contains("--socket-mode"), "{err}");
+}
+
+#[test]
+fn explicit_missing_file_is_an_error() {
+    let lookup = |_: &str| None;
+    let err = load(ConfigSources {
+        file: Some("/nonexistent/config.ini".into()),
+        env: &lookup,
+        flags: FlagOverrides::default(),
+    })
+    .expect_err("missing");
+    assert!(err.to_string().contains("/nonexistent/config.ini"), "{err}");
+}
+
+#[test]
+fn env_var_names_follow_the_original_rule() {
+    assert_eq!(env_var_name("app", "socket_address"), "APP_SOCKET_ADDRESS");
+    assert_eq!(
+        env_var_name("tcp_tunnel", "gateway_ssh_private_key"),
+        "TCP_TUNNEL_GATEWAY_SSH_PRIVATE_KEY"
+    );
+}

@@ -1,0 +1,7 @@
+//! Offloading InterLink pods to the remote cluster: what to create ([`transform`]), how it is named
+//! ([`names`]), the InterLink wire types ([`interlink`]), status mapping ([`status`]) and the service doing
+//! the remote calls ([`service`]).
+
+pub mod interlink;
+pub mod names;
+pub mod transform;

@@ -1,0 +1,307 @@
+use k8s_openapi::api::core::v1::Toleration;
+
+use super::*;
+
+const UID: &str = "6c1f2e0a-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+
+fn fixture(name: &str) -> CreateRequest {
+    let path = format!(
+        "{}/tests/fixtures/serve/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("fixture exists");
+    let text = text.replace("__UID__", UID).replace("__NS__", "team-a");
+    serde_json::from_str(&text).expect("fixture parses")
+}
+
+fn settings() -> TransformSettings {
+    TransformSettings {
+        offloading: OffloadingConfig {
+            namespace_prefix: "offloading".into(),
+            ..OffloadingConfig::default()
+        },
+        ..TransformSettings::default()
+    }
+}
+
+fn spec(plan: &RemotePlan) -> &PodSpec {
+    plan.pod.spec.as_ref().expect("spec")
+}
+
+#[test]
+fn simple_pod_keeps_its_spec_and_loses_local_bindings() {
+    let plan = plan(&fixture("simple-pod"), &settings()).expect("plan");
+    assert_eq!(plan.namespace, "offloading-team-a");
+    assert_eq!(
+        plan.pod.metadata.name.as_deref(),
+        Some(format!("test-pod-{UID}").as_str())
+    );
+    let labels = plan.pod.metadata.labels.as_ref().expect("labels");
+    assert_eq!(
+        labels.get("interlink.io").map(String::as_str),
+        Some("offloading")
+    );
+    assert_eq!(
+        labels
+            .get("interlink.io/source.pod_uid")
+            .map(String::as_str),
+        Some(UID)
+    );
+    assert_eq!(labels.get("app").map(String::as_str), Some("test-pod"));
+    let annotations = plan.pod.metadata.annotations.as_ref().expect("annotations");
+    assert_eq!(
+        annotations
+            .get("interlink.io/source.name")
+            .map(String::as_str),
+        Some("test-pod")
+    );
+    assert_eq!(
+        annotations
+            .get("interlink.io/source.namespace")
+            .map(String::as_str),
+        Some("team-a")
+    );
+    assert_eq!(
+        annotations
+            .get("interlink.io/source.uid")
+            .map(String::as_str),
+        Some(UID)
+    );
+    assert_eq!(plan.pod.metadata.uid, None);
+    assert_eq!(plan.pod.metadata.resource_version, None);
+    assert_eq!(plan.pod.metadata.creation_timestamp, None);
+    let spec = spec(&plan);
+    assert_eq!(spec.node_name, None);
+    assert_eq!(spec.node_selector, None);
+    assert_eq!(spec.tolerations, None);
+    assert_eq!(spec.service_account_name, None);
+    // The service-account token volume and its mount are gone; the token never leaves.
+    assert_eq!(spec.volumes, None);
+    assert_eq!(spec.containers[0].volume_mounts, None);
+    assert!(plan.secrets.is_empty());
+    let resources = spec.containers[0]
+        .resources
+        .as_ref()
+        .expect("resources pass through");
+    assert!(
+        resources
+            .limits
+            .as_ref()
+            .is_some_and(|l| l.contains_key("memory"))
+    );
+    assert!(
+        plan.decisions
+            .iter()
+            .any(|d| d.subject == "pod.spec.nodeName")
+    );
+    assert!(
+        plan.decisions
+            .iter()
+            .any(|d| d.subject == "volume kube-api-access-x7k2p")
+    );
+}
+
+#[test]
+fn configmaps_secrets_and_env_references_are_scoped_consistently() {
+    let plan = plan(&fixture("microservice-pod"), &settings()).expect("plan");
+    let scoped = |n: &str| format!("{n}-{UID}");
+    let cm_names: Vec<_> = plan
+        .config_maps
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert_eq!(cm_names, [scoped("ssh-setup-cm"), scoped("test-cm")]);
+    let cm = &plan.config_maps[1];
+    assert_eq!(cm.metadata.uid, None);
+    assert_eq!(cm.metadata.managed_fields, None);
+    assert_eq!(
+        cm.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("interlink.io/source.uid"))
+            .map(String::as_str),
+        Some("aaaaaaaa-0000-0000-0000-000000000001")
+    );
+    assert_eq!(plan.secrets.len(), 1);
+    assert_eq!(plan.secrets[0].metadata.name, Some(scoped("test-secret")));
+    let spec = spec(&plan);
+    let volumes = spec.volumes.as_ref().expect("volumes");
+    assert_eq!(
+        volumes[0].config_map.as_ref().map(|c| c.name.clone()),
+        Some(scoped("test-cm"))
+    );
+    assert_eq!(
+        volumes[1]
+            .secret
+            .as_ref()
+            .and_then(|s| s.secret_name.clone()),
+        Some(scoped("test-secret"))
+    );
+    assert_eq!(
+        volumes[2].config_map.as_ref().and_then(|c| c.default_mode),
+        Some(0o755)
+    );
+    let httpbin = &spec.containers[0];
+    let env = httpbin.env.as_ref().expect("env");
+    let from = |i: usize| env[i].value_from.as_ref().expect("valueFrom");
+    assert_eq!(
+        from(1).config_map_key_ref.as_ref().map(|r| r.name.clone()),
+        Some(scoped("test-cm"))
+    );
+    assert_eq!(
+        from(2).secret_key_ref.as_ref().map(|r| r.name.clone()),
+        Some(scoped("test-secret"))
+    );
+    // fieldRef passes through intact (the original turned it into an invalid `valueFrom: {}`).
+    assert_eq!(
+        from(3).field_ref.as_ref().map(|r| r.field_path.clone()),
+        Some("status.podIP".into())
+    );
+    let env_from = httpbin.env_from.as_ref().expect("envFrom");
+    assert_eq!(
+        env_from[0].config_map_ref.as_ref().map(|r| r.name.clone()),
+        Some(scoped("test-cm"))
+    );
+    assert!(httpbin.readiness_probe.is_some());
+    assert_eq!(httpbin.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    let caps = spec.containers[1]
+        .security_context
+        .as_ref()
+        .and_then(|s| s.capabilities.as_ref());
+    assert_eq!(
+        caps.and_then(|c| c.add.clone()),
+        Some(vec!["NET_ADMIN".into(), "NET_RAW".into()])
+    );
+    assert_eq!(plan.pod.metadata.owner_references, None);
+}
+
+#[test]
+fn configmap_mounted_by_init_and_main_containers_is_created_once() {
+    let plan = plan(&fixture("init-containers-pod"), &settings()).expect("plan");
+    assert_eq!(plan.config_maps.len(), 1);
+    let spec = spec(&plan);
+    assert_eq!(spec.init_containers.as_ref().map(Vec::len), Some(1));
+    assert_eq!(spec.containers.len(), 2);
+    assert!(
+        spec.volumes
+            .as_ref()
+            .is_some_and(|v| v.iter().any(|v| v.empty_dir.is_some()))
+    );
+}
+
+#[test]
+fn pvcs_are_offloaded_only_when_listed() {
+    let plan = plan(&fixture("pvc-pod"), &settings()).expect("plan");
+    assert_eq!(plan.pvcs.len(), 1);
+    let pvc = &plan.pvcs[0];
+    assert_eq!(pvc.metadata.name.as_deref(), Some("my-volume-claim"));
+    assert_eq!(pvc.metadata.namespace.as_deref(), Some("offloading-team-a"));
+    assert_eq!(pvc.spec.as_ref().and_then(|s| s.volume_name.clone()), None);
+    assert_eq!(
+        pvc.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("interlink.io/pvc-retention-policy"))
+            .map(String::as_str),
+        Some("delete")
+    );
+    let spec = spec(&plan);
+    let volumes = spec.volumes.as_ref().expect("volumes");
+    assert_eq!(volumes.len(), 1);
+    assert_eq!(volumes[0].name, "data");
+    let mounts = spec.containers[0].volume_mounts.as_ref().expect("mounts");
+    assert_eq!(mounts.len(), 1);
+}
+
+#[test]
+fn node_selector_and_tolerations_come_from_config() {
+    let mut settings = settings();
+    settings.offloading.node_selector =
+        Some([("nvidia/gpu-model".to_owned(), "T4".to_owned())].into());
+    settings.offloading.node_tolerations = Some(vec![Toleration {
+        key: Some("nvidia.com/gpu".into()),
+        operator: Some("Exists".into()),
+        effect: Some("NoSchedule".into()),
+        ..Toleration::default()
+    }]);
+    let plan = plan(&fixture("gpu-pod"), &settings).expect("plan");
+    let spec = spec(&plan);
+    assert_eq!(spec.node_selector, settings.offloading.node_selector);
+    assert_eq!(spec.tolerations, settings.offloading.node_tolerations);
+    assert_eq!(
+        spec.affinity.as_ref().and_then(|a| a.node_affinity.clone()),
+        None
+    );
+    let limits = spec.containers[0]
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .expect("limits");
+    assert!(limits.contains_key("nvidia.com/gpu"));
+}
+
+#[test]
+fn missing_identity_fields_are_named() {
+    let mut request = fixture("simple-pod");
+    request.pod.metadata.uid = None;
+    let err = plan(&request, &settings()).expect_err("no uid");
+    assert_eq!(err.field(), "pod.metadata.uid");
+    let mut request = fixture("simple-pod");
+    request.pod.metadata.namespace = Some(String::new());
+    assert_eq!(
+        plan(&request, &settings()).expect_err("empty ns").field(),
+        "pod.metadata.namespace"
+    );
+    let mut request = fixture("simple-pod");
+    request.pod.metadata.uid = Some("Not A UID".into());
+    assert_eq!(
+        plan(&request, &settings()).expect_err("bad uid").field(),
+        "pod.metadata.uid"
+    );
+}
+
+#[test]
+fn env_reference_to_an_object_not_sent_fails_fast_unless_optional() {
+    let mut request = fixture("microservice-pod");
+    request.container[0].secrets.clear();
+    // The secret volume also references it: make that optional, so the env reference is what fails.
+    if let Some(volumes) = request.pod.spec.as_mut().and_then(|s| s.volumes.as_mut()) {
+        volumes[1].secret.as_mut().expect("secret volume").optional = Some(true);
+    }
+    let err = plan(&request, &settings()).expect_err("secret not delivered");
+    assert_eq!(
+        err.field(),
+        "pod.spec.containers[0].env[2].valueFrom.secretKeyRef.name"
+    );
+    if let Some(spec) = request.pod.spec.as_mut() {
+        let env = spec.containers[0].env.as_mut().expect("env");
+        env[2]
+            .value_from
+            .as_mut()
+            .and_then(|v| v.secret_key_ref.as_mut())
+            .expect("ref")
+            .optional = Some(true);
+    }
+    plan(&request, &settings()).expect("optional reference is fine");
+}
+
+#[test]
+fn projected_content_without_token_becomes_a_secret() {
+    let mut request = fixture("simple-pod");
+    if let Some(spec) = request.pod.spec.as_mut() {
+        let volume = &mut spec.volumes.as_mut().expect("volumes")[0];
+        volume
+            .projected
+            .as_mut()
+            .expect("projected")
+            .sources
+            .as_mut()
+            .expect("sources")
+            .remove(0);
+    }
+    let plan = plan(&request, &settings()).expect("plan");
+    assert_eq!(plan.secrets.len(), 1);
+    let volume = &spec(&plan).volumes.as_ref().expect("volume kept")[0];
+    let secret = volume.secret.as_ref().expect("secret volume");
+    assert_eq!(secret.items.as_ref().map(Vec::len), Some(3));
+}
