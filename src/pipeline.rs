@@ -8,7 +8,9 @@ use regex::Regex;
 
 use crate::chart::Chart;
 use crate::render::{ChartEngine, ReleaseInfo, RenderError, RenderedRelease, render_release};
-use crate::values::{ValueLayers, Values, ValuesError, compose};
+use crate::values::{
+    ChartKind, ValidationErrors, ValueLayers, Values, ValuesError, compose, validate,
+};
 
 /// Helm's longest release name (names of objects get suffixes appended).
 pub const MAX_RELEASE_NAME: usize = 53;
@@ -32,6 +34,9 @@ pub enum PipelineError {
     /// The value layers could not be merged.
     #[error(transparent)]
     Values(#[from] ValuesError),
+    /// The values break the chart's rules (every problem is listed).
+    #[error(transparent)]
+    Validation(#[from] ValidationErrors),
     /// The chart's templates do not compile.
     #[error("chart {chart}: {source}")]
     Chart {
@@ -107,7 +112,9 @@ impl Renderer {
         &self.chart
     }
 
-    /// Composes the values, validates the release name, renders and checks every document.
+    /// Composes the values, validates them and the release name (for the gateway and bastion
+    /// charts; other chart directories get the object checks only), renders and checks every
+    /// document.
     pub fn render(
         &self,
         release_name: &str,
@@ -116,6 +123,9 @@ impl Renderer {
     ) -> Result<Release, PipelineError> {
         validate_release_name(release_name)?;
         let values = compose(&self.chart.values_yaml, layers)?;
+        if let Ok(kind) = self.chart.metadata.name.parse::<ChartKind>() {
+            validate(kind, release_name, &values)?;
+        }
         let release = ReleaseInfo::new(release_name, namespace);
         let rendered = self.render_values(&release, &values.tree)?;
         Ok(Release {

@@ -209,9 +209,7 @@ fn error_cases_fail_without_output() {
 }
 
 /// Helm renders something wrong: ikp refuses before printing anything.
-/// 19 of 29 pass on the object checks alone; the rest need the values validation of issue 3.
 #[test]
-#[ignore = "waits for values validation (issue 3) to land on main"]
 fn reject_cases_fail_before_printing() {
     replay(&["reject"]);
 }
