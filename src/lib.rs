@@ -5,6 +5,7 @@
 //! HTTP → [`serve`] → [`offload`] → kube.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod chart;
 pub mod config;
 pub mod kubeclient;

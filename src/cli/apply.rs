@@ -1,46 +1,535 @@
 //! `ikp apply|diff|status|list|history|uninstall`: releases applied with server-side apply.
+//!
+//! Rendering happens first and without any cluster call; only a valid plan reaches the cluster.
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use ikp::apply::{
+    self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
+    UninstallOptions, inventory,
+};
+use ikp::kubeclient::ClientArgs;
+
+use super::values_args::ValuesArgs;
+
+/// Default namespace, as with kubectl and Helm when the kubeconfig names none.
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// What `--dry-run` simulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRunMode {
+    /// Print the objects that would be applied; no cluster call.
+    Client,
+    /// Send every object to the API server with `dryRun=All` and report its verdict; nothing is stored.
+    Server,
+}
+
+/// The release and chart to render (the `ikp render` arguments).
+#[derive(Debug, clap::Args)]
+pub struct ReleaseArgs {
+    /// Release name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Chart: a built-in chart name (`gateway`, `bastion`) or a chart directory.
+    #[arg(value_name = "CHART")]
+    pub chart: String,
+    /// Namespace of the release.
+    #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
+    pub namespace: String,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+}
 
 /// Flags of `ikp apply`.
 #[derive(Debug, clap::Args)]
-pub struct ApplyCmd {}
+pub struct ApplyCmd {
+    #[command(flatten)]
+    release: ReleaseArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Create the release namespace if it does not exist.
+    #[arg(long)]
+    create_namespace: bool,
+    /// Simulate: `client` prints the objects (Secret data redacted), `server` asks the API server.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    dry_run: Option<DryRunMode>,
+    /// Wait until workloads are ready (Deployments available) before declaring success.
+    #[arg(long)]
+    wait: bool,
+    /// How long `--wait` may take (e.g. `90s`, `5m`, `1h30m`).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Take ownership of fields that other field managers own.
+    #[arg(long)]
+    force_conflicts: bool,
+    /// Delete and re-create objects whose immutable fields (e.g. a Deployment selector) change.
+    #[arg(long)]
+    force_recreate: bool,
+    /// On failure (including a `--wait` timeout), restore the previous revision or remove a first install.
+    /// Implies `--wait`.
+    #[arg(long)]
+    atomic: bool,
+    /// Revisions kept in the release history.
+    #[arg(long, value_name = "N", default_value_t = inventory::DEFAULT_HISTORY_MAX as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    history_max: u16,
+}
+
 /// Flags of `ikp diff`.
 #[derive(Debug, clap::Args)]
-pub struct DiffCmd {}
+pub struct DiffCmd {
+    #[command(flatten)]
+    release: ReleaseArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Show Secret values instead of `***`.
+    #[arg(long)]
+    show_secrets: bool,
+    /// Diff as `apply --force-conflicts` would apply (fields owned by other managers taken over).
+    #[arg(long)]
+    force_conflicts: bool,
+}
+
 /// Flags of `ikp status`.
 #[derive(Debug, clap::Args)]
-pub struct StatusCmd {}
+pub struct StatusCmd {
+    /// Release name.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Namespace of the release.
+    #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
+    namespace: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
 /// Flags of `ikp list`.
 #[derive(Debug, clap::Args)]
-pub struct ListCmd {}
+pub struct ListCmd {
+    /// Namespace to list releases in.
+    #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE, conflicts_with = "all_namespaces")]
+    namespace: String,
+    /// List releases in every namespace.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
 /// Flags of `ikp history`.
 #[derive(Debug, clap::Args)]
-pub struct HistoryCmd {}
+pub struct HistoryCmd {
+    /// Release name.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Namespace of the release.
+    #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
+    namespace: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
 /// Flags of `ikp uninstall`.
 #[derive(Debug, clap::Args)]
-pub struct UninstallCmd {}
+pub struct UninstallCmd {
+    /// Release name.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Namespace of the release.
+    #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
+    namespace: String,
+    /// Wait until every deleted object is gone.
+    #[arg(long)]
+    wait: bool,
+    /// How long `--wait` may take (e.g. `90s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// Parses a Go-style duration: one or more `<integer><unit>` with units `h`, `m`, `s`, `ms`
+/// (`90s`, `5m`, `1h30m`); a bare integer means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected a duration such as 90s, 5m or 1h30m";
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("empty duration; {expected}"));
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(format!("invalid duration {text:?}: {expected}"));
+        }
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.len()
+            - rest
+                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+                .len();
+        let part = match &rest[..unit_len] {
+            "h" => number.checked_mul(3600).map(Duration::from_secs),
+            "m" => number.checked_mul(60).map(Duration::from_secs),
+            "s" => Some(Duration::from_secs(number)),
+            "ms" => Some(Duration::from_millis(number)),
+            unit => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?}; {expected}"
+                ));
+            }
+        };
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Prints apply progress on stderr; on a terminal the wait line is rewritten in place.
+struct TermReporter {
+    tty: bool,
+    wait_line_open: bool,
+    last_wait: Option<String>,
+}
+
+impl TermReporter {
+    fn new() -> Self {
+        TermReporter {
+            tty: std::io::stderr().is_terminal(),
+            wait_line_open: false,
+            last_wait: None,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.wait_line_open {
+            let _ = write!(err, "\r\x1b[K");
+            self.wait_line_open = false;
+        }
+        let _ = writeln!(err, "{text}");
+    }
+}
+
+impl Reporter for TermReporter {
+    fn changed(&mut self, object: &ObjectRef, change: ObjectChange) {
+        self.line(&format!("{object} {change}"));
+    }
+
+    fn waiting(&mut self, object: &ObjectRef, waiting_for: &str, elapsed: Duration) {
+        let text = format!("waiting for {object}: {waiting_for}");
+        if self.tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K{text} ({}s)", elapsed.as_secs());
+            let _ = err.flush();
+            self.wait_line_open = true;
+        } else if self.last_wait.as_deref() != Some(&text) {
+            // Off a terminal, print only changes so logs stay short.
+            self.line(&format!("{text} ({}s)", elapsed.as_secs()));
+            self.last_wait = Some(text);
+        }
+    }
+
+    fn ready(&mut self, object: &ObjectRef, elapsed: Duration) {
+        self.line(&format!("{object} ready after {}s", elapsed.as_secs()));
+    }
+
+    fn note(&mut self, message: &str) {
+        self.line(message);
+    }
+}
+
+/// The error as its own (complete) message: `ApplyError` messages already carry the useful part of their
+/// source chain, which `main` would otherwise print a second time.
+fn one_line(err: ApplyError) -> anyhow::Error {
+    anyhow::anyhow!("{err}")
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
+    Ok(client.client().await?)
+}
+
+/// Renders the release into a plan; never calls the cluster.
+fn plan_release(release: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
+    // The render pipeline (src/pipeline.rs) is not on main yet; until it is, refuse before any
+    // cluster call rather than apply something half-rendered.
+    anyhow::bail!(
+        "cannot render chart {:?} for release {:?}: the render pipeline is not part of this build yet",
+        release.chart,
+        release.name
+    )
+}
+
+/// YAML of an object with Secret data redacted, for `--dry-run=client`.
+fn redacted_yaml(obj: &kube::api::DynamicObject) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(obj).context("cannot serialise object")?;
+    apply::redact_secret_data(Some(&mut value), None);
+    serde_yaml::to_string(&value).context("cannot serialise object")
+}
+
+fn print_notes(plan: &ReleasePlan) {
+    if let Some(notes) = &plan.notes {
+        println!("NOTES:\n{}", notes.trim_end());
+    }
+}
 
 /// Runs `ikp apply`.
-pub fn run_apply(_cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp apply is not built yet")
+pub fn run_apply(cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
+    let plan = plan_release(&cmd.release)?;
+    if cmd.dry_run == Some(DryRunMode::Client) {
+        let mut out = std::io::stdout().lock();
+        for obj in &plan.objects {
+            writeln!(out, "---\n{}", redacted_yaml(obj)?.trim_end())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let options = ApplyOptions {
+        create_namespace: cmd.create_namespace,
+        force_conflicts: cmd.force_conflicts,
+        force_recreate: cmd.force_recreate,
+        wait: cmd.wait || cmd.atomic,
+        timeout: cmd.timeout,
+        atomic: cmd.atomic,
+        history_max: usize::from(cmd.history_max),
+    };
+    runtime()?.block_on(async {
+        let client = connect(&cmd.client).await?;
+        if cmd.dry_run == Some(DryRunMode::Server) {
+            let verdicts = apply::dry_run_server(&client, &plan, &options)
+                .await
+                .map_err(one_line)?;
+            let mut refused = 0;
+            for verdict in &verdicts {
+                match &verdict.outcome {
+                    Ok(change) => println!("{} {change} (server dry run)", verdict.object),
+                    Err(err) => {
+                        refused += 1;
+                        println!("{} refused: {err}", verdict.object);
+                    }
+                }
+            }
+            if refused > 0 {
+                anyhow::bail!("the API server refused {refused} object(s) in the dry run");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut reporter = TermReporter::new();
+        let outcome = apply::apply_release(&client, &plan, &options, &mut reporter)
+            .await
+            .map_err(one_line)?;
+        println!(
+            "release {:?} in namespace {:?}: revision {} deployed ({} objects, {} pruned)",
+            plan.name,
+            plan.namespace,
+            outcome.revision,
+            outcome.changes.len(),
+            outcome.pruned.len()
+        );
+        print_notes(&plan);
+        Ok(ExitCode::SUCCESS)
+    })
 }
-/// Runs `ikp diff`.
-pub fn run_diff(_cmd: DiffCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp diff is not built yet")
+
+/// Runs `ikp diff`: exit 0 when nothing would change, 1 when something would, 2 on error.
+pub fn run_diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
+    match diff(cmd) {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
 }
+
+fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
+    let plan = plan_release(&cmd.release)?;
+    let options = DiffOptions {
+        show_secrets: cmd.show_secrets,
+        force_conflicts: cmd.force_conflicts,
+    };
+    runtime()?.block_on(async {
+        let client = connect(&cmd.client).await?;
+        let report = apply::diff_release(&client, &plan, &options)
+            .await
+            .map_err(one_line)?;
+        let mut out = std::io::stdout().lock();
+        for entry in &report.changed {
+            if let Some(note) = &entry.note {
+                writeln!(out, "# {}: {note}", entry.object)?;
+            }
+            write!(out, "{}", entry.unified)?;
+        }
+        if !report.errors.is_empty() {
+            let messages: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+            anyhow::bail!(
+                "the API server refused the dry run:\n  {}",
+                messages.join("\n  ")
+            );
+        }
+        Ok(if report.has_changes() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
 /// Runs `ikp status`.
-pub fn run_status(_cmd: StatusCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp status is not built yet")
+pub fn run_status(cmd: StatusCmd) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = connect(&cmd.client).await?;
+        let (record, objects) = apply::release_status(&client, &cmd.namespace, &cmd.name)
+            .await
+            .map_err(one_line)?;
+        let latest = record.latest().context("the release has no revisions")?;
+        println!("NAME: {}", record.name);
+        println!("NAMESPACE: {}", record.namespace);
+        println!("REVISION: {}", latest.revision);
+        println!("STATUS: {}", latest.status);
+        println!("CHART: {}-{}", latest.chart_name, latest.chart_version);
+        println!("UPDATED: {}", latest.updated);
+        println!("DESCRIPTION: {}", latest.description);
+        println!("OBJECTS:");
+        for (object, state) in &objects {
+            println!("  {object}: {state}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
+
 /// Runs `ikp list`.
-pub fn run_list(_cmd: ListCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp list is not built yet")
+pub fn run_list(cmd: ListCmd) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = connect(&cmd.client).await?;
+        let namespace = (!cmd.all_namespaces).then_some(cmd.namespace.as_str());
+        let records = inventory::list(&client, namespace)
+            .await
+            .map_err(one_line)?;
+        println!("NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED");
+        for record in &records {
+            if let Some(latest) = record.latest() {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}-{}\t{}",
+                    record.name,
+                    record.namespace,
+                    latest.revision,
+                    latest.status,
+                    latest.chart_name,
+                    latest.chart_version,
+                    latest.updated
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
+
 /// Runs `ikp history`.
-pub fn run_history(_cmd: HistoryCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp history is not built yet")
+pub fn run_history(cmd: HistoryCmd) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = connect(&cmd.client).await?;
+        let record = inventory::load_existing(&client, &cmd.namespace, &cmd.name)
+            .await
+            .map_err(one_line)?;
+        println!("REVISION\tUPDATED\tSTATUS\tCHART\tVALUES\tDESCRIPTION");
+        for r in &record.revisions {
+            println!(
+                "{}\t{}\t{}\t{}-{}\tsha256:{}\t{}",
+                r.revision,
+                r.updated,
+                r.status,
+                r.chart_name,
+                r.chart_version,
+                r.values_digest.get(..12).unwrap_or(&r.values_digest),
+                r.description
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
+
 /// Runs `ikp uninstall`.
-pub fn run_uninstall(_cmd: UninstallCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp uninstall is not built yet")
+pub fn run_uninstall(cmd: UninstallCmd) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = connect(&cmd.client).await?;
+        let mut reporter = TermReporter::new();
+        let options = UninstallOptions {
+            wait: cmd.wait,
+            timeout: cmd.timeout,
+        };
+        let deleted = match apply::uninstall_release(
+            &client,
+            &cmd.namespace,
+            &cmd.name,
+            &options,
+            &mut reporter,
+        )
+        .await
+        {
+            Ok(deleted) => deleted,
+            Err(err @ ApplyError::ReleaseNotFound { .. }) => {
+                anyhow::bail!("{err}; nothing to uninstall")
+            }
+            Err(err) => return Err(one_line(err)),
+        };
+        println!(
+            "release {:?} in namespace {:?} uninstalled ({} objects deleted)",
+            cmd.name,
+            cmd.namespace,
+            deleted.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn durations_in_go_syntax() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("42"), Ok(Duration::from_secs(42)));
+    }
+
+    #[test]
+    fn bad_durations_name_the_value() {
+        for bad in ["", "5x", "m", "1h-3m", "99999999999999999999h"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("duration"), "{bad}: {err}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_or_errors_without_panicking(text in ".{0,16}") {
+            let _ = parse_duration(&text);
+        }
+
+        #[test]
+        fn hours_minutes_seconds_add_up(h in 0u64..100, m in 0u64..100, s in 0u64..100) {
+            let text = format!("{h}h{m}m{s}s");
+            prop_assert_eq!(parse_duration(&text), Ok(Duration::from_secs(h * 3600 + m * 60 + s)));
+        }
+    }
 }

@@ -1,0 +1,212 @@
+//! `diff`: the server's dry-run result of applying a release against the live objects, as a
+//! unified diff per object, with server noise stripped and Secret data redacted.
+
+use serde_json::Value;
+use similar::TextDiff;
+
+use super::ApplyError;
+use super::engine::preview;
+use super::fields::strip_server_noise;
+use super::plan::{ObjectRef, ReleasePlan};
+
+/// Options of `diff`.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// Show Secret values instead of `***`.
+    pub show_secrets: bool,
+    /// Diff as if `--force-conflicts` were given (conflicts are then not errors).
+    pub force_conflicts: bool,
+}
+
+/// The diff of one object.
+#[derive(Debug, Clone)]
+pub struct DiffEntry {
+    /// The object.
+    pub object: ObjectRef,
+    /// Unified diff text (empty when unchanged).
+    pub unified: String,
+    /// A remark such as "would be pruned" or the fields another manager owns.
+    pub note: Option<String>,
+}
+
+/// Result of `diff`.
+#[derive(Debug, Default)]
+pub struct DiffReport {
+    /// Objects that differ (or would be created/pruned), in install order then prune order.
+    pub changed: Vec<DiffEntry>,
+    /// Objects that would not change.
+    pub unchanged: Vec<ObjectRef>,
+    /// Objects the server refused in the dry-run.
+    pub errors: Vec<ApplyError>,
+}
+
+impl DiffReport {
+    /// Whether applying would change anything.
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+}
+
+/// Replaces Secret values by `***`, marking which ones differ between the two sides.
+///
+/// `before`/`after` are the two sides of one Secret; either may be absent. Values equal on both sides
+/// become `***`; differing ones `*** (before)` / `*** (after)`, so a change is visible but not its content.
+pub fn redact_secret_data(before: Option<&mut Value>, after: Option<&mut Value>) {
+    let is_secret = |v: &Option<&mut Value>| {
+        v.as_deref()
+            .is_some_and(|o| o.get("kind").and_then(Value::as_str) == Some("Secret"))
+    };
+    if !is_secret(&before) && !is_secret(&after) {
+        return;
+    }
+    let (mut before, mut after) = (before, after);
+    for field in ["data", "stringData"] {
+        let snapshot =
+            |side: &Option<&mut Value>| side.as_deref().and_then(|o| o.get(field)).cloned();
+        let (old, new) = (snapshot(&before), snapshot(&after));
+        let redact = |side: &mut Option<&mut Value>, other: &Option<Value>, label: &str| {
+            let Some(Value::Object(map)) = side.as_deref_mut().and_then(|o| o.get_mut(field))
+            else {
+                return;
+            };
+            for (key, value) in map.iter_mut() {
+                let same = other.as_ref().and_then(|o| o.get(key)) == Some(&*value);
+                *value = Value::String(if same {
+                    "***".to_string()
+                } else {
+                    format!("*** ({label})")
+                });
+            }
+        };
+        redact(&mut before, &new, "before");
+        redact(&mut after, &old, "after");
+    }
+}
+
+fn to_yaml(value: Option<&Value>) -> String {
+    match value {
+        None => String::new(),
+        Some(v) => serde_yaml::to_string(v).unwrap_or_default(),
+    }
+}
+
+fn unified(object: &ObjectRef, before: Option<&Value>, after: Option<&Value>) -> String {
+    let (old, new) = (to_yaml(before), to_yaml(after));
+    if old == new {
+        return String::new();
+    }
+    let label = object.to_string();
+    TextDiff::from_lines(&old, &new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("live {label}"), &format!("applied {label}"))
+        .to_string()
+}
+
+/// Computes the diff between the live state and what applying `plan` would produce.
+pub async fn diff_release(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    options: &DiffOptions,
+) -> Result<DiffReport, ApplyError> {
+    let preview = preview(client, plan, options.force_conflicts).await?;
+    let mut report = DiffReport::default();
+    for object in preview.objects {
+        let merged = match object.merged {
+            Ok(m) => m,
+            Err(err) => {
+                report.errors.push(err);
+                continue;
+            }
+        };
+        let mut before = object.live.clone();
+        let mut after = Some(merged);
+        for side in [&mut before, &mut after].into_iter().flatten() {
+            strip_server_noise(side);
+        }
+        if !options.show_secrets {
+            redact_secret_data(before.as_mut(), after.as_mut());
+        }
+        let text = unified(&object.reference, before.as_ref(), after.as_ref());
+        let mut note = object
+            .conflicts
+            .map(|c| format!("applying needs --force-conflicts: {c}"));
+        if !preview.namespace_exists {
+            note = Some(format!(
+                "namespace {} does not exist; shown as rendered, not checked by the server",
+                plan.namespace
+            ));
+        }
+        if text.is_empty() {
+            report.unchanged.push(object.reference);
+        } else {
+            report.changed.push(DiffEntry {
+                object: object.reference,
+                unified: text,
+                note,
+            });
+        }
+    }
+    for (object, mut live) in preview.prune {
+        strip_server_noise(&mut live);
+        if !options.show_secrets {
+            redact_secret_data(Some(&mut live), None);
+        }
+        report.changed.push(DiffEntry {
+            unified: unified(&object, Some(&live), None),
+            object,
+            note: Some("would be pruned: no longer rendered".to_string()),
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_values_are_hidden_but_changes_are_marked() {
+        let mut before = json!({"kind": "Secret", "data": {"KEY": "c2VjcmV0", "SAME": "eA=="}});
+        let mut after = json!({"kind": "Secret", "data": {"KEY": "bmV3", "SAME": "eA=="}});
+        redact_secret_data(Some(&mut before), Some(&mut after));
+        assert_eq!(
+            before["data"],
+            json!({"KEY": "*** (before)", "SAME": "***"})
+        );
+        assert_eq!(after["data"], json!({"KEY": "*** (after)", "SAME": "***"}));
+        let text = serde_json::to_string(&(before, after)).unwrap();
+        assert!(!text.contains("c2VjcmV0") && !text.contains("bmV3"));
+    }
+
+    #[test]
+    fn non_secrets_are_left_alone() {
+        let mut cm = json!({"kind": "ConfigMap", "data": {"A": "b"}});
+        redact_secret_data(Some(&mut cm), None);
+        assert_eq!(cm["data"]["A"], "b");
+    }
+
+    #[test]
+    fn unified_diff_shows_changed_lines_with_object_header() {
+        let object = ObjectRef {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("ns".into()),
+            name: "c".into(),
+            uid: None,
+        };
+        let text = unified(
+            &object,
+            Some(&json!({"data": {"A": "1"}})),
+            Some(&json!({"data": {"A": "2"}})),
+        );
+        assert!(text.contains("--- live ConfigMap ns/c"), "{text}");
+        assert!(
+            text.contains("-  A: '1'") && text.contains("+  A: '2'"),
+            "{text}"
+        );
+        assert!(unified(&object, Some(&json!({"a": 1})), Some(&json!({"a": 1}))).is_empty());
+    }
+}

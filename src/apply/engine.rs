@@ -1,0 +1,981 @@
+//! Install/upgrade, server dry-run, status and uninstall of a release.
+//!
+//! Order of an apply, chosen so that a process killed at any point leaves a state the next apply
+//! converges from: the new revision is recorded as `pending` (with the objects it is about to
+//! apply) before any object changes; objects are applied in install order; `--wait` runs; only then
+//! are objects of earlier revisions that are no longer rendered pruned; finally the revision is
+//! marked `deployed`. Prune candidates are the objects of every kept revision, pending and failed
+//! ones included, so objects created by an interrupted apply are found again.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use serde_json::Value;
+
+use super::fields::{applied_configuration, owners_of, strip_server_noise};
+use super::inventory::{self, ReleaseRecord, Revision, RevisionStatus, now_rfc3339};
+use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
+use super::resolve::Resolver;
+use super::wait::{Readiness, WaitState, is_waitable, readiness};
+use super::{ApplyError, FIELD_MANAGER, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
+
+/// How often object deletion is polled for completion.
+const DELETE_POLL: Duration = Duration::from_millis(500);
+
+/// What happened (or would happen) to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectChange {
+    /// It did not exist and was created.
+    Created,
+    /// It existed and changed.
+    Configured,
+    /// It existed and nothing changed.
+    Unchanged,
+    /// It was deleted and created again to change an immutable field.
+    Recreated,
+    /// It belonged to an earlier revision and was deleted.
+    Pruned,
+}
+
+impl std::fmt::Display for ObjectChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjectChange::Created => "created",
+            ObjectChange::Configured => "configured",
+            ObjectChange::Unchanged => "unchanged",
+            ObjectChange::Recreated => "recreated",
+            ObjectChange::Pruned => "pruned",
+        })
+    }
+}
+
+/// Receives progress of long operations; the CLI prints it, tests may record it.
+pub trait Reporter: Send {
+    /// An object was applied (or deleted by prune/uninstall).
+    fn changed(&mut self, _object: &ObjectRef, _change: ObjectChange) {}
+    /// An object is still not ready.
+    fn waiting(&mut self, _object: &ObjectRef, _waiting_for: &str, _elapsed: Duration) {}
+    /// An object became ready.
+    fn ready(&mut self, _object: &ObjectRef, _elapsed: Duration) {}
+    /// Anything else worth telling the user.
+    fn note(&mut self, _message: &str) {}
+}
+
+/// A reporter that drops everything.
+impl Reporter for () {}
+
+/// Options of `apply`.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Create the release namespace if it does not exist.
+    pub create_namespace: bool,
+    /// Take ownership of fields other field managers own.
+    pub force_conflicts: bool,
+    /// Delete and re-create objects whose immutable fields change.
+    pub force_recreate: bool,
+    /// Wait for workloads to become ready before declaring success.
+    pub wait: bool,
+    /// How long `wait` may take.
+    pub timeout: Duration,
+    /// Restore the previous revision (or remove a first install) when the apply or wait fails.
+    pub atomic: bool,
+    /// Revisions kept in the inventory.
+    pub history_max: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            create_namespace: false,
+            force_conflicts: false,
+            force_recreate: false,
+            wait: false,
+            timeout: Duration::from_secs(300),
+            atomic: false,
+            history_max: inventory::DEFAULT_HISTORY_MAX,
+        }
+    }
+}
+
+/// Result of a successful apply.
+#[derive(Debug, Clone)]
+pub struct ApplyOutcome {
+    /// The revision that is now deployed.
+    pub revision: u32,
+    /// Every applied object and what happened to it, in install order.
+    pub changes: Vec<(ObjectRef, ObjectChange)>,
+    /// Objects of earlier revisions deleted because they are no longer rendered.
+    pub pruned: Vec<ObjectRef>,
+}
+
+/// The server's verdict on one object in a `--dry-run=server`.
+#[derive(Debug)]
+pub struct DryRunVerdict {
+    /// The object.
+    pub object: ObjectRef,
+    /// What the apply would do, or why the server refuses it.
+    pub outcome: Result<ObjectChange, ApplyError>,
+}
+
+/// Options of `uninstall`.
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    /// Wait until every deleted object is gone.
+    pub wait: bool,
+    /// How long `wait` may take.
+    pub timeout: Duration,
+}
+
+/// One object of the plan, placed in its namespace, with the API to reach it.
+pub(crate) struct PlacedObject {
+    pub reference: ObjectRef,
+    pub body: Value,
+    pub api: Api<DynamicObject>,
+}
+
+/// An applied object and its state before the apply (for rollback).
+struct AppliedObject {
+    placed_index: usize,
+    before: Option<Value>,
+}
+
+/// Resolves every planned object's API and namespace; fails before any change if a kind is unknown.
+pub(crate) async fn place_objects(
+    resolver: &mut Resolver,
+    plan: &ReleasePlan,
+) -> Result<Vec<PlacedObject>, ApplyError> {
+    let mut placed = Vec::with_capacity(plan.objects.len());
+    for obj in &plan.objects {
+        let mut obj = obj.clone();
+        let mut reference = ObjectRef::of(&obj);
+        let (_, namespaced) = resolver
+            .resource(&reference.api_version(), &reference.kind)
+            .await?;
+        if namespaced {
+            let ns = obj
+                .metadata
+                .namespace
+                .get_or_insert_with(|| plan.namespace.clone());
+            reference.namespace = Some(ns.clone());
+        } else {
+            obj.metadata.namespace = None;
+            reference.namespace = None;
+        }
+        let api = resolver.api_for(&reference).await?;
+        let body = serde_json::to_value(&obj).map_err(|e| ApplyError::InvalidManifest {
+            source_path: reference.to_string(),
+            reason: e.to_string(),
+        })?;
+        placed.push(PlacedObject {
+            reference,
+            body,
+            api,
+        });
+    }
+    Ok(placed)
+}
+
+fn to_value(obj: &DynamicObject) -> Value {
+    serde_json::to_value(obj).unwrap_or(Value::Null)
+}
+
+/// `namespace/name` of the release an object's annotations name, if any.
+fn owning_release(obj: &Value) -> Option<(String, String)> {
+    let annotations = obj.pointer("/metadata/annotations")?;
+    let name = annotations.get(RELEASE_NAME_ANNOTATION)?.as_str()?;
+    let namespace = annotations
+        .get(RELEASE_NAMESPACE_ANNOTATION)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Some((namespace.to_string(), name.to_string()))
+}
+
+fn owned_by(obj: &Value, namespace: &str, name: &str) -> bool {
+    owning_release(obj).is_some_and(|(ns, n)| ns == namespace && n == name)
+}
+
+/// Fails if `live` is annotated as belonging to a different release.
+fn check_owner(
+    live: Option<&Value>,
+    reference: &ObjectRef,
+    plan: &ReleasePlan,
+) -> Result<(), ApplyError> {
+    if let Some((ns, name)) = live.and_then(owning_release)
+        && (ns != plan.namespace || name != plan.name)
+    {
+        return Err(ApplyError::OwnedByOtherRelease {
+            object: reference.to_string(),
+            owner: format!("{ns}/{name}"),
+        });
+    }
+    Ok(())
+}
+
+/// Makes sure the release namespace exists (creating it when allowed).
+async fn ensure_namespace(
+    client: &kube::Client,
+    namespace: &str,
+    create: bool,
+    dry_run: bool,
+) -> Result<bool, ApplyError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let kube_err = |action, source| ApplyError::Kube {
+        action,
+        object: format!("Namespace {namespace}"),
+        source,
+    };
+    if api
+        .get_opt(namespace)
+        .await
+        .map_err(|e| kube_err("get", e))?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    if !create {
+        return Err(ApplyError::NamespaceMissing {
+            namespace: namespace.to_string(),
+        });
+    }
+    if dry_run {
+        return Ok(false);
+    }
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    api.patch(
+        namespace,
+        &PatchParams::apply(FIELD_MANAGER),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| kube_err("create", e))?;
+    Ok(true)
+}
+
+fn apply_params(force: bool, dry_run: bool) -> PatchParams {
+    let mut pp = PatchParams::apply(FIELD_MANAGER);
+    pp.force = force;
+    pp.dry_run = dry_run;
+    pp
+}
+
+/// Deletes an object and waits until it is gone (or replaced by an object with another uid).
+async fn delete_and_wait(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+) -> Result<(), ApplyError> {
+    let uid = match api
+        .delete(&reference.name, &DeleteParams::background())
+        .await
+    {
+        Ok(either) => either.left().and_then(|o| o.uid()),
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(source) => {
+            return Err(ApplyError::Kube {
+                action: "delete",
+                object: reference.to_string(),
+                source,
+            });
+        }
+    };
+    loop {
+        match api.get_opt(&reference.name).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(obj)) if uid.is_some() && obj.uid() != uid => return Ok(()),
+            Ok(Some(_)) => tokio::time::sleep(DELETE_POLL).await,
+            Err(source) => {
+                return Err(ApplyError::Kube {
+                    action: "get",
+                    object: reference.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Applies one object; with `force_recreate`, replaces it when an immutable field changes.
+async fn apply_one(
+    placed: &PlacedObject,
+    before: Option<&Value>,
+    options: &ApplyOptions,
+) -> Result<(DynamicObject, ObjectChange), ApplyError> {
+    let pp = apply_params(options.force_conflicts, false);
+    let name = &placed.reference.name;
+    let result = placed
+        .api
+        .patch(name, &pp, &Patch::Apply(&placed.body))
+        .await;
+    let applied = match result {
+        Ok(obj) => obj,
+        Err(err) => match ApplyError::from_apply(placed.reference.to_string(), "apply", err) {
+            ApplyError::Immutable { .. } if options.force_recreate => {
+                delete_and_wait(&placed.api, &placed.reference).await?;
+                let obj = placed
+                    .api
+                    .patch(name, &pp, &Patch::Apply(&placed.body))
+                    .await
+                    .map_err(|e| {
+                        ApplyError::from_apply(placed.reference.to_string(), "apply", e)
+                    })?;
+                return Ok((obj, ObjectChange::Recreated));
+            }
+            ApplyError::Immutable {
+                object,
+                fields,
+                message,
+                ..
+            } => {
+                let mut owners = Vec::new();
+                for field in &fields {
+                    for owner in before.map(|b| owners_of(b, field)).unwrap_or_default() {
+                        if !owners.contains(&owner) {
+                            owners.push(owner);
+                        }
+                    }
+                }
+                return Err(ApplyError::Immutable {
+                    object,
+                    fields,
+                    owners,
+                    message,
+                });
+            }
+            other => return Err(other),
+        },
+    };
+    let before_version = before.and_then(|b| b.pointer("/metadata/resourceVersion"));
+    let change = match before_version {
+        None => ObjectChange::Created,
+        Some(v) if v.as_str() == applied.resource_version().as_deref() => ObjectChange::Unchanged,
+        Some(_) => ObjectChange::Configured,
+    };
+    Ok((applied, change))
+}
+
+async fn get_live(
+    api: &Api<DynamicObject>,
+    reference: &ObjectRef,
+) -> Result<Option<Value>, ApplyError> {
+    api.get_opt(&reference.name)
+        .await
+        .map(|o| o.as_ref().map(to_value))
+        .map_err(|source| ApplyError::Kube {
+            action: "get",
+            object: reference.to_string(),
+            source,
+        })
+}
+
+/// Installs or upgrades a release.
+pub async fn apply_release(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    options: &ApplyOptions,
+    reporter: &mut dyn Reporter,
+) -> Result<ApplyOutcome, ApplyError> {
+    let mut resolver = Resolver::new(client.clone());
+    let placed = place_objects(&mut resolver, plan).await?;
+    ensure_namespace(client, &plan.namespace, options.create_namespace, false).await?;
+    // Live state before any change: refuses objects of other releases before anything is written, and
+    // is what `--atomic` restores.
+    let mut snapshots = Vec::with_capacity(placed.len());
+    for object in &placed {
+        let before = get_live(&object.api, &object.reference).await?;
+        check_owner(before.as_ref(), &object.reference, plan)?;
+        snapshots.push(before);
+    }
+
+    let mut record = inventory::load(client, &plan.namespace, &plan.name)
+        .await?
+        .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
+    for stale in record
+        .revisions
+        .iter_mut()
+        .filter(|r| r.status == RevisionStatus::Pending)
+    {
+        // No lock: a pending revision means an apply died or is racing this one; either way this
+        // apply supersedes it, and its objects stay prune candidates below.
+        stale.status = RevisionStatus::Failed;
+        stale.description = format!("interrupted: {} did not finish", stale.description);
+    }
+    let previous = record.last_deployed().cloned();
+    let prune_candidates = record.all_objects();
+    let number = record.next_revision();
+    record.push(
+        Revision {
+            revision: number,
+            status: RevisionStatus::Pending,
+            chart_name: plan.chart_name.clone(),
+            chart_version: plan.chart_version.clone(),
+            app_version: plan.app_version.clone(),
+            values_digest: plan.values_digest.clone(),
+            updated: now_rfc3339(),
+            description: if previous.is_some() {
+                "upgrade"
+            } else {
+                "install"
+            }
+            .to_string(),
+            objects: placed.iter().map(|p| p.reference.clone()).collect(),
+        },
+        usize::MAX,
+    );
+    inventory::save(client, &record).await?;
+
+    let mut applied: Vec<AppliedObject> = Vec::new();
+    let mut changes = Vec::new();
+    let mut refs: Vec<ObjectRef> = Vec::new();
+    let mut failure = None;
+    for (index, (object, before)) in placed.iter().zip(snapshots).enumerate() {
+        match apply_one(object, before.as_ref(), options).await {
+            Ok((after, change)) => {
+                let mut reference = object.reference.clone();
+                reference.uid = after.uid();
+                reporter.changed(&reference, change);
+                changes.push((reference.clone(), change));
+                refs.push(reference);
+                applied.push(AppliedObject {
+                    placed_index: index,
+                    before,
+                });
+            }
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+
+    if failure.is_none() && options.wait {
+        let started = Instant::now();
+        let mut state = WaitState::new(&refs);
+        match tokio::time::timeout(
+            options.timeout,
+            state.poll_until_ready(&mut resolver, reporter, started),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => failure = Some(err),
+            Err(_) => {
+                failure = Some(ApplyError::WaitTimeout {
+                    timeout: options.timeout,
+                    blockers: state.blockers(client).await,
+                })
+            }
+        }
+    }
+
+    if let Some(cause) = failure {
+        return Err(fail(
+            client,
+            &mut resolver,
+            plan,
+            options,
+            record,
+            number,
+            previous,
+            &placed,
+            &applied,
+            cause,
+            reporter,
+        )
+        .await);
+    }
+
+    let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
+    let mut pruned = Vec::new();
+    for candidate in prune_candidates
+        .iter()
+        .filter(|c| !planned.contains(&c.key()))
+    {
+        let api = match resolver.api_for(candidate).await {
+            Ok(api) => api,
+            Err(ApplyError::UnknownKind { .. }) => continue,
+            Err(err) => return Err(err),
+        };
+        let Some(live) = get_live(&api, candidate).await? else {
+            continue;
+        };
+        if !owned_by(&live, &plan.namespace, &plan.name) {
+            reporter.note(&format!(
+                "left {candidate} alone: it no longer carries this release's annotations"
+            ));
+            continue;
+        }
+        match api
+            .delete(&candidate.name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => continue,
+            Err(source) => {
+                return Err(ApplyError::Kube {
+                    action: "prune",
+                    object: candidate.to_string(),
+                    source,
+                });
+            }
+        }
+        reporter.changed(candidate, ObjectChange::Pruned);
+        pruned.push(candidate.clone());
+    }
+
+    record.supersede_deployed();
+    if let Some(revision) = record.revision_mut(number) {
+        revision.status = RevisionStatus::Deployed;
+        revision.updated = now_rfc3339();
+        revision.objects = refs;
+    }
+    let keep = options.history_max.max(1);
+    if record.revisions.len() > keep {
+        let drop = record.revisions.len() - keep;
+        record.revisions.drain(..drop);
+    }
+    inventory::save(client, &record).await?;
+    Ok(ApplyOutcome {
+        revision: number,
+        changes,
+        pruned,
+    })
+}
+
+/// Records a failed revision and, with `--atomic`, restores the previous state.
+#[allow(clippy::too_many_arguments)]
+async fn fail(
+    client: &kube::Client,
+    resolver: &mut Resolver,
+    plan: &ReleasePlan,
+    options: &ApplyOptions,
+    mut record: ReleaseRecord,
+    number: u32,
+    previous: Option<Revision>,
+    placed: &[PlacedObject],
+    applied: &[AppliedObject],
+    cause: ApplyError,
+    reporter: &mut dyn Reporter,
+) -> ApplyError {
+    let first_line = cause
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if let Some(revision) = record.revision_mut(number) {
+        revision.status = RevisionStatus::Failed;
+        revision.updated = now_rfc3339();
+        revision.description = first_line;
+    }
+    if !options.atomic {
+        return match inventory::save(client, &record).await {
+            Ok(()) => cause,
+            Err(save) => ApplyError::RollbackFailed {
+                cause: Box::new(cause),
+                rollback: Box::new(save),
+            },
+        };
+    }
+    reporter.note("rolling back (--atomic)");
+    let rollback = async {
+        match &previous {
+            None => {
+                // First install: remove everything this release may have created, then its record.
+                let mut targets: Vec<ObjectRef> =
+                    placed.iter().map(|p| p.reference.clone()).collect();
+                let keys: BTreeSet<ObjectKey> = targets.iter().map(ObjectRef::key).collect();
+                targets.extend(
+                    record
+                        .all_objects()
+                        .into_iter()
+                        .filter(|o| !keys.contains(&o.key())),
+                );
+                for target in targets.iter().rev() {
+                    delete_owned(resolver, target, plan, reporter).await?;
+                }
+                inventory::delete(client, &plan.namespace, &plan.name).await?;
+                Ok("removed the objects of the failed first install".to_string())
+            }
+            Some(prev) => {
+                let mut restored = Vec::new();
+                for entry in applied.iter().rev() {
+                    let object = &placed[entry.placed_index];
+                    match &entry.before {
+                        None => {
+                            delete_owned(resolver, &object.reference, plan, reporter).await?;
+                        }
+                        Some(before) => {
+                            let config = applied_configuration(before, FIELD_MANAGER);
+                            let obj = object
+                                .api
+                                .patch(
+                                    &object.reference.name,
+                                    &apply_params(true, false),
+                                    &Patch::Apply(&config),
+                                )
+                                .await
+                                .map_err(|e| {
+                                    ApplyError::from_apply(
+                                        object.reference.to_string(),
+                                        "restore",
+                                        e,
+                                    )
+                                })?;
+                            let mut reference = object.reference.clone();
+                            reference.uid = obj.uid();
+                            reporter.changed(&reference, ObjectChange::Configured);
+                            restored.push(reference);
+                        }
+                    }
+                }
+                let objects = prev
+                    .objects
+                    .iter()
+                    .map(|o| {
+                        restored
+                            .iter()
+                            .find(|r| r.key() == o.key())
+                            .cloned()
+                            .unwrap_or_else(|| o.clone())
+                    })
+                    .collect();
+                let rollback_number = record.next_revision();
+                record.push(
+                    Revision {
+                        revision: rollback_number,
+                        status: RevisionStatus::Deployed,
+                        updated: now_rfc3339(),
+                        description: format!(
+                            "rollback to {} after revision {number} failed",
+                            prev.revision
+                        ),
+                        objects,
+                        ..prev.clone()
+                    },
+                    options.history_max.max(1),
+                );
+                inventory::save(client, &record).await?;
+                Ok(format!(
+                    "restored revision {} as revision {rollback_number}",
+                    prev.revision
+                ))
+            }
+        }
+    };
+    match rollback.await {
+        Ok(outcome) => ApplyError::RolledBack {
+            cause: Box::new(cause),
+            outcome,
+        },
+        Err(rollback) => ApplyError::RollbackFailed {
+            cause: Box::new(cause),
+            rollback: Box::new(rollback),
+        },
+    }
+}
+
+/// Deletes an object if it exists and carries the release's annotations.
+async fn delete_owned(
+    resolver: &mut Resolver,
+    target: &ObjectRef,
+    plan_or_release: &ReleasePlan,
+    reporter: &mut dyn Reporter,
+) -> Result<bool, ApplyError> {
+    delete_release_object(
+        resolver,
+        target,
+        &plan_or_release.namespace,
+        &plan_or_release.name,
+        reporter,
+    )
+    .await
+}
+
+async fn delete_release_object(
+    resolver: &mut Resolver,
+    target: &ObjectRef,
+    namespace: &str,
+    name: &str,
+    reporter: &mut dyn Reporter,
+) -> Result<bool, ApplyError> {
+    let api = match resolver.api_for(target).await {
+        Ok(api) => api,
+        Err(ApplyError::UnknownKind { .. }) => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    let Some(live) = get_live(&api, target).await? else {
+        return Ok(false);
+    };
+    if !owned_by(&live, namespace, name) {
+        reporter.note(&format!(
+            "left {target} alone: it does not carry this release's annotations"
+        ));
+        return Ok(false);
+    }
+    match api.delete(&target.name, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(false),
+        Err(source) => {
+            return Err(ApplyError::Kube {
+                action: "delete",
+                object: target.to_string(),
+                source,
+            });
+        }
+    }
+    reporter.changed(target, ObjectChange::Pruned);
+    Ok(true)
+}
+
+/// The server-side dry-run of every planned object, plus would-be pruned objects; changes nothing.
+pub(crate) struct Preview {
+    /// Per planned object: live state and the server's merged result (or its refusal).
+    pub objects: Vec<PreviewedObject>,
+    /// Objects of the release that the apply would delete.
+    pub prune: Vec<(ObjectRef, Value)>,
+    /// False when the release namespace does not exist yet (nothing could be checked by the server).
+    pub namespace_exists: bool,
+}
+
+/// One object in a [`Preview`].
+pub(crate) struct PreviewedObject {
+    pub reference: ObjectRef,
+    pub live: Option<Value>,
+    pub merged: Result<Value, ApplyError>,
+    /// Conflicts that a real apply would hit without `--force-conflicts`.
+    pub conflicts: Option<ApplyError>,
+}
+
+/// Runs the server-side dry-run of a plan.
+pub(crate) async fn preview(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    force_conflicts: bool,
+) -> Result<Preview, ApplyError> {
+    let mut resolver = Resolver::new(client.clone());
+    let placed = place_objects(&mut resolver, plan).await?;
+    let namespace_exists = ensure_namespace(client, &plan.namespace, true, true).await?;
+    let mut objects = Vec::new();
+    for object in &placed {
+        let live = if namespace_exists {
+            get_live(&object.api, &object.reference).await?
+        } else {
+            None
+        };
+        if let Err(err) = check_owner(live.as_ref(), &object.reference, plan) {
+            objects.push(PreviewedObject {
+                reference: object.reference.clone(),
+                live,
+                merged: Err(err),
+                conflicts: None,
+            });
+            continue;
+        }
+        let (merged, conflicts) = if namespace_exists {
+            let run = |force: bool| async move {
+                let params = apply_params(force, true);
+                object
+                    .api
+                    .patch(&object.reference.name, &params, &Patch::Apply(&object.body))
+                    .await
+            };
+            match run(force_conflicts).await {
+                Ok(obj) => (Ok(to_value(&obj)), None),
+                Err(err) => {
+                    match ApplyError::from_apply(object.reference.to_string(), "dry-run apply", err)
+                    {
+                        conflict @ ApplyError::Conflict { .. } => {
+                            let forced = run(true).await.map(|o| to_value(&o)).map_err(|e| {
+                                ApplyError::from_apply(
+                                    object.reference.to_string(),
+                                    "dry-run apply",
+                                    e,
+                                )
+                            });
+                            (forced, Some(conflict))
+                        }
+                        other => (Err(other), None),
+                    }
+                }
+            }
+        } else {
+            (Ok(object.body.clone()), None)
+        };
+        objects.push(PreviewedObject {
+            reference: object.reference.clone(),
+            live,
+            merged,
+            conflicts,
+        });
+    }
+    let mut prune = Vec::new();
+    if namespace_exists
+        && let Some(record) = inventory::load(client, &plan.namespace, &plan.name).await?
+    {
+        let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
+        for candidate in record
+            .all_objects()
+            .into_iter()
+            .filter(|c| !planned.contains(&c.key()))
+        {
+            let api = match resolver.api_for(&candidate).await {
+                Ok(api) => api,
+                Err(ApplyError::UnknownKind { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            if let Some(live) = get_live(&api, &candidate).await?
+                && owned_by(&live, &plan.namespace, &plan.name)
+            {
+                prune.push((candidate, live));
+            }
+        }
+    }
+    Ok(Preview {
+        objects,
+        prune,
+        namespace_exists,
+    })
+}
+
+/// Whether two objects are equal once server noise is stripped.
+pub(crate) fn same_content(a: &Value, b: &Value) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    strip_server_noise(&mut a);
+    strip_server_noise(&mut b);
+    a == b
+}
+
+/// `--dry-run=server`: the server's verdict per object; nothing is created or recorded.
+pub async fn dry_run_server(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    options: &ApplyOptions,
+) -> Result<Vec<DryRunVerdict>, ApplyError> {
+    if !options.create_namespace {
+        ensure_namespace(client, &plan.namespace, false, true).await?;
+    }
+    let preview = preview(client, plan, options.force_conflicts).await?;
+    let mut verdicts = Vec::new();
+    for object in preview.objects {
+        let outcome = match (object.conflicts, object.merged) {
+            (Some(conflict), _) => Err(conflict),
+            (None, Err(err)) => Err(err),
+            (None, Ok(merged)) => Ok(match &object.live {
+                None => ObjectChange::Created,
+                Some(live) if same_content(live, &merged) => ObjectChange::Unchanged,
+                Some(_) => ObjectChange::Configured,
+            }),
+        };
+        verdicts.push(DryRunVerdict {
+            object: object.reference,
+            outcome,
+        });
+    }
+    for (object, _) in preview.prune {
+        verdicts.push(DryRunVerdict {
+            object,
+            outcome: Ok(ObjectChange::Pruned),
+        });
+    }
+    Ok(verdicts)
+}
+
+/// A release's record and the live readiness of each object of its newest revision.
+pub async fn release_status(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(ReleaseRecord, Vec<(ObjectRef, String)>), ApplyError> {
+    let record = inventory::load_existing(client, namespace, name).await?;
+    let mut resolver = Resolver::new(client.clone());
+    let mut objects = Vec::new();
+    if let Some(latest) = record.latest() {
+        for reference in &latest.objects {
+            let state = match resolver.api_for(reference).await {
+                Err(ApplyError::UnknownKind { .. }) => "kind not served".to_string(),
+                Err(err) => return Err(err),
+                Ok(api) => match get_live(&api, reference).await? {
+                    None => "missing".to_string(),
+                    Some(live)
+                        if reference.uid.is_some()
+                            && live.pointer("/metadata/uid").and_then(Value::as_str)
+                                != reference.uid.as_deref() =>
+                    {
+                        "replaced outside ikp (uid differs)".to_string()
+                    }
+                    Some(live) if is_waitable(reference) => match readiness(&reference.kind, &live)
+                    {
+                        Readiness::Ready => "ready".to_string(),
+                        Readiness::Waiting(what) => format!("waiting for {what}"),
+                    },
+                    Some(_) => "present".to_string(),
+                },
+            };
+            objects.push((reference.clone(), state));
+        }
+    }
+    Ok((record, objects))
+}
+
+/// Deletes every object any kept revision mentions (newest install order reversed), then the inventory.
+pub async fn uninstall_release(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    options: &UninstallOptions,
+    reporter: &mut dyn Reporter,
+) -> Result<Vec<ObjectRef>, ApplyError> {
+    let record = inventory::load_existing(client, namespace, name).await?;
+    let mut resolver = Resolver::new(client.clone());
+    let mut deleted = Vec::new();
+    let targets = record.all_objects();
+    for target in targets.iter().rev() {
+        if delete_release_object(&mut resolver, target, namespace, name, reporter).await? {
+            deleted.push(target.clone());
+        }
+    }
+    if options.wait {
+        let started = Instant::now();
+        let waited = tokio::time::timeout(options.timeout, async {
+            for target in &deleted {
+                let api = resolver.api_for(target).await?;
+                loop {
+                    match get_live(&api, target).await? {
+                        Some(live)
+                            if live.pointer("/metadata/uid").and_then(Value::as_str)
+                                == target.uid.as_deref()
+                                || target.uid.is_none() =>
+                        {
+                            reporter.waiting(target, "deletion", started.elapsed());
+                            tokio::time::sleep(DELETE_POLL).await;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Ok::<_, ApplyError>(())
+        })
+        .await;
+        match waited {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(ApplyError::WaitTimeout {
+                    timeout: options.timeout,
+                    blockers: deleted
+                        .iter()
+                        .map(|d| super::WaitBlocker {
+                            object: d.to_string(),
+                            waiting_for: "deletion".to_string(),
+                            last_condition: None,
+                            last_event: None,
+                        })
+                        .collect(),
+                });
+            }
+        }
+    }
+    inventory::delete(client, namespace, name).await?;
+    Ok(deleted)
+}

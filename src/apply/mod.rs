@@ -1,0 +1,31 @@
+//! Releases applied to a cluster with server-side apply: the release plan, the per-release
+//! inventory (revision history), apply in install order with field manager `ikp`, prune,
+//! readiness waits, atomic rollback, diff against the live state, and uninstall.
+//!
+//! The render path hands over a [`ReleasePlan`]; nothing here renders templates.
+
+mod diff;
+mod engine;
+mod error;
+mod fields;
+pub mod inventory;
+pub mod plan;
+mod resolve;
+mod wait;
+
+pub use diff::{DiffEntry, DiffOptions, DiffReport, diff_release, redact_secret_data};
+pub use engine::{
+    ApplyOptions, ApplyOutcome, DryRunVerdict, ObjectChange, Reporter, UninstallOptions,
+    apply_release, dry_run_server, release_status, uninstall_release,
+};
+pub use error::{ApplyError, FieldConflict, WaitBlocker};
+pub use inventory::{ReleaseRecord, Revision, RevisionStatus};
+pub use plan::{ObjectKey, ObjectRef, ReleasePlan, RenderedManifest};
+pub use wait::Readiness;
+
+/// Field manager name used for every server-side apply.
+pub const FIELD_MANAGER: &str = "ikp";
+/// Annotation on every applied object naming the release that owns it.
+pub const RELEASE_NAME_ANNOTATION: &str = "ikp.io/release-name";
+/// Annotation on every applied object naming the namespace of the release that owns it.
+pub const RELEASE_NAMESPACE_ANNOTATION: &str = "ikp.io/release-namespace";

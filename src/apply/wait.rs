@@ -1,0 +1,257 @@
+//! Readiness of applied objects: a pure check per kind on the live object, and a polling loop
+//! that never times out by itself (the caller wraps it in `tokio::time::timeout`).
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Event;
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+use super::error::WaitBlocker;
+use super::plan::ObjectRef;
+use super::resolve::Resolver;
+use super::{ApplyError, engine::Reporter};
+
+/// Whether a live object is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Ready (or a kind with nothing to wait for).
+    Ready,
+    /// Not ready yet; says what is missing.
+    Waiting(String),
+}
+
+/// Kinds that have a readiness check.
+pub fn is_waitable(reference: &ObjectRef) -> bool {
+    matches!(
+        (reference.group.as_str(), reference.kind.as_str()),
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
+    )
+}
+
+fn int_at(obj: &Value, pointer: &str) -> Option<i64> {
+    obj.pointer(pointer).and_then(Value::as_i64)
+}
+
+/// Readiness of a live object, following `kubectl rollout status`.
+pub fn readiness(kind: &str, live: &Value) -> Readiness {
+    let generation = int_at(live, "/metadata/generation").unwrap_or(0);
+    let observed = int_at(live, "/status/observedGeneration").unwrap_or(0);
+    if observed < generation {
+        return Readiness::Waiting(format!(
+            "controller to observe generation {generation} (seen {observed})"
+        ));
+    }
+    match kind {
+        "Deployment" | "StatefulSet" => {
+            let wanted = int_at(live, "/spec/replicas").unwrap_or(1);
+            let updated = int_at(live, "/status/updatedReplicas").unwrap_or(0);
+            let current = int_at(live, "/status/replicas").unwrap_or(0);
+            let available_path = if kind == "Deployment" {
+                "/status/availableReplicas"
+            } else {
+                "/status/readyReplicas"
+            };
+            let available = int_at(live, available_path).unwrap_or(0);
+            if updated < wanted {
+                Readiness::Waiting(format!("{updated}/{wanted} replicas updated"))
+            } else if current > updated {
+                Readiness::Waiting(format!(
+                    "{} old replica(s) pending termination",
+                    current - updated
+                ))
+            } else if available < wanted {
+                Readiness::Waiting(format!("{available}/{wanted} replicas available"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        "DaemonSet" => {
+            let wanted = int_at(live, "/status/desiredNumberScheduled").unwrap_or(0);
+            let updated = int_at(live, "/status/updatedNumberScheduled").unwrap_or(0);
+            let available = int_at(live, "/status/numberAvailable").unwrap_or(0);
+            if updated < wanted || available < wanted {
+                Readiness::Waiting(format!("{available}/{wanted} pods available"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        _ => Readiness::Ready,
+    }
+}
+
+/// The most telling status condition: the first one that is not `True`, else the newest.
+pub fn last_condition(live: &Value) -> Option<String> {
+    let conditions = live.pointer("/status/conditions")?.as_array()?;
+    let pick = conditions
+        .iter()
+        .find(|c| c.get("status").and_then(Value::as_str) != Some("True"))
+        .or_else(|| {
+            conditions.iter().max_by_key(|c| {
+                c.get("lastUpdateTime")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            })
+        })?;
+    let field = |k: &str| pick.get(k).and_then(Value::as_str).unwrap_or("");
+    let mut text = format!("{}={}", field("type"), field("status"));
+    if !field("reason").is_empty() {
+        text.push_str(&format!(" {}", field("reason")));
+    }
+    if !field("message").is_empty() {
+        text.push_str(&format!(": {}", field("message")));
+    }
+    Some(text)
+}
+
+/// The newest event about the object or anything named after it (its ReplicaSets and pods).
+async fn last_event(client: &kube::Client, reference: &ObjectRef) -> Option<String> {
+    let namespace = reference.namespace.as_deref()?;
+    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
+    let events = api.list(&ListParams::default()).await.ok()?;
+    let prefix = format!("{}-", reference.name);
+    events
+        .items
+        .into_iter()
+        .filter(|e| {
+            let name = e.involved_object.name.as_deref().unwrap_or("");
+            name == reference.name || name.starts_with(&prefix)
+        })
+        .max_by_key(|e| {
+            e.last_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .or_else(|| e.event_time.as_ref().map(|t| t.0))
+                .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        })
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e.involved_object.kind.unwrap_or_default(),
+                e.reason.unwrap_or_default(),
+                e.message.unwrap_or_default().trim()
+            )
+        })
+}
+
+/// What the wait loop saw last of each object it is waiting for.
+#[derive(Debug, Default)]
+pub struct WaitState {
+    /// Objects not yet ready, with the last thing they were waiting for and the live object.
+    pending: Vec<(ObjectRef, String, Option<Value>)>,
+}
+
+impl WaitState {
+    /// State for the waitable objects among `objects`.
+    pub fn new(objects: &[ObjectRef]) -> Self {
+        WaitState {
+            pending: objects
+                .iter()
+                .filter(|o| is_waitable(o))
+                .map(|o| (o.clone(), "first status".to_string(), None))
+                .collect(),
+        }
+    }
+
+    /// Polls until every object is ready; reports progress on the way. Never times out by itself.
+    pub async fn poll_until_ready(
+        &mut self,
+        resolver: &mut Resolver,
+        reporter: &mut dyn Reporter,
+        started: Instant,
+    ) -> Result<(), ApplyError> {
+        loop {
+            let mut still = Vec::new();
+            for (reference, _, mut last) in std::mem::take(&mut self.pending) {
+                let api = resolver.api_for(&reference).await?;
+                let waiting_for = match api.get_opt(&reference.name).await {
+                    Ok(Some(obj)) => {
+                        let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+                        let readiness = readiness(&reference.kind, &value);
+                        last = Some(value);
+                        match readiness {
+                            Readiness::Ready => {
+                                reporter.ready(&reference, started.elapsed());
+                                continue;
+                            }
+                            Readiness::Waiting(what) => what,
+                        }
+                    }
+                    Ok(None) => "the object to exist".to_string(),
+                    // A transient API error is not a verdict; keep polling until the timeout.
+                    Err(e) => format!("the API server ({e})"),
+                };
+                reporter.waiting(&reference, &waiting_for, started.elapsed());
+                still.push((reference, waiting_for, last));
+            }
+            self.pending = still;
+            if self.pending.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Describes the objects still not ready, with their last condition and event.
+    pub async fn blockers(&self, client: &kube::Client) -> Vec<WaitBlocker> {
+        let mut out = Vec::new();
+        for (reference, waiting_for, last) in &self.pending {
+            out.push(WaitBlocker {
+                object: reference.to_string(),
+                waiting_for: waiting_for.clone(),
+                last_condition: last.as_ref().and_then(last_condition),
+                last_event: last_event(client, reference).await,
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deployment_ready_when_observed_updated_and_available() {
+        let live = json!({"metadata": {"generation": 2}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}});
+        assert_eq!(readiness("Deployment", &live), Readiness::Ready);
+    }
+
+    #[test]
+    fn deployment_waits_for_generation_then_availability() {
+        let stale = json!({"metadata": {"generation": 3}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}});
+        assert!(
+            matches!(readiness("Deployment", &stale), Readiness::Waiting(w) if w.contains("generation 3"))
+        );
+        let unavailable = json!({"metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "unavailableReplicas": 1}});
+        assert_eq!(
+            readiness("Deployment", &unavailable),
+            Readiness::Waiting("0/1 replicas available".into())
+        );
+        let rolling = json!({"metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1}});
+        assert_eq!(
+            readiness("Deployment", &rolling),
+            Readiness::Waiting("1 old replica(s) pending termination".into())
+        );
+    }
+
+    #[test]
+    fn last_condition_prefers_a_false_one() {
+        let live = json!({"status": {"conditions": [
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+            {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+             "message": "Deployment does not have minimum availability."}
+        ]}});
+        assert_eq!(
+            last_condition(&live).as_deref(),
+            Some(
+                "Available=False MinimumReplicasUnavailable: Deployment does not have minimum availability."
+            )
+        );
+    }
+}

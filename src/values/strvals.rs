@@ -1,0 +1,922 @@
+//! The `--set` family, parsed exactly like Helm's `pkg/strvals`: `a.b=1,c[0].d=x`, `\,` and `\.`
+//! escapes, `{a,b}` lists, null padding of list gaps, Helm's typing of `--set` values, and the
+//! JSON (`--set-json`), file (`--set-file`) and literal (`--set-literal`) variants.
+//!
+//! Each argument is parsed *into* the values accumulated so far (as Helm does), so an index or a
+//! nested key applies to a list or map an earlier layer made, and conflicts with an earlier
+//! scalar are errors. Every path that receives a value is reported to the caller, which keeps
+//! track of where each value came from.
+
+use serde_json::{Map, Number, Value};
+
+use super::path::KeyPath;
+
+/// Helm's limit on list indexes (`strvals.MaxIndex`).
+pub const MAX_INDEX: usize = 65536;
+/// Helm's limit on key nesting (`strvals.MaxNestedNameLevel`).
+pub const MAX_NESTED_NAME_LEVEL: usize = 30;
+
+/// Why a `--set`-style argument could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum StrvalsError {
+    /// `--set a` or `--set a.b` with no `=`.
+    #[error("key {key:?} has no value")]
+    NoValue {
+        /// The key as far as it was read.
+        key: String,
+    },
+    /// `--set a,b=1`: a key followed by a comma.
+    #[error("key {key:?} has no value (cannot end with ,)")]
+    NoValueBeforeComma {
+        /// The key before the comma.
+        key: String,
+    },
+    /// `--set a.=1`: a map key whose only child has an empty name.
+    #[error("key map {key:?} has no value")]
+    EmptyKeyMap {
+        /// The map's key.
+        key: String,
+    },
+    /// More than [`MAX_NESTED_NAME_LEVEL`] dots.
+    #[error(
+        "value name nested level is greater than maximum supported nested level of {MAX_NESTED_NAME_LEVEL}"
+    )]
+    TooDeep,
+    /// `a[x]=1`: the index is not an integer.
+    #[error("error parsing index: {text:?} is not an integer")]
+    BadIndex {
+        /// The text between the brackets.
+        text: String,
+    },
+    /// `a[-1]=1`.
+    #[error("negative {index} index not allowed")]
+    NegativeIndex {
+        /// The index.
+        index: i64,
+    },
+    /// `a[70000]=1`.
+    #[error("index of {index} is greater than maximum supported index of {MAX_INDEX}")]
+    IndexTooLarge {
+        /// The index.
+        index: usize,
+    },
+    /// `a[0]x=1`: text after the closing bracket.
+    #[error("unexpected data at end of array index: {text:?}")]
+    AfterIndex {
+        /// The unexpected text.
+        text: String,
+    },
+    /// `a={x,y` without the closing brace.
+    #[error("list must terminate with '}}'")]
+    UnterminatedList,
+    /// `a[0]=1` where an earlier layer made `a` something other than a list.
+    #[error("cannot index {path}: it already holds {found}, not a list")]
+    NotAList {
+        /// The key that should have been a list.
+        path: KeyPath,
+        /// What it holds.
+        found: &'static str,
+    },
+    /// `a.b=1` where an earlier layer made `a` something other than a map.
+    #[error("cannot set a key under {path}: it already holds {found}, not a map")]
+    NotAMap {
+        /// The key that should have been a map.
+        path: KeyPath,
+        /// What it holds.
+        found: &'static str,
+    },
+    /// `--set-json a=...` whose value is not JSON.
+    #[error("the value of {path} is not valid JSON: {source}")]
+    Json {
+        /// The key being set.
+        path: KeyPath,
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// `--set-file a=path` whose file cannot be read.
+    #[error("cannot read {file} (for {path}): {source}")]
+    File {
+        /// The key being set.
+        path: KeyPath,
+        /// The file named in the argument.
+        file: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Describes a JSON value's kind for error messages.
+pub fn kind_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// How a parsed value text becomes a value.
+pub enum ValueMode<'r> {
+    /// `--set`: Helm's typing (bool, null, int64, else string).
+    Typed,
+    /// `--set-string`: always a string.
+    String,
+    /// `--set-json`: a JSON value, numbers as float64.
+    Json,
+    /// `--set-file`: the text is a path; the value is the file's contents.
+    File(&'r mut dyn FnMut(&str) -> std::io::Result<String>),
+    /// `--set-literal`: everything after the first `=` is the string value.
+    Literal,
+}
+
+/// Helm's `typedVal`: `true`/`false` and `null` in any case, `0`, and base-10 int64 text that
+/// does not start with `0`; everything else stays a string.
+pub fn typed_value(text: &str) -> Value {
+    if text.eq_ignore_ascii_case("true") {
+        return Value::Bool(true);
+    }
+    if text.eq_ignore_ascii_case("false") {
+        return Value::Bool(false);
+    }
+    if text.eq_ignore_ascii_case("null") {
+        return Value::Null;
+    }
+    if text == "0" {
+        return Value::Number(Number::from(0i64));
+    }
+    if !text.is_empty()
+        && !text.starts_with('0')
+        && let Some(i) = go_parse_int_base10(text)
+    {
+        return Value::Number(Number::from(i));
+    }
+    Value::String(text.to_owned())
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)` (an optional sign, then ASCII digits).
+fn go_parse_int_base10(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Rust's parser takes the same grammar (a leading `+` included).
+    text.parse::<i64>().ok()
+}
+
+/// Go's `strconv.Atoi` as used for list indexes.
+fn go_atoi(text: &str) -> Option<i64> {
+    go_parse_int_base10(text)
+}
+
+/// Turns every number of a JSON tree into a float64, as Go's `encoding/json` does.
+pub fn floats_everywhere(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64().and_then(Number::from_f64) {
+            Some(f) => Value::Number(f),
+            None => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(floats_everywhere).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, floats_everywhere(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Where parsing stopped: the normal end of input, or an error.
+enum Stop {
+    End,
+    Fail(StrvalsError),
+}
+
+impl From<StrvalsError> for Stop {
+    fn from(err: StrvalsError) -> Self {
+        Stop::Fail(err)
+    }
+}
+
+/// Applies one `--set`-style argument to `data`. `on_set` is called with every path that
+/// receives a value (and the value), in order.
+pub fn parse_into(
+    arg: &str,
+    data: &mut Map<String, Value>,
+    mode: ValueMode<'_>,
+    on_set: &mut dyn FnMut(&KeyPath, &Value),
+) -> Result<(), StrvalsError> {
+    let mut parser = ArgParser {
+        chars: arg.chars().collect(),
+        pos: 0,
+        mode,
+        on_set,
+    };
+    loop {
+        match parser.key(data, 0, &KeyPath::root()) {
+            Ok(()) => continue,
+            Err(Stop::End) => return Ok(()),
+            Err(Stop::Fail(err)) => return Err(err),
+        }
+    }
+}
+
+struct ArgParser<'m, 'r> {
+    chars: Vec<char>,
+    pos: usize,
+    mode: ValueMode<'r>,
+    on_set: &'m mut dyn FnMut(&KeyPath, &Value),
+}
+
+/// The result of reading up to a stop character.
+struct Run {
+    text: String,
+    /// The stop character found, or `None` at the end of input.
+    stop: Option<char>,
+}
+
+enum ListOutcome {
+    List(Vec<Value>),
+    EndOfInput,
+    NotAList,
+}
+
+impl ArgParser<'_, '_> {
+    fn literal(&self) -> bool {
+        matches!(self.mode, ValueMode::Literal)
+    }
+
+    fn next_char(&mut self) -> Option<char> {
+        let c = self.chars.get(self.pos).copied();
+        if c.is_some() {
+            self.pos += 1;
+        }
+        c
+    }
+
+    /// Reads until one of `stops`; a backslash escapes the next character (not in literal mode).
+    fn runes_until(&mut self, stops: &[char]) -> Run {
+        let mut text = String::new();
+        loop {
+            match self.next_char() {
+                None => return Run { text, stop: None },
+                Some(c) if stops.contains(&c) => {
+                    return Run {
+                        text,
+                        stop: Some(c),
+                    };
+                }
+                Some('\\') if !self.literal() => match self.next_char() {
+                    None => return Run { text, stop: None },
+                    Some(escaped) => text.push(escaped),
+                },
+                Some(c) => text.push(c),
+            }
+        }
+    }
+
+    fn set(&mut self, data: &mut Map<String, Value>, path: &KeyPath, key: &str, value: Value) {
+        // Helm never stores an empty key.
+        if key.is_empty() {
+            return;
+        }
+        (self.on_set)(&path.key(key), &value);
+        data.insert(key.to_owned(), value);
+    }
+
+    fn key(
+        &mut self,
+        data: &mut Map<String, Value>,
+        level: usize,
+        path: &KeyPath,
+    ) -> Result<(), Stop> {
+        let stops: &[char] = if self.literal() {
+            &['=', '[', '.']
+        } else {
+            &['=', '[', ',', '.']
+        };
+        let run = self.runes_until(stops);
+        let key = run.text;
+        match run.stop {
+            None if key.is_empty() => Err(Stop::End),
+            None => Err(StrvalsError::NoValue { key }.into()),
+            Some('[') => {
+                let index = self.key_index()?;
+                let key_path = path.key(&key);
+                let list = match data.get(&key) {
+                    None => Vec::new(),
+                    Some(Value::Array(items)) => items.clone(),
+                    Some(other) => {
+                        return Err(StrvalsError::NotAList {
+                            path: key_path,
+                            found: kind_name(other),
+                        }
+                        .into());
+                    }
+                };
+                let created = !data.contains_key(&key);
+                match self.list_item(list.clone(), index, level, &key_path) {
+                    Ok(updated) => {
+                        if !key.is_empty() {
+                            let updated = Value::Array(updated);
+                            if created {
+                                (self.on_set)(&key_path, &updated);
+                            }
+                            data.insert(key, updated);
+                        }
+                        Ok(())
+                    }
+                    Err(Stop::End) => {
+                        if !key.is_empty() {
+                            data.insert(key, Value::Array(list));
+                        }
+                        Err(Stop::End)
+                    }
+                    Err(fail) => Err(fail),
+                }
+            }
+            Some('=') => self.assign(data, path, &key),
+            Some(',') => Err(StrvalsError::NoValueBeforeComma { key }.into()),
+            Some(_) => {
+                // '.': descend into (or create) a map.
+                let level = level + 1;
+                if level > MAX_NESTED_NAME_LEVEL {
+                    return Err(StrvalsError::TooDeep.into());
+                }
+                let key_path = path.key(&key);
+                let existed = data.contains_key(&key);
+                let mut inner = match data.get_mut(&key) {
+                    None => Map::new(),
+                    Some(Value::Object(map)) => std::mem::take(map),
+                    Some(other) => {
+                        return Err(StrvalsError::NotAMap {
+                            path: key_path,
+                            found: kind_name(other),
+                        }
+                        .into());
+                    }
+                };
+                let result = self.key(&mut inner, level, &key_path);
+                let empty = inner.is_empty();
+                if (existed || !empty) && !key.is_empty() {
+                    data.insert(key.clone(), Value::Object(inner));
+                }
+                match result {
+                    Ok(()) if empty => Err(StrvalsError::EmptyKeyMap { key }.into()),
+                    other => other,
+                }
+            }
+        }
+    }
+
+    /// After `key=`: reads and stores the value.
+    fn assign(
+        &mut self,
+        data: &mut Map<String, Value>,
+        path: &KeyPath,
+        key: &str,
+    ) -> Result<(), Stop> {
+        match self.mode {
+            ValueMode::Literal => {
+                let value: String = self.chars[self.pos..].iter().collect();
+                self.pos = self.chars.len();
+                self.set(data, path, key, Value::String(value));
+                Ok(())
+            }
+            ValueMode::Json => {
+                let value = self.json_value(&path.key(key))?;
+                self.set(data, path, key, value);
+                self.empty_value();
+                Ok(())
+            }
+            _ => match self.value_list(&path.key(key))? {
+                ListOutcome::List(items) => {
+                    self.set(data, path, key, Value::Array(items));
+                    Ok(())
+                }
+                ListOutcome::EndOfInput => {
+                    self.set(data, path, key, Value::String(String::new()));
+                    Err(Stop::End)
+                }
+                ListOutcome::NotAList => {
+                    let text = self.runes_until(&[',']).text;
+                    let value = self.read_value(&text, &path.key(key))?;
+                    self.set(data, path, key, value);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    fn read_value(&mut self, text: &str, path: &KeyPath) -> Result<Value, StrvalsError> {
+        match &mut self.mode {
+            ValueMode::Typed => Ok(typed_value(text)),
+            ValueMode::String | ValueMode::Literal | ValueMode::Json => {
+                Ok(Value::String(text.to_owned()))
+            }
+            ValueMode::File(read) => {
+                read(text)
+                    .map(Value::String)
+                    .map_err(|source| StrvalsError::File {
+                        path: path.clone(),
+                        file: text.to_owned(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// `--set-json`: an empty value is null; otherwise one JSON value, numbers as float64.
+    fn json_value(&mut self, path: &KeyPath) -> Result<Value, Stop> {
+        if self.empty_value() {
+            return Ok(Value::Null);
+        }
+        let rest: String = self.chars[self.pos..].iter().collect();
+        let mut stream = serde_json::Deserializer::from_str(&rest).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                let consumed = rest[..stream.byte_offset()].chars().count();
+                self.pos += consumed;
+                Ok(floats_everywhere(value))
+            }
+            Some(Err(source)) => Err(StrvalsError::Json {
+                path: path.clone(),
+                source,
+            }
+            .into()),
+            None => Ok(Value::Null),
+        }
+    }
+
+    /// Skips blanks up to and including a comma. True if no value follows (comma or end).
+    fn empty_value(&mut self) -> bool {
+        loop {
+            match self.chars.get(self.pos).copied() {
+                None => return true,
+                Some(',') => {
+                    self.pos += 1;
+                    return true;
+                }
+                Some(c) if c.is_whitespace() => self.pos += 1,
+                Some(_) => return false,
+            }
+        }
+    }
+
+    /// `{a,b}` after `=`.
+    fn value_list(&mut self, path: &KeyPath) -> Result<ListOutcome, Stop> {
+        match self.chars.get(self.pos) {
+            None => return Ok(ListOutcome::EndOfInput),
+            Some('{') => self.pos += 1,
+            Some(_) => return Ok(ListOutcome::NotAList),
+        }
+        let mut items = Vec::new();
+        loop {
+            let run = self.runes_until(&[',', '}']);
+            match run.stop {
+                None => return Err(StrvalsError::UnterminatedList.into()),
+                Some('}') => {
+                    if self.chars.get(self.pos) == Some(&',') {
+                        self.pos += 1;
+                    }
+                    let item_path = path.index(items.len());
+                    items.push(self.read_value(&run.text, &item_path)?);
+                    return Ok(ListOutcome::List(items));
+                }
+                Some(_) => {
+                    let item_path = path.index(items.len());
+                    items.push(self.read_value(&run.text, &item_path)?);
+                }
+            }
+        }
+    }
+
+    /// Reads `N]` after a `[`.
+    fn key_index(&mut self) -> Result<i64, Stop> {
+        let run = self.runes_until(&[']']);
+        if run.stop.is_none() {
+            // Helm wraps io.EOF here, and its loop then treats the argument as finished.
+            return Err(Stop::End);
+        }
+        go_atoi(&run.text).ok_or_else(|| StrvalsError::BadIndex { text: run.text }.into())
+    }
+
+    fn set_index(
+        &mut self,
+        mut list: Vec<Value>,
+        index: usize,
+        value: Value,
+        path: &KeyPath,
+        report: bool,
+    ) -> Result<Vec<Value>, Stop> {
+        if index > MAX_INDEX {
+            return Err(StrvalsError::IndexTooLarge { index }.into());
+        }
+        if list.len() <= index {
+            let old_len = list.len();
+            list.resize(index + 1, Value::Null);
+            // The null padding is this argument's doing too.
+            for padded in old_len..index {
+                (self.on_set)(&path.index(padded), &Value::Null);
+            }
+        }
+        if report {
+            (self.on_set)(&path.index(index), &value);
+        }
+        list[index] = value;
+        Ok(list)
+    }
+
+    /// After `key[index]`: what follows the closing bracket.
+    fn list_item(
+        &mut self,
+        mut list: Vec<Value>,
+        index: i64,
+        level: usize,
+        path: &KeyPath,
+    ) -> Result<Vec<Value>, Stop> {
+        let Ok(index) = usize::try_from(index) else {
+            return Err(StrvalsError::NegativeIndex { index }.into());
+        };
+        let run = self.runes_until(&['[', '.', '=']);
+        if !run.text.is_empty() {
+            return Err(StrvalsError::AfterIndex { text: run.text }.into());
+        }
+        match run.stop {
+            None => Err(Stop::End),
+            Some('=') => match self.mode {
+                ValueMode::Literal => {
+                    let value: String = self.chars[self.pos..].iter().collect();
+                    self.pos = self.chars.len();
+                    self.set_index(list, index, Value::String(value), path, true)
+                }
+                ValueMode::Json => {
+                    let value = self.json_value(&path.index(index))?;
+                    let list = self.set_index(list, index, value, path, true)?;
+                    self.empty_value();
+                    Ok(list)
+                }
+                _ => match self.value_list(&path.index(index))? {
+                    ListOutcome::List(items) => {
+                        self.set_index(list, index, Value::Array(items), path, true)
+                    }
+                    ListOutcome::EndOfInput => {
+                        self.set_index(list, index, Value::String(String::new()), path, true)
+                    }
+                    ListOutcome::NotAList => {
+                        let text = self.runes_until(&[',']).text;
+                        let value = self.read_value(&text, &path.index(index))?;
+                        self.set_index(list, index, value, path, true)
+                    }
+                },
+            },
+            Some('[') => {
+                let next_index = self.key_index()?;
+                let item_path = path.index(index);
+                let inner = match list.get(index) {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Array(items)) => items.clone(),
+                    Some(other) => {
+                        return Err(StrvalsError::NotAList {
+                            path: item_path,
+                            found: kind_name(other),
+                        }
+                        .into());
+                    }
+                };
+                let inner = self.list_item(inner, next_index, level, &item_path)?;
+                self.set_index(list, index, Value::Array(inner), path, false)
+            }
+            Some(_) => {
+                // '.': a map inside the list; a non-map there is replaced (Helm does the same).
+                let mut inner = match list.get_mut(index) {
+                    Some(Value::Object(map)) => std::mem::take(map),
+                    _ => Map::new(),
+                };
+                if index < list.len() && !list[index].is_object() {
+                    list[index] = Value::Object(Map::new());
+                }
+                self.key(&mut inner, level, &path.index(index))?;
+                self.set_index(list, index, Value::Object(inner), path, false)
+            }
+        }
+    }
+}
+
+/// Parses one argument into a fresh map (for tests and for callers without earlier layers).
+pub fn parse(arg: &str, mode: ValueMode<'_>) -> Result<Value, StrvalsError> {
+    let mut data = Map::new();
+    parse_into(arg, &mut data, mode, &mut |_, _| {})?;
+    Ok(Value::Object(data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(arg: &str) -> Value {
+        parse(arg, ValueMode::Typed).unwrap_or_else(|e| panic!("{arg}: {e}"))
+    }
+
+    fn set_err(arg: &str) -> StrvalsError {
+        match parse(arg, ValueMode::Typed) {
+            Ok(v) => panic!("{arg} parsed as {v}"),
+            Err(e) => e,
+        }
+    }
+
+    fn int(i: i64) -> Value {
+        Value::Number(Number::from(i))
+    }
+
+    #[test]
+    fn typing_rules() {
+        // helm-rendering.md "`--set` typing": each row is text -> the value Helm stores.
+        let cases: Vec<(&str, Value)> = vec![
+            ("true", json!(true)),
+            ("TRUE", json!(true)),
+            ("False", json!(false)),
+            ("null", Value::Null),
+            ("NULL", Value::Null),
+            ("0", int(0)),
+            ("+5", int(5)),
+            ("-5", int(-5)),
+            ("-0", int(0)),
+            ("1000000", int(1_000_000)),
+            ("0123", json!("0123")),
+            ("007", json!("007")),
+            ("00", json!("00")),
+            ("1e3", json!("1e3")),
+            ("1.5", json!("1.5")),
+            ("0x1F", json!("0x1F")),
+            ("1_000", json!("1_000")),
+            ("yes", json!("yes")),
+            ("~", json!("~")),
+            ("9223372036854775808", json!("9223372036854775808")),
+            ("", json!("")),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(typed_value(text), expected, "typed_value({text:?})");
+            let parsed = set(&format!("a={text}"));
+            assert_eq!(parsed["a"], expected, "--set a={text}");
+        }
+        assert!(set("a=5")["a"].as_number().is_some_and(Number::is_i64));
+    }
+
+    #[test]
+    fn set_large_int_helm_1707() {
+        // See: https://github.com/helm/helm/issues/1707 — big ints must not become floats.
+        assert_eq!(set("big=9223372036854775807")["big"], int(i64::MAX));
+        assert_eq!(set("port=1000000")["port"], int(1_000_000));
+    }
+
+    #[test]
+    fn set_escaped_comma_helm_2952() {
+        // See: https://github.com/helm/helm/issues/2952
+        assert_eq!(
+            set(r"ssh.publicKey=a\,b"),
+            json!({"ssh": {"publicKey": "a,b"}})
+        );
+        assert_eq!(set("a=x,b=y"), json!({"a": "x", "b": "y"}));
+    }
+
+    #[test]
+    fn set_escaped_dot_in_key() {
+        assert_eq!(
+            set(r"resources.limits.nvidia\.com/gpu=1"),
+            json!({"resources": {"limits": {"nvidia.com/gpu": 1}}})
+        );
+        assert_eq!(set(r"a.b\.c=1"), json!({"a": {"b.c": 1}}));
+    }
+
+    #[test]
+    fn set_list_index_helm_11734() {
+        // See: https://github.com/helm/helm/issues/11734 — list indexes and gaps.
+        assert_eq!(set("x[2]=v"), json!({"x": [null, null, "v"]}));
+        assert_eq!(set("x[0].name=v"), json!({"x": [{"name": "v"}]}));
+        assert_eq!(set("x[0].a=1,x[0].b=2"), json!({"x": [{"a": 1, "b": 2}]}));
+        assert_eq!(set("x[1][0]=a"), json!({"x": [null, ["a"]]}));
+        assert_eq!(set("x[1]=a,x[0]=b"), json!({"x": ["b", "a"]}));
+    }
+
+    #[test]
+    fn set_brace_lists() {
+        assert_eq!(set("claims={a,b}"), json!({"claims": ["a", "b"]}));
+        assert_eq!(
+            set("l={1,true,x},m=2"),
+            json!({"l": [1, true, "x"], "m": 2})
+        );
+        // Helm quirk: `{}` is a list with one empty string.
+        assert_eq!(set("l={}"), json!({"l": [""]}));
+        assert!(matches!(set_err("l={a,b"), StrvalsError::UnterminatedList));
+    }
+
+    #[test]
+    fn set_empty_and_null() {
+        assert_eq!(set("a="), json!({"a": ""}));
+        assert_eq!(set("a=null"), json!({"a": null}));
+        assert_eq!(set("a=,b=1"), json!({"a": "", "b": 1}));
+    }
+
+    #[test]
+    fn set_errors() {
+        assert!(
+            matches!(set_err("ssh.publicKey"), StrvalsError::NoValue { key } if key == "publicKey")
+        );
+        assert!(matches!(
+            set_err("a,b=1"),
+            StrvalsError::NoValueBeforeComma { .. }
+        ));
+        assert!(
+            matches!(set_err("resources.claims[x]=1"), StrvalsError::BadIndex { text } if text == "x")
+        );
+        assert!(matches!(
+            set_err("a[-1]=1"),
+            StrvalsError::NegativeIndex { index: -1 }
+        ));
+        assert!(matches!(
+            set_err("a[70000]=1"),
+            StrvalsError::IndexTooLarge { index: 70000 }
+        ));
+        assert!(matches!(
+            set_err("a[0]x=1"),
+            StrvalsError::AfterIndex { .. }
+        ));
+        assert!(matches!(set_err("a.=1"), StrvalsError::EmptyKeyMap { .. }));
+        let deep = format!("{}=1", vec!["k"; 32].join("."));
+        assert!(matches!(set_err(&deep), StrvalsError::TooDeep));
+    }
+
+    #[test]
+    fn set_conflicts_with_earlier_values() {
+        let mut data = Map::new();
+        data.insert("service".into(), json!({"port": 1}));
+        data.insert("ssh".into(), json!(1));
+        let err = parse_into("service[0]=1", &mut data, ValueMode::Typed, &mut |_, _| {})
+            .expect_err("service is a map");
+        assert!(
+            matches!(err, StrvalsError::NotAList { found: "a map", .. }),
+            "{err}"
+        );
+        let err = parse_into("ssh.port=1", &mut data, ValueMode::Typed, &mut |_, _| {})
+            .expect_err("ssh is a number");
+        assert!(
+            matches!(
+                err,
+                StrvalsError::NotAMap {
+                    found: "a number",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        parse_into(
+            "service.type=x",
+            &mut data,
+            ValueMode::Typed,
+            &mut |_, _| {},
+        )
+        .expect("merge");
+        assert_eq!(data["service"], json!({"port": 1, "type": "x"}));
+    }
+
+    #[test]
+    fn helm_eof_quirks() {
+        // `a[0]` with nothing after and an unclosed index end the argument silently, as in Helm.
+        assert_eq!(set("a[0]"), json!({"a": []}));
+        assert_eq!(set("a[1"), json!({}));
+        // A key ending in a dot sets nothing.
+        assert_eq!(set("a."), json!({}));
+    }
+
+    #[test]
+    fn string_mode_never_converts() {
+        let v = parse("a=null,b=1,c=true,d={1,2}", ValueMode::String).expect("parse");
+        assert_eq!(
+            v,
+            json!({"a": "null", "b": "1", "c": "true", "d": ["1", "2"]})
+        );
+    }
+
+    #[test]
+    fn literal_mode_keeps_commas_and_backslashes() {
+        let v = parse(r"ssh.publicKey=a,b\,c=d", ValueMode::Literal).expect("parse");
+        assert_eq!(v, json!({"ssh": {"publicKey": r"a,b\,c=d"}}));
+        let v = parse("x[1]=a,b", ValueMode::Literal).expect("parse");
+        assert_eq!(v, json!({"x": [null, "a,b"]}));
+    }
+
+    #[test]
+    fn json_mode_uses_floats() {
+        let v = parse(r#"ssh={"port":1000000,"userName":"u"}"#, ValueMode::Json).expect("parse");
+        assert_eq!(v, json!({"ssh": {"port": 1000000.0, "userName": "u"}}));
+        assert!(v["ssh"]["port"].as_number().is_some_and(Number::is_f64));
+        // Blanks after a JSON value are skipped; blanks before a key are part of the key (as in Helm).
+        let v = parse("a=1,b=[1,2] , c=", ValueMode::Json).expect("parse");
+        assert_eq!(v, json!({"a": 1.0, "b": [1.0, 2.0], " c": null}));
+        let v = parse("a=", ValueMode::Json).expect("parse");
+        assert_eq!(v, json!({"a": null}));
+        assert!(matches!(
+            parse("a={bad", ValueMode::Json),
+            Err(StrvalsError::Json { .. })
+        ));
+    }
+
+    #[test]
+    fn file_mode_reads_files() {
+        let mut read = |p: &str| -> std::io::Result<String> {
+            match p {
+                "key.pub" => Ok("ssh-ed25519 AAAA x\n".into()),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file",
+                )),
+            }
+        };
+        let v = parse("ssh.publicKey=key.pub", ValueMode::File(&mut read)).expect("parse");
+        assert_eq!(v, json!({"ssh": {"publicKey": "ssh-ed25519 AAAA x\n"}}));
+        let err = parse("a=missing", ValueMode::File(&mut read)).expect_err("missing");
+        assert!(
+            matches!(err, StrvalsError::File { ref file, .. } if file == "missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reports_every_set_path() {
+        let mut seen = Vec::new();
+        let mut data = Map::new();
+        parse_into(
+            "a.b=1,c[1].d=2,e={x}",
+            &mut data,
+            ValueMode::Typed,
+            &mut |p, _| seen.push(p.to_string()),
+        )
+        .expect("parse");
+        assert_eq!(seen, vec!["a.b", "c[1].d", "c[0]", "c", "e"]);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_tree() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-1e15f64..1e15f64).prop_map(|f| Value::Number(
+                Number::from_f64(f).unwrap_or_else(|| Number::from(0))
+            )),
+            (-100_000i64..100_000).prop_map(|i| Value::Number(
+                Number::from_f64(i as f64).unwrap_or_else(|| Number::from(0))
+            )),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(".{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Escapes a key for the key part of a `--set` argument.
+    fn escape_key(key: &str) -> String {
+        let mut out = String::new();
+        for c in key.chars() {
+            if matches!(c, '\\' | '=' | '[' | ',' | '.') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn set_json_round_trips(tree in prop::collection::btree_map(".{1,10}", json_tree(), 0..5)) {
+            let arg = tree
+                .iter()
+                .map(|(k, v)| format!("{}={}", escape_key(k), v))
+                .collect::<Vec<_>>()
+                .join(",");
+            let parsed = parse(&arg, ValueMode::Json).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let expected = Value::Object(tree.into_iter().collect());
+            prop_assert_eq!(parsed, expected);
+        }
+
+        #[test]
+        fn set_never_panics(arg in ".{0,40}") {
+            let _ = parse(&arg, ValueMode::Typed);
+            let _ = parse(&arg, ValueMode::Json);
+            let _ = parse(&arg, ValueMode::Literal);
+        }
+    }
+}
