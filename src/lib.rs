@@ -11,6 +11,7 @@ pub mod config;
 pub mod kubeclient;
 pub mod mesh;
 pub mod offload;
+pub mod pipeline;
 pub mod render;
 pub mod serve;
 pub mod values;
