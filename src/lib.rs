@@ -14,4 +14,5 @@ pub mod offload;
 pub mod pipeline;
 pub mod render;
 pub mod serve;
+pub mod tunnel;
 pub mod values;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use ikp::config::{self, ConfigSources, FlagOverrides, LogFormat, ServeConfig};
 use ikp::kubeclient::ClientArgs;
-use ikp::offload::service::NoTunnel;
+use ikp::offload::service::{NoTunnel, TunnelHook};
+use ikp::tunnel::{BastionTunnel, TunnelSettings};
 
 /// Flags of `ikp serve`. Each overrides the config key named in its help; see config.sample.ini.
 #[derive(Debug, clap::Args)]
@@ -58,6 +59,19 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
         },
     })
     .context("invalid configuration")?;
+    // The tunnel renders a sample bastion release now, so bad [tcp_tunnel] values stop the start-up.
+    let tunnel_settings = config
+        .tcp_tunnel
+        .enabled
+        .then(|| TunnelSettings::from_config(&config.tcp_tunnel))
+        .transpose()
+        .context("invalid configuration")?;
+    let tunnel: Arc<dyn TunnelHook> = match &tunnel_settings {
+        Some(settings) => {
+            Arc::new(BastionTunnel::new(settings.clone()).context("invalid configuration")?)
+        }
+        None => Arc::new(NoTunnel),
+    };
     if cmd.check_config {
         print_summary(&config);
         return Ok(ExitCode::SUCCESS);
@@ -73,16 +87,18 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
     for key in &config.ignored_keys {
         tracing::warn!(key = %key, "config key accepted for compatibility but has no effect");
     }
-    if config.tcp_tunnel.enabled {
-        tracing::warn!(
-            "tcp_tunnel.enabled is set but the TCP tunnel is not available in this build; pods are offloaded without it"
+    if let Some(settings) = &tunnel_settings {
+        tracing::info!(
+            gateway_host = %settings.gateway_host,
+            bastion_namespace = %settings.bastion_namespace,
+            "tcp tunnel enabled: one bastion release per TCP container port"
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(ikp::serve::run(config, Arc::new(NoTunnel)))?;
+    runtime.block_on(ikp::serve::run(config, tunnel))?;
     Ok(ExitCode::SUCCESS)
 }
 
