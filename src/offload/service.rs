@@ -687,6 +687,12 @@ impl OffloadService {
                 .and_then(|s| s.init_containers.as_deref())
                 .unwrap_or_default();
             let main = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+            if main.is_empty() {
+                // Without container names no entry can be built, and an empty list would read as Succeeded;
+                // omitting the pod makes the Virtual Kubelet keep waiting.
+                tracing::warn!(pod_uid = %local.uid, "status requested for a pod without spec.containers; omitted");
+                continue;
+            }
             entries.push(status::status_entry(&local, init, main, state));
         }
         Ok(entries)
