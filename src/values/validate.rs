@@ -175,9 +175,13 @@ impl Checker<'_> {
     }
 
     fn missing(&mut self, path: &KeyPath, rule: impl Into<String>) {
+        let how = match self.get(path) {
+            Some(Value::String(_)) => "set empty",
+            _ => "set to null",
+        };
         let origin = match self.values.origin_at(path) {
             Some(Origin::ChartDefaults) => Some("the chart default is empty".to_owned()),
-            Some(other) => Some(format!("set to null by {other}")),
+            Some(other) => Some(format!("{how} by {other}")),
             None => None,
         };
         self.errors.push(ValidationError::Missing {
@@ -236,7 +240,7 @@ impl Checker<'_> {
         match self.required(path, what)? {
             Value::String(s) if !s.is_empty() => Some(s),
             Value::String(_) => {
-                self.invalid(path, format!("must not be empty: {what}"));
+                self.missing(path, format!("required: {what}"));
                 None
             }
             _ => {
