@@ -11,5 +11,6 @@ pub mod config;
 pub mod kubeclient;
 pub mod mesh;
 pub mod offload;
+pub mod pipeline;
 pub mod render;
 pub mod values;

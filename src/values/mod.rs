@@ -12,8 +12,12 @@
 
 pub mod gofmt;
 pub mod merge;
+pub mod model;
 pub mod path;
+pub mod rules;
+pub mod sshkey;
 pub mod strvals;
+pub mod validate;
 pub mod yaml;
 
 use std::fmt;
@@ -25,6 +29,7 @@ use serde_json::{Map, Value};
 use path::OriginMap;
 pub use path::{KeyPath, Segment};
 use strvals::{StrvalsError, ValueMode};
+pub use validate::{ValidationError, ValidationErrors, validate};
 use yaml::YamlError;
 
 /// Which of the two tunnel charts a release uses.

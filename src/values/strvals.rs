@@ -317,10 +317,15 @@ impl ArgParser<'_, '_> {
                         .into());
                     }
                 };
+                let created = !data.contains_key(&key);
                 match self.list_item(list.clone(), index, level, &key_path) {
                     Ok(updated) => {
                         if !key.is_empty() {
-                            data.insert(key, Value::Array(updated));
+                            let updated = Value::Array(updated);
+                            if created {
+                                (self.on_set)(&key_path, &updated);
+                            }
+                            data.insert(key, updated);
                         }
                         Ok(())
                     }
@@ -511,7 +516,12 @@ impl ArgParser<'_, '_> {
             return Err(StrvalsError::IndexTooLarge { index }.into());
         }
         if list.len() <= index {
+            let old_len = list.len();
             list.resize(index + 1, Value::Null);
+            // The null padding is this argument's doing too.
+            for padded in old_len..index {
+                (self.on_set)(&path.index(padded), &Value::Null);
+            }
         }
         if report {
             (self.on_set)(&path.index(index), &value);
@@ -847,7 +857,7 @@ mod tests {
             &mut |p, _| seen.push(p.to_string()),
         )
         .expect("parse");
-        assert_eq!(seen, vec!["a.b", "c[1].d", "e"]);
+        assert_eq!(seen, vec!["a.b", "c[1].d", "c[0]", "c", "e"]);
     }
 }
 

@@ -1,0 +1,444 @@
+//! The typed values of the two charts. These structs are the single source of the charts'
+//! JSON Schemas (`schemas/*.values.schema.json`, `ikp schema`), which draft-07 validators —
+//! Helm's `values.schema.json` included — accept. Field types accept what Helm accepts where
+//! the rendered output stays valid (a port as `2222`, `2222.0` or `"2222"`); the finer rules
+//! live in [`super::rules`] and are applied by [`super::validate`].
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ChartKind;
+use super::rules;
+
+/// A TCP port, 1–65535 (a number, or the same number as decimal text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "u16")]
+pub struct Port(pub u16);
+
+impl TryFrom<Value> for Port {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        rules::port(&value).map(Port)
+    }
+}
+
+impl From<Port> for u16 {
+    fn from(port: Port) -> u16 {
+        port.0
+    }
+}
+
+impl JsonSchema for Port {
+    fn schema_name() -> Cow<'static, str> {
+        "Port".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A TCP port, 1-65535: an integer, or the same integer as decimal text without a leading zero.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "pattern": "^[1-9][0-9]{0,4}$"}
+            ]
+        })
+    }
+}
+
+/// A node port, 30000–32767 (a number, or the same number as decimal text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "u16")]
+pub struct NodePort(pub u16);
+
+impl TryFrom<Value> for NodePort {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        rules::node_port(&value).map(NodePort)
+    }
+}
+
+impl From<NodePort> for u16 {
+    fn from(port: NodePort) -> u16 {
+        port.0
+    }
+}
+
+impl JsonSchema for NodePort {
+    fn schema_name() -> Cow<'static, str> {
+        "NodePort".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A node port in Kubernetes' default range 30000-32767: an integer, or the same integer as decimal text.",
+            "anyOf": [
+                {"type": "integer", "minimum": 30000, "maximum": 32767},
+                {"type": "string", "pattern": "^3[0-9]{4}$"}
+            ]
+        })
+    }
+}
+
+/// The gateway's `service.port`: a node port, or off (absent, null, `""`, `0`, `false`), which
+/// means no NodePort Service for sshd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Option<u16>")]
+pub struct NodePortOrOff(pub Option<NodePort>);
+
+impl TryFrom<Value> for NodePortOrOff {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        if !rules::is_truthy(Some(&value)) && !value.is_object() && !value.is_array() {
+            return Ok(NodePortOrOff(None));
+        }
+        NodePort::try_from(value).map(|p| NodePortOrOff(Some(p)))
+    }
+}
+
+impl From<NodePortOrOff> for Option<u16> {
+    fn from(port: NodePortOrOff) -> Option<u16> {
+        port.0.map(|p| p.0)
+    }
+}
+
+impl JsonSchema for NodePortOrOff {
+    fn schema_name() -> Cow<'static, str> {
+        "NodePortOrOff".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Node port of the sshd NodePort Service (30000-32767); null, empty, 0 or false for no such Service.",
+            "anyOf": [
+                {"type": "integer", "minimum": 30000, "maximum": 32767},
+                {"type": "string", "pattern": "^(3[0-9]{4})?$"},
+                {"enum": [null, 0, false]}
+            ]
+        })
+    }
+}
+
+/// `image.tag`: a tag, or empty (absent, null, `""`, `0`, `false`) for the chart's appVersion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Option<String>")]
+pub struct ImageTag(pub Option<String>);
+
+impl TryFrom<Value> for ImageTag {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        if !rules::is_truthy(Some(&value)) && !value.is_object() && !value.is_array() {
+            return Ok(ImageTag(None));
+        }
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => rules::printed(&value),
+            Value::Number(_) => {
+                return Err(format!(
+                    "is a number that prints as {}; quote the tag in the values file (tag: \"…\") or use --set-string",
+                    rules::printed(&value)
+                ));
+            }
+            _ => return Err("must be an image tag (text)".into()),
+        };
+        if !rules::is_image_tag(&text) {
+            return Err("must be an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 characters".into());
+        }
+        Ok(ImageTag(Some(text)))
+    }
+}
+
+impl From<ImageTag> for Option<String> {
+    fn from(tag: ImageTag) -> Option<String> {
+        tag.0
+    }
+}
+
+impl JsonSchema for ImageTag {
+    fn schema_name() -> Cow<'static, str> {
+        "ImageTag".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Image tag; empty, null, 0 or false use the chart's appVersion.",
+            "anyOf": [
+                {"type": "string", "pattern": "^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},
+                {"type": "integer", "minimum": 0},
+                {"enum": [null, false]}
+            ]
+        })
+    }
+}
+
+/// A resource quantity (`100m`, `1Gi`, `0.5`, `1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
+pub struct Quantity(pub Value);
+
+impl TryFrom<Value> for Quantity {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        quantity_value(&value).map(|_| Quantity(value))
+    }
+}
+
+/// The numeric value of a quantity given as text or a number.
+pub fn quantity_value(value: &Value) -> Result<f64, String> {
+    let amount = match value {
+        Value::String(s) => rules::quantity(s),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    match amount {
+        Some(a) if a >= 0.0 => Ok(a),
+        Some(_) => Err("must not be negative".into()),
+        None => Err("must be a resource quantity such as 100m, 0.5, 64Mi or 1Gi".into()),
+    }
+}
+
+impl From<Quantity> for Value {
+    fn from(q: Quantity) -> Value {
+        q.0
+    }
+}
+
+impl JsonSchema for Quantity {
+    fn schema_name() -> Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A Kubernetes resource quantity.",
+            "anyOf": [
+                {"type": "string", "pattern": "^\\+?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]+))?$"},
+                {"type": "number", "minimum": 0}
+            ]
+        })
+    }
+}
+
+/// The image of the chart's one container.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    /// Image repository, without tag.
+    #[schemars(length(min = 1))]
+    pub repository: String,
+    /// Image tag; empty uses the chart's appVersion.
+    #[serde(default)]
+    pub tag: Option<ImageTag>,
+    /// When the kubelet pulls the image.
+    pub pull_policy: PullPolicy,
+}
+
+/// Kubernetes' image pull policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum PullPolicy {
+    /// Pull on every start.
+    Always,
+    /// Pull if absent.
+    IfNotPresent,
+    /// Never pull.
+    Never,
+}
+
+/// Container resources (a Kubernetes ResourceRequirements).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    /// Upper limits, by resource name.
+    #[serde(default)]
+    pub limits: Option<BTreeMap<String, Quantity>>,
+    /// Requested amounts, by resource name.
+    #[serde(default)]
+    pub requests: Option<BTreeMap<String, Quantity>>,
+    /// Dynamic resource claims used by the container.
+    #[serde(default)]
+    pub claims: Option<Vec<ResourceClaim>>,
+}
+
+/// One entry of `resources.claims`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceClaim {
+    /// Name of a pod resource claim.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// A request within that claim.
+    #[serde(default)]
+    pub request: Option<String>,
+}
+
+/// The gateway's sshd settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySsh {
+    /// Port of the headless Service in front of sshd.
+    pub port: Port,
+    /// The bastions' OpenSSH public key line (ssh-rsa, ssh-ed25519 or ecdsa-sha2-*).
+    #[schemars(length(min = 1))]
+    pub public_key: String,
+    /// The login user that bastions connect as.
+    #[schemars(length(min = 1, max = 32))]
+    pub user_name: String,
+}
+
+/// Kubernetes Service types that have node ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServiceType {
+    /// A NodePort Service.
+    NodePort,
+    /// A LoadBalancer Service (which also gets node ports).
+    LoadBalancer,
+}
+
+/// The gateway's sshd NodePort Service.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayService {
+    /// Node port for sshd; empty for no such Service.
+    #[serde(default)]
+    pub port: Option<NodePortOrOff>,
+    /// Service type; its lowercase form ends the Service's name.
+    #[serde(default, rename = "type")]
+    pub service_type: Option<ServiceType>,
+}
+
+/// The gateway's optional NodePort Service for the tunnel's source port.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayTunnelService {
+    /// Gateway port that the bastion's reverse tunnel opens.
+    #[serde(default)]
+    pub source_port: Option<Port>,
+    /// Node port exposing `sourcePort`; the Service is named `<fullname>-<sourceNodePort>`.
+    #[serde(default)]
+    pub source_node_port: Option<NodePort>,
+}
+
+/// The gateway's tunnel settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayTunnel {
+    /// The tunnel NodePort Service; null or empty for none.
+    #[serde(default)]
+    pub service: Option<GatewayTunnelService>,
+}
+
+/// Values of the gateway chart (sshd in the local cluster).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "gateway chart values")]
+pub struct GatewayValues {
+    /// Replaces the chart name in object names and labels.
+    #[serde(default)]
+    pub name_override: Option<String>,
+    /// Replaces the whole object name.
+    #[serde(default)]
+    pub fullname_override: Option<String>,
+    /// The sshd image.
+    pub image: Image,
+    /// sshd settings.
+    pub ssh: GatewaySsh,
+    /// The sshd NodePort Service.
+    #[serde(default)]
+    pub service: Option<GatewayService>,
+    /// sshd container resources.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// The tunnel's NodePort Service.
+    #[serde(default)]
+    pub tunnel: Option<GatewayTunnel>,
+    /// Helm's values shared with subcharts.
+    #[serde(default)]
+    pub global: Option<BTreeMap<String, Value>>,
+}
+
+/// The bastion's ssh login to the gateway.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BastionSsh {
+    /// The gateway's public SSH port (its NodePort).
+    pub port: Port,
+    /// base64 (one line) of the unencrypted private key file.
+    #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
+    pub private_key: String,
+    /// The gateway's login user.
+    #[schemars(length(min = 1, max = 32))]
+    pub user_name: String,
+}
+
+/// Where the bastion connects.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BastionGateway {
+    /// Public host name or IP address of the gateway.
+    #[schemars(length(min = 1, max = 253))]
+    pub host: String,
+    /// The ssh login.
+    pub ssh: BastionSsh,
+}
+
+/// What the reverse tunnel forwards.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BastionService {
+    /// Port opened on the gateway's side of the tunnel.
+    pub gateway_port: Port,
+    /// Host of the service in the remote cluster.
+    #[schemars(length(min = 1, max = 253))]
+    pub target_host: String,
+    /// Port of that service.
+    pub target_port: Port,
+}
+
+/// The bastion's tunnel.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BastionTunnel {
+    /// The gateway end.
+    pub gateway: BastionGateway,
+    /// The forwarded service.
+    pub service: BastionService,
+}
+
+/// Values of the bastion chart (the ssh client in the remote cluster).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "bastion chart values")]
+pub struct BastionValues {
+    /// Replaces the chart name in object names and labels.
+    #[serde(default)]
+    pub name_override: Option<String>,
+    /// Replaces the whole object name.
+    #[serde(default)]
+    pub fullname_override: Option<String>,
+    /// The ssh client image.
+    pub image: Image,
+    /// The tunnel.
+    pub tunnel: BastionTunnel,
+    /// ssh client container resources.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// Helm's values shared with subcharts.
+    #[serde(default)]
+    pub global: Option<BTreeMap<String, Value>>,
+}
+
+/// The JSON Schema (draft-07) of a chart's values.
+pub fn schema(kind: ChartKind) -> Value {
+    let mut settings = schemars::generate::SchemaSettings::draft07();
+    settings.inline_subschemas = true;
+    let generator = settings.into_generator();
+    let schema = match kind {
+        ChartKind::Gateway => generator.into_root_schema_for::<GatewayValues>(),
+        ChartKind::Bastion => generator.into_root_schema_for::<BastionValues>(),
+    };
+    schema.to_value()
+}
+
+/// The schema as committed in `schemas/<chart>.values.schema.json` (pretty JSON, final newline).
+pub fn schema_text(kind: ChartKind) -> String {
+    let mut text = serde_json::to_string_pretty(&schema(kind)).unwrap_or_default();
+    text.push('\n');
+    text
+}

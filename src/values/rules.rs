@@ -1,0 +1,492 @@
+//! The value rules that a JSON Schema cannot express (or not precisely), as pure functions
+//! from a value to a typed result or a one-line reason. Both validation and the typed model use
+//! them, so the two always agree.
+
+use serde_json::Value;
+
+use super::gofmt::go_print_number;
+use super::yaml;
+
+/// Go template truthiness (`if`, `and`, `default`): nil, false, 0, "" and empty maps and
+/// lists are false; everything else, the string "0" included, is true.
+pub fn is_truthy(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(Value::Object(map)) => !map.is_empty(),
+    }
+}
+
+/// What `{{ value }}` prints for a scalar (Go `%v`; nil prints nothing).
+pub fn printed(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => go_print_number(n),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An integer in `min..=max`, given as a number (int64, or a whole float64 from YAML/JSON) or
+/// as a plain decimal string (`"30222"`; not `"0123"`, which Kubernetes' YAML reads as octal,
+/// nor `"1e3"`).
+pub fn integer_in_range(value: &Value, min: u16, max: u16, what: &str) -> Result<u16, String> {
+    let range = format!("must be {what} {min}–{max}");
+    let number = match value {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i as f64
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if f.fract() != 0.0 {
+                    return Err(format!(
+                        "{range}, a whole number (it prints as {})",
+                        go_print_number(n)
+                    ));
+                }
+                f
+            }
+        }
+        Value::String(s) => {
+            if s.is_empty() {
+                return Err(format!("{range}, not an empty string"));
+            }
+            if !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("{range}, written in decimal digits only"));
+            }
+            if s.starts_with('0') {
+                return Err(format!(
+                    "{range}; a leading zero prints unquoted and Kubernetes reads it as an octal number"
+                ));
+            }
+            s.parse::<f64>().unwrap_or(f64::INFINITY)
+        }
+        Value::Bool(_) => return Err(format!("{range}, not a boolean")),
+        Value::Null => return Err(format!("{range}, not null")),
+        Value::Array(_) => return Err(format!("{range}, not a list")),
+        Value::Object(_) => return Err(format!("{range}, not a map")),
+    };
+    if number < f64::from(min) || number > f64::from(max) {
+        return Err(range);
+    }
+    Ok(number as u16)
+}
+
+/// A TCP port, 1–65535.
+pub fn port(value: &Value) -> Result<u16, String> {
+    integer_in_range(value, 1, 65535, "a port number")
+}
+
+/// A NodePort in Kubernetes' default range, 30000–32767.
+pub fn node_port(value: &Value) -> Result<u16, String> {
+    integer_in_range(value, 30000, 32767, "a node port in the range")
+}
+
+/// True if `text`, written unquoted after `key: ` in a template, reads back (with Kubernetes'
+/// YAML 1.1 rules) as the same string. A final line break is allowed: the YAML reader drops it,
+/// which changes nothing a consumer of the value cares about.
+pub fn reads_back_unquoted(text: &str) -> bool {
+    let body = text.trim_end_matches(['\n', '\r']);
+    if body.contains(['\n', '\r']) || body.contains("<no value>") {
+        return false;
+    }
+    let document = format!("k: {body}\nnext: x\n");
+    match yaml::load(&document) {
+        Ok(loaded) => loaded.tree.get("k") == Some(&Value::String(body.to_owned())),
+        Err(_) => false,
+    }
+}
+
+/// Why an unquoted text would not read back as itself, for error messages.
+pub fn unquoted_problem(text: &str) -> String {
+    let body = text.trim_end_matches(['\n', '\r']);
+    if body.contains(['\n', '\r']) {
+        return "must be a single line: it is printed unquoted into YAML".into();
+    }
+    if body.contains("<no value>") {
+        return "contains \"<no value>\", which Helm deletes from rendered text".into();
+    }
+    if body.contains(": ") || body.ends_with(':') {
+        return "contains \": \", which breaks the YAML it is printed into unquoted".into();
+    }
+    if body.contains(" #") || body.starts_with('#') {
+        return "contains \" #\", which starts a YAML comment where it is printed unquoted".into();
+    }
+    match yaml::resolve_plain(body) {
+        yaml::Scalar::Str(_) => {
+            "is printed unquoted and would not read back as the same text in YAML".into()
+        }
+        other => format!(
+            "is printed unquoted and Kubernetes' YAML reader would take it as {}, not text",
+            match other {
+                yaml::Scalar::Null => "null",
+                yaml::Scalar::Bool(_) => "a boolean",
+                _ => "a number",
+            }
+        ),
+    }
+}
+
+/// A login name as `useradd` accepts it by default: `[a-z_][a-z0-9_-]*`, at most 32 characters.
+pub fn login_name(text: &str) -> Result<(), String> {
+    let mut chars = text.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !first_ok
+        || text.len() > 32
+        || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        return Err(
+            "must be a login name: lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// An RFC 1123 host name (letters, digits and '-' in dot-separated labels of at most 63
+/// characters, at most 253 in all; a trailing dot allowed).
+pub fn is_hostname(text: &str) -> bool {
+    let name = text.strip_suffix('.').unwrap_or(text);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// A dotted-quad IPv4 address.
+pub fn is_ipv4(text: &str) -> bool {
+    text.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
+/// An IPv6 address (without brackets).
+pub fn is_ipv6(text: &str) -> bool {
+    text.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// A DNS-1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, ≤ 63.
+pub fn is_dns1123_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 63
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: dot-separated DNS-1123 labels, ≤ 253.
+pub fn is_dns1123_subdomain(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 253 && text.split('.').all(is_dns1123_label)
+}
+
+/// A DNS-1035 label (what a Service name must be): like a DNS-1123 label but starting with a
+/// letter.
+pub fn is_dns1035_label(text: &str) -> bool {
+    is_dns1123_label(text) && text.starts_with(|c: char| c.is_ascii_lowercase())
+}
+
+/// A Kubernetes label value: empty, or ≤ 63 of `[A-Za-z0-9_.-]` starting and ending
+/// alphanumeric.
+pub fn is_label_value(text: &str) -> bool {
+    text.is_empty()
+        || (text.len() <= 63
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && text.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+/// An image repository as a container runtime accepts it: an optional registry host (with
+/// port) and lowercase path components separated by `/`; no tag or digest (the chart adds the
+/// tag).
+pub fn image_repository(text: &str) -> Result<(), String> {
+    let rule = "must be an image repository such as docker.io/org/name (lowercase path, optional registry host:port, no tag or digest)";
+    if text.is_empty() || text.len() > 255 || text.contains('@') {
+        return Err(rule.into());
+    }
+    let mut parts: Vec<&str> = text.split('/').collect();
+    if parts.len() > 1 {
+        let first = parts[0];
+        if first.contains(['.', ':']) || first == "localhost" {
+            let (host, port) = first.split_once(':').unwrap_or((first, ""));
+            let port_ok = port.is_empty() || port.bytes().all(|b| b.is_ascii_digit());
+            if !is_hostname(host) || !port_ok || (first.contains(':') && port.is_empty()) {
+                return Err(rule.into());
+            }
+            parts.remove(0);
+        }
+    }
+    let component_ok = |c: &str| {
+        // [a-z0-9]+ separated by '.', '_', '__' or one or more '-'.
+        let bytes = c.as_bytes();
+        if bytes.is_empty()
+            || !bytes[0].is_ascii_alphanumeric()
+            || !bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        {
+            return false;
+        }
+        let mut run = String::new();
+        for &b in bytes {
+            if b.is_ascii_lowercase() || b.is_ascii_digit() {
+                if !(run.is_empty()
+                    || run == "."
+                    || run == "_"
+                    || run == "__"
+                    || run.bytes().all(|r| r == b'-'))
+                {
+                    return false;
+                }
+                run.clear();
+            } else if matches!(b, b'.' | b'_' | b'-') {
+                run.push(b as char);
+            } else {
+                return false;
+            }
+        }
+        true
+    };
+    if parts.is_empty() || !parts.iter().all(|c| component_ok(c)) {
+        return Err(rule.into());
+    }
+    Ok(())
+}
+
+/// An image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_image_tag(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// A Kubernetes resource quantity (`100m`, `1Gi`, `0.5`, `1e3`), as its numeric value.
+pub fn quantity(text: &str) -> Option<f64> {
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1.0, &text[1..]),
+        b'-' => (-1.0, &text[1..]),
+        _ => (1.0, text),
+    };
+    let number_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let (number, suffix) = rest.split_at(number_len);
+    if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+        return None;
+    }
+    let base: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exp if exp.starts_with(['e', 'E']) => {
+            let digits = &exp[1..];
+            let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
+            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            10f64.powi(digits.parse::<i32>().ok()?)
+        }
+        _ => return None,
+    };
+    Some(sign * base * factor)
+}
+
+/// A container resource name: a standard one or a domain-qualified extended resource.
+pub fn is_resource_name(name: &str) -> bool {
+    match name.split_once('/') {
+        None => {
+            matches!(name, "cpu" | "memory" | "ephemeral-storage")
+                || name
+                    .strip_prefix("hugepages-")
+                    .is_some_and(|size| quantity(size).is_some())
+        }
+        Some((domain, rest)) => {
+            is_dns1123_subdomain(domain)
+                && !rest.is_empty()
+                && rest.len() <= 63
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && rest.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && rest.ends_with(|c: char| c.is_ascii_alphanumeric())
+        }
+    }
+}
+
+/// Helm's `trunc 63 | trimSuffix "-"`: cut to 63 bytes, then remove one trailing `-`. Cutting
+/// inside a multi-byte character gives invalid UTF-8 (as in Helm), returned as `Err` with the
+/// lossy text.
+pub fn trunc63_trim(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let cut = &bytes[..bytes.len().min(63)];
+    let cut = cut.strip_suffix(b"-").unwrap_or(cut);
+    String::from_utf8(cut.to_vec()).map_err(|_| String::from_utf8_lossy(cut).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ports() {
+        assert_eq!(port(&json!(2222)), Ok(2222));
+        assert_eq!(port(&json!(2222.0)), Ok(2222));
+        assert_eq!(port(&json!("30222")), Ok(30222));
+        assert_eq!(port(&json!(83.0)), Ok(83));
+        assert!(port(&json!("0123")).is_err_and(|e| e.contains("octal")));
+        assert!(port(&json!("1e3")).is_err());
+        assert!(port(&json!(99999)).is_err_and(|e| e == "must be a port number 1–65535"));
+        assert!(port(&json!(30222.5)).is_err_and(|e| e.contains("30222.5")));
+        assert!(port(&json!(true)).is_err());
+        assert!(port(&json!(0)).is_err());
+        assert!(port(&json!(-1)).is_err());
+        assert!(node_port(&json!(30181)).is_ok());
+        assert!(node_port(&json!(8080)).is_err());
+    }
+
+    #[test]
+    fn truthiness_like_go_templates() {
+        for falsy in [
+            json!(null),
+            json!(false),
+            json!(0),
+            json!(0.0),
+            json!(""),
+            json!({}),
+            json!([]),
+        ] {
+            assert!(!is_truthy(Some(&falsy)), "{falsy}");
+        }
+        for truthy in [
+            json!("0"),
+            json!(1),
+            json!("x"),
+            json!({"a": 1}),
+            json!(true),
+        ] {
+            assert!(is_truthy(Some(&truthy)), "{truthy}");
+        }
+        assert!(!is_truthy(None));
+    }
+
+    #[test]
+    fn unquoted_read_back() {
+        assert!(reads_back_unquoted("ssh-ed25519 AAAAC3Nz comment"));
+        assert!(reads_back_unquoted("ssh-ed25519 AAAAC3Nz comment\n"));
+        assert!(reads_back_unquoted("svc.ns.svc.cluster.local"));
+        for bad in [
+            "off",
+            "yes",
+            "null",
+            "123",
+            "1e3",
+            "a: b",
+            "a #b",
+            "a\nb",
+            "<no value>",
+            "~",
+            "",
+            " x",
+            "[x]",
+            "x\n---\nkind: Foo",
+        ] {
+            assert!(!reads_back_unquoted(bad), "{bad:?}");
+        }
+        assert!(unquoted_problem("off").contains("boolean"));
+        assert!(unquoted_problem("key: value").contains(": "));
+        assert!(unquoted_problem("a #c").contains("comment"));
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_dns1035_label("msoff-gateway-nodeport"));
+        assert!(!is_dns1035_label("my.rel.v1-gateway"));
+        assert!(!is_dns1035_label("123-gateway"));
+        assert!(!is_dns1035_label("abc-"));
+        assert!(is_dns1123_subdomain("my.rel.v1-bastion"));
+        assert!(is_label_value(
+            "n23456789012345678901234567890123456789012345678901234567890123"
+        ));
+        assert!(!is_label_value("a-"));
+        assert_eq!(trunc63_trim("abc--"), Ok("abc-".into()));
+        let s = format!("{}é", "a".repeat(62));
+        assert!(trunc63_trim(&s).is_err());
+        assert_eq!(trunc63_trim(&"b".repeat(70)), Ok("b".repeat(63)));
+    }
+
+    #[test]
+    fn hosts_and_logins() {
+        assert!(is_hostname(
+            "mlaas-inference-service-hep-predictor-00001.mlaas.svc.cluster.local"
+        ));
+        assert!(is_hostname("gw"));
+        assert!(!is_hostname("a b"));
+        assert!(!is_hostname("svc:80"));
+        assert!(is_ipv4("131.154.98.96"));
+        assert!(is_ipv6("::1"));
+        assert!(login_name("interlink-user").is_ok());
+        assert!(login_name("my user").is_err());
+        assert!(login_name("User").is_err());
+    }
+
+    #[test]
+    fn images() {
+        assert!(image_repository("docker.io/mginfn/openssh-server").is_ok());
+        assert!(image_repository("registry.local/ssh").is_ok());
+        assert!(image_repository("localhost:5000/a/b_c").is_ok());
+        assert!(image_repository("nginx").is_ok());
+        assert!(image_repository("Docker.io/x\"y").is_err());
+        assert!(image_repository("repo:tag").is_err());
+        assert!(image_repository("").is_err());
+        assert!(is_image_tag("v9"));
+        assert!(is_image_tag("3.20"));
+        assert!(!is_image_tag("-x"));
+        assert!(!is_image_tag("a b"));
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity("100m"), Some(0.1));
+        assert_eq!(quantity("16Mi"), Some(16.0 * 1024.0 * 1024.0));
+        assert_eq!(quantity("1e3"), Some(1000.0));
+        assert_eq!(quantity("0.5"), Some(0.5));
+        assert_eq!(quantity("1"), Some(1.0));
+        assert_eq!(quantity("abc"), None);
+        assert_eq!(quantity("1x"), None);
+        assert_eq!(quantity("yes"), None);
+        assert!(is_resource_name("nvidia.com/gpu"));
+        assert!(is_resource_name("ephemeral-storage"));
+        assert!(!is_resource_name("gpu"));
+    }
+}

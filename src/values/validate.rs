@@ -1,0 +1,1265 @@
+//! Validation of a release's merged values before anything is rendered: every rule of the
+//! chart (required keys, ports, keys, hosts, image, resources), unknown keys with a "did you
+//! mean", text that would break the unquoted YAML it is printed into, and the release name and
+//! every object name derived from it. All problems are reported, one line each; a private key's
+//! value is never shown.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::model::{self, ImageTag};
+use super::path::KeyPath;
+use super::rules::{self, is_truthy};
+use super::sshkey;
+use super::{ChartKind, Origin, Values};
+
+/// One validation problem; `Display` is one line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    /// Helm itself would refuse the release name.
+    #[error("release name {release:?}: {rule}")]
+    ReleaseName {
+        /// The release name.
+        release: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// An object name derived from the release name (or an override) that Kubernetes refuses.
+    #[error("{chart} {subject}: makes the {object} name {name:?}, which {rule}")]
+    ObjectName {
+        /// The chart.
+        chart: ChartKind,
+        /// What the name comes from (`release name "x"`, `value fullnameOverride = ...`).
+        subject: String,
+        /// The kind of object (or label) the name is for.
+        object: &'static str,
+        /// The derived name.
+        name: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// A key that no template of the chart reads.
+    #[error("{chart} value {key}{}: unknown key, no template of the {chart} chart reads it{}",
+        origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default(),
+        suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+    UnknownKey {
+        /// The chart.
+        chart: ChartKind,
+        /// The key's path.
+        key: String,
+        /// Where it was set.
+        origin: Option<String>,
+        /// The closest key the chart has.
+        suggestion: Option<String>,
+    },
+    /// A required value that is absent or null.
+    #[error("{chart} value {key} is missing{}: {rule}",
+        origin.as_ref().map(|o| format!(" ({o})")).unwrap_or_default())]
+    Missing {
+        /// The chart.
+        chart: ChartKind,
+        /// The key's path.
+        key: String,
+        /// Why it is missing (`set to null by --set #1`, `the chart default is empty`).
+        origin: Option<String>,
+        /// What is expected.
+        rule: String,
+    },
+    /// A value that breaks a rule.
+    #[error("{chart} value {key} = {value}{}: {rule}",
+        origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default())]
+    InvalidValue {
+        /// The chart.
+        chart: ChartKind,
+        /// The key's path.
+        key: String,
+        /// The value as shown to the user (`(hidden)` for secrets).
+        value: String,
+        /// Where it was set.
+        origin: Option<String>,
+        /// The rule it breaks.
+        rule: String,
+    },
+}
+
+/// Every problem found. `Display` writes one problem per line; every line after the first
+/// starts with `error: `, so printing it after an `error: ` prefix gives one `error:` line each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<ValidationError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, error) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("\nerror: ")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+/// Keys whose values are secrets: never shown.
+const SECRET_KEYS: [&str; 1] = ["privateKey"];
+
+/// How a value is shown in an error: strings quoted, numbers as the template prints them,
+/// secrets hidden, long text shortened.
+fn show(path: &KeyPath, value: &Value) -> String {
+    let secret_key = path.last_key().is_some_and(|k| SECRET_KEYS.contains(&k));
+    let looks_secret = |s: &str| s.contains("PRIVATE KEY") || s.starts_with("LS0tLS1CRUdJTi");
+    match value {
+        Value::String(s) if secret_key || looks_secret(s) => "(hidden)".into(),
+        _ if secret_key => "(hidden)".into(),
+        Value::String(s) => {
+            let quoted = serde_json::to_string(s).unwrap_or_default();
+            shorten(quoted)
+        }
+        Value::Number(_) | Value::Bool(_) | Value::Null => match value {
+            Value::Null => "null".into(),
+            other => rules::printed(other),
+        },
+        other => {
+            let text = other.to_string();
+            if looks_secret(&text) {
+                "(hidden)".into()
+            } else {
+                shorten(text)
+            }
+        }
+    }
+}
+
+fn shorten(text: String) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() <= MAX {
+        return text;
+    }
+    let cut: String = text.chars().take(MAX).collect();
+    format!("{cut}…")
+}
+
+struct Checker<'a> {
+    chart: ChartKind,
+    values: &'a Values,
+    errors: Vec<ValidationError>,
+    flagged: Vec<KeyPath>,
+}
+
+fn p(dotted: &str) -> KeyPath {
+    KeyPath::parse_dotted(dotted)
+}
+
+impl Checker<'_> {
+    fn get(&self, path: &KeyPath) -> Option<&Value> {
+        self.values.get(path)
+    }
+
+    fn origin(&self, path: &KeyPath) -> Option<String> {
+        self.values.origin_at(path).map(ToString::to_string)
+    }
+
+    fn invalid(&mut self, path: &KeyPath, rule: impl Into<String>) {
+        let value = self.get(path).cloned().unwrap_or(Value::Null);
+        self.errors.push(ValidationError::InvalidValue {
+            chart: self.chart,
+            key: path.to_string(),
+            value: show(path, &value),
+            origin: self.origin(path),
+            rule: rule.into(),
+        });
+        self.flagged.push(path.clone());
+    }
+
+    fn missing(&mut self, path: &KeyPath, rule: impl Into<String>) {
+        let origin = match self.values.origin_at(path) {
+            Some(Origin::ChartDefaults) => Some("the chart default is empty".to_owned()),
+            Some(other) => Some(format!("set to null by {other}")),
+            None => None,
+        };
+        self.errors.push(ValidationError::Missing {
+            chart: self.chart,
+            key: path.to_string(),
+            origin,
+            rule: rule.into(),
+        });
+        self.flagged.push(path.clone());
+    }
+
+    /// The value at `path` if it is present and not null; reports it missing otherwise.
+    fn required(&mut self, path: &KeyPath, rule: &str) -> Option<Value> {
+        match self.get(path) {
+            None | Some(Value::Null) => {
+                self.missing(path, format!("required: {rule}"));
+                None
+            }
+            Some(v) => Some(v.clone()),
+        }
+    }
+
+    /// A map that must be present (the templates read keys inside it).
+    fn required_map(&mut self, path: &KeyPath, what: &str) -> bool {
+        match self.required(path, what) {
+            Some(Value::Object(_)) => true,
+            Some(_) => {
+                self.invalid(path, format!("must be a map: {what}"));
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// A map or null/absent (an optional section).
+    fn optional_map(&mut self, path: &KeyPath) -> Option<serde_json::Map<String, Value>> {
+        match self.get(path) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(map.clone()),
+            Some(_) => {
+                self.invalid(path, "must be a map (or null)");
+                None
+            }
+        }
+    }
+
+    fn required_port(&mut self, path: &KeyPath, what: &str) {
+        if let Some(value) = self.required(path, what)
+            && let Err(rule) = rules::port(&value)
+        {
+            self.invalid(path, rule);
+        }
+    }
+
+    fn required_string(&mut self, path: &KeyPath, what: &str) -> Option<String> {
+        match self.required(path, what)? {
+            Value::String(s) if !s.is_empty() => Some(s),
+            Value::String(_) => {
+                self.invalid(path, format!("must not be empty: {what}"));
+                None
+            }
+            _ => {
+                self.invalid(path, format!("must be text: {what}"));
+                None
+            }
+        }
+    }
+
+    /// Text printed unquoted into a ConfigMap: must read back as the same string.
+    fn unquoted_text(&mut self, path: &KeyPath, text: &str) -> bool {
+        if rules::reads_back_unquoted(text) {
+            return true;
+        }
+        self.invalid(path, rules::unquoted_problem(text));
+        false
+    }
+
+    fn login_name(&mut self, path: &KeyPath) {
+        if let Some(name) = self.required_string(path, "the login user")
+            && self.unquoted_text(path, &name)
+            && let Err(rule) = rules::login_name(&name)
+        {
+            self.invalid(path, rule);
+        }
+    }
+
+    fn name_overrides(&mut self) {
+        for key in ["nameOverride", "fullnameOverride"] {
+            let path = p(key);
+            match self.get(&path) {
+                None | Some(Value::Null) | Some(Value::String(_)) => {}
+                Some(_) => self.invalid(&path, "must be text (quote it, or use --set-string)"),
+            }
+        }
+    }
+
+    fn image(&mut self) {
+        if !self.required_map(
+            &p("image"),
+            "the container image (repository, tag, pullPolicy)",
+        ) {
+            return;
+        }
+        let repository = p("image.repository");
+        if let Some(repo) = self.required_string(&repository, "the image repository")
+            && let Err(rule) = rules::image_repository(&repo)
+        {
+            self.invalid(&repository, rule);
+        }
+        let tag = p("image.tag");
+        if let Some(value) = self.get(&tag).cloned()
+            && let Err(rule) = ImageTag::try_from(value)
+        {
+            self.invalid(&tag, rule);
+        }
+        let policy = p("image.pullPolicy");
+        if let Some(value) = self.required(&policy, "Always, IfNotPresent or Never")
+            && !matches!(value.as_str(), Some("Always" | "IfNotPresent" | "Never"))
+        {
+            self.invalid(&policy, "must be Always, IfNotPresent or Never");
+        }
+    }
+
+    fn resources(&mut self) {
+        let path = p("resources");
+        let Some(resources) = self.optional_map(&path) else {
+            return;
+        };
+        let mut amounts: [std::collections::BTreeMap<String, f64>; 2] = Default::default();
+        for (slot, section) in ["limits", "requests"].into_iter().enumerate() {
+            let section_path = path.key(section);
+            let Some(entries) = self.optional_map(&section_path) else {
+                continue;
+            };
+            for (name, amount) in entries {
+                let entry = section_path.key(&name);
+                if !rules::is_resource_name(&name) {
+                    self.invalid(
+                        &entry,
+                        format!("{name:?} is not a resource name: use cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu"),
+                    );
+                    continue;
+                }
+                match model::quantity_value(&amount) {
+                    Ok(value) => {
+                        amounts[slot].insert(name, value);
+                    }
+                    Err(rule) => self.invalid(&entry, rule),
+                }
+            }
+        }
+        let [limits, requests] = amounts;
+        for (name, request) in &requests {
+            if let Some(limit) = limits.get(name)
+                && request > limit
+            {
+                self.invalid(
+                    &path.key("requests").key(name),
+                    format!(
+                        "the request is above the limit resources.limits.{name} = {}",
+                        limit_text(self.get(&path.key("limits").key(name)))
+                    ),
+                );
+            }
+        }
+        if let Some(claims) = resources.get("claims") {
+            let claims_path = path.key("claims");
+            match claims {
+                Value::Null => {}
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let item_path = claims_path.index(i);
+                        let name = item.get("name").and_then(Value::as_str);
+                        match (item, name) {
+                            (Value::Object(_), Some(name)) if rules::is_dns1123_label(name) => {}
+                            _ => self.invalid(
+                                &item_path,
+                                "must be a claim {name: <a pod resource claim name>}",
+                            ),
+                        }
+                    }
+                }
+                _ => self.invalid(&claims_path, "must be a list of {name: ...} claims"),
+            }
+        }
+    }
+
+    fn gateway(&mut self) {
+        if self.required_map(&p("ssh"), "sshd settings (port, publicKey, userName)") {
+            self.required_port(&p("ssh.port"), "the Service port in front of sshd");
+            let key_path = p("ssh.publicKey");
+            if let Some(key) = self.required_string(
+                &key_path,
+                "the bastions' OpenSSH public key line, e.g. --set-file ssh.publicKey=id_rsa.pub",
+            ) && self.unquoted_text(&key_path, &key)
+                && let Err(rule) = sshkey::check_public_key_line(&key)
+            {
+                self.invalid(&key_path, rule);
+            }
+            self.login_name(&p("ssh.userName"));
+        }
+
+        let mut sshd_node_port = None;
+        if self.optional_map(&p("service")).is_some() {
+            let port_path = p("service.port");
+            if let Some(port) = self.get(&port_path).cloned()
+                && is_truthy(Some(&port))
+            {
+                match rules::node_port(&port) {
+                    Ok(n) => sshd_node_port = Some(n),
+                    Err(rule) => self.invalid(
+                        &port_path,
+                        format!("{rule} (or empty, null, 0 or false for no sshd NodePort Service)"),
+                    ),
+                }
+                let type_path = p("service.type");
+                if let Some(kind) = self.required(&type_path, "NodePort or LoadBalancer")
+                    && !matches!(kind.as_str(), Some("NodePort" | "LoadBalancer"))
+                {
+                    self.invalid(
+                        &type_path,
+                        "must be NodePort or LoadBalancer: service.port sets a node port, which other Service types do not have",
+                    );
+                }
+            }
+        }
+
+        if self.optional_map(&p("tunnel")).is_some()
+            && let Some(service) = self.optional_map(&p("tunnel.service"))
+            && !service.is_empty()
+        {
+            self.required_port(
+                &p("tunnel.service.sourcePort"),
+                "the gateway port the tunnel opens (set sourcePort and sourceNodePort together)",
+            );
+            let node_port_path = p("tunnel.service.sourceNodePort");
+            if let Some(value) = self.required(
+                &node_port_path,
+                "the node port exposing sourcePort (set sourcePort and sourceNodePort together)",
+            ) {
+                match rules::node_port(&value) {
+                    Err(rule) => self.invalid(&node_port_path, rule),
+                    Ok(n) if Some(n) == sshd_node_port => self.invalid(
+                        &node_port_path,
+                        "is already the sshd NodePort (service.port); two Services cannot share a node port",
+                    ),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+
+    fn bastion(&mut self) {
+        if !self.required_map(&p("tunnel"), "the tunnel (gateway and service)") {
+            return;
+        }
+        if self.required_map(&p("tunnel.gateway"), "the gateway end (host, ssh)") {
+            let host_path = p("tunnel.gateway.host");
+            if let Some(host) =
+                self.required_string(&host_path, "the gateway's public host name or IP address")
+                && !(rules::is_hostname(&host) || rules::is_ipv4(&host) || rules::is_ipv6(&host))
+            {
+                self.invalid(&host_path, "must be a host name or an IP address");
+            }
+            if self.required_map(
+                &p("tunnel.gateway.ssh"),
+                "the ssh login (port, privateKey, userName)",
+            ) {
+                self.required_port(
+                    &p("tunnel.gateway.ssh.port"),
+                    "the gateway's public SSH port",
+                );
+                let key_path = p("tunnel.gateway.ssh.privateKey");
+                if let Some(key) = self.required_string(
+                    &key_path,
+                    "base64 of the private key file, e.g. --set tunnel.gateway.ssh.privateKey=$(base64 -w0 id_rsa)",
+                ) && let Err(rule) = sshkey::check_private_key_base64(&key)
+                {
+                    self.invalid(&key_path, rule);
+                }
+                self.login_name(&p("tunnel.gateway.ssh.userName"));
+            }
+        }
+        if self.required_map(
+            &p("tunnel.service"),
+            "the forwarded service (gatewayPort, targetHost, targetPort)",
+        ) {
+            self.required_port(
+                &p("tunnel.service.gatewayPort"),
+                "the port opened on the gateway side",
+            );
+            let host_path = p("tunnel.service.targetHost");
+            if let Some(host) =
+                self.required_string(&host_path, "the service's host in the remote cluster")
+                && self.unquoted_text(&host_path, &host)
+            {
+                if rules::is_ipv6(&host) {
+                    self.invalid(
+                        &host_path,
+                        "is an IPv6 address, which the ssh -R forward spec cannot take unbracketed; use a DNS name",
+                    );
+                } else if !(rules::is_hostname(&host) || rules::is_ipv4(&host)) {
+                    self.invalid(
+                        &host_path,
+                        "must be a DNS name or an IPv4 address (no port, no spaces)",
+                    );
+                }
+            }
+            self.required_port(&p("tunnel.service.targetPort"), "the service's port");
+        }
+    }
+
+    /// Helm's release name rule, then every object name and label the chart derives.
+    fn names(&mut self, release: &str) {
+        if release.len() > 53 || !rules::is_dns1123_subdomain(release) {
+            let rule = if release.len() > 53 {
+                format!("is {} characters; Helm allows at most 53", release.len())
+            } else {
+                "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (Helm's rule)".into()
+            };
+            self.errors.push(ValidationError::ReleaseName {
+                release: release.to_owned(),
+                rule,
+            });
+            return;
+        }
+        let text_at = |c: &Self, key: &str| match c.get(&p(key)) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::String(_)) | Some(Value::Null) | None => None,
+            Some(_) => Some(String::new()),
+        };
+        let name_override = text_at(self, "nameOverride");
+        let fullname_override = text_at(self, "fullnameOverride");
+        if name_override.as_deref() == Some("") || fullname_override.as_deref() == Some("") {
+            return; // not text: already reported
+        }
+        let subject_of = |c: &Self, key: &str| {
+            let path = p(key);
+            let value = c.get(&path).cloned().unwrap_or(Value::Null);
+            match c.origin(&path) {
+                Some(o) => format!("value {key} = {} (from {o})", show(&path, &value)),
+                None => format!("value {key} = {}", show(&path, &value)),
+            }
+        };
+        let chart_name = self.chart.name();
+        let name = name_override
+            .clone()
+            .unwrap_or_else(|| chart_name.to_owned());
+        let label_subject = if name_override.is_some() {
+            subject_of(self, "nameOverride")
+        } else {
+            format!("chart name {chart_name:?}")
+        };
+        let (fullname, subject) = if let Some(full) = &fullname_override {
+            (
+                rules::trunc63_trim(full),
+                subject_of(self, "fullnameOverride"),
+            )
+        } else if release.contains(name.as_str()) {
+            (
+                rules::trunc63_trim(release),
+                format!("release name {release:?}"),
+            )
+        } else {
+            let subject = match &name_override {
+                Some(_) => format!(
+                    "release name {release:?} with {}",
+                    subject_of(self, "nameOverride")
+                ),
+                None => format!("release name {release:?}"),
+            };
+            (rules::trunc63_trim(&format!("{release}-{name}")), subject)
+        };
+
+        let mut name_checks: Vec<NameCheck> = Vec::new();
+        let label = rules::trunc63_trim(&name);
+        match &label {
+            Ok(l) => name_checks.push(NameCheck::new(
+                label_subject.clone(),
+                l.clone(),
+                "app.kubernetes.io/name label",
+                label_ok,
+                LABEL_RULE,
+            )),
+            Err(lossy) => self.errors.push(ValidationError::ObjectName {
+                chart: self.chart,
+                subject: label_subject.clone(),
+                object: "app.kubernetes.io/name label",
+                name: lossy.clone(),
+                rule: "is cut at 63 bytes inside a multi-byte character, leaving invalid UTF-8"
+                    .into(),
+            }),
+        }
+        name_checks.push(NameCheck::new(
+            format!("release name {release:?}"),
+            release.to_owned(),
+            "app.kubernetes.io/instance label",
+            label_ok,
+            LABEL_RULE,
+        ));
+        let fullname = match fullname {
+            Ok(f) => f,
+            Err(lossy) => {
+                self.errors.push(ValidationError::ObjectName {
+                    chart: self.chart,
+                    subject,
+                    object: "object",
+                    name: lossy,
+                    rule: "is cut at 63 bytes inside a multi-byte character, leaving invalid UTF-8"
+                        .into(),
+                });
+                return self.report_names(name_checks);
+            }
+        };
+        let kinds: &[&'static str] = match self.chart {
+            ChartKind::Gateway => &["ConfigMap", "Deployment"],
+            ChartKind::Bastion => &["Secret", "ConfigMap", "Deployment"],
+        };
+        for kind in kinds {
+            name_checks.push(NameCheck::new(
+                subject.clone(),
+                fullname.clone(),
+                kind,
+                rules::is_dns1123_subdomain,
+                SUBDOMAIN_RULE,
+            ));
+        }
+        if self.chart == ChartKind::Gateway {
+            name_checks.push(NameCheck::new(
+                subject.clone(),
+                fullname.clone(),
+                "Service",
+                rules::is_dns1035_label,
+                SERVICE_RULE,
+            ));
+            if is_truthy(self.get(&p("service.port")))
+                && let Some(Value::String(kind)) = self.get(&p("service.type"))
+            {
+                let kind = kind.to_lowercase();
+                name_checks.push(NameCheck::new(
+                    subject.clone(),
+                    format!("{fullname}-{kind}"),
+                    "NodePort Service",
+                    rules::is_dns1035_label,
+                    SERVICE_RULE,
+                ));
+            }
+            if is_truthy(self.get(&p("tunnel.service")))
+                && let Some(port) = self.get(&p("tunnel.service.sourceNodePort"))
+                && !port.is_null()
+            {
+                let printed = rules::printed(port);
+                name_checks.push(NameCheck::new(
+                    subject.clone(),
+                    format!("{fullname}-{printed}"),
+                    "tunnel Service",
+                    rules::is_dns1035_label,
+                    SERVICE_RULE,
+                ));
+            }
+        }
+        self.report_names(name_checks);
+    }
+
+    fn report_names(&mut self, checks: Vec<NameCheck>) {
+        let mut seen = std::collections::BTreeSet::new();
+        for NameCheck {
+            subject,
+            name,
+            object,
+            valid,
+            rule,
+        } in checks
+        {
+            if valid(&name) || !seen.insert((subject.clone(), name.clone())) {
+                continue;
+            }
+            let rule = if name.len() > 63 && rule != SUBDOMAIN_RULE {
+                format!(
+                    "is {} characters; at most 63 are allowed (use a shorter release name or set fullnameOverride)",
+                    name.len()
+                )
+            } else {
+                rule.to_owned()
+            };
+            self.errors.push(ValidationError::ObjectName {
+                chart: self.chart,
+                subject,
+                object,
+                name,
+                rule,
+            });
+        }
+    }
+}
+
+/// One derived name to check: what it comes from, the name, what it names, and its rule.
+struct NameCheck {
+    subject: String,
+    name: String,
+    object: &'static str,
+    valid: fn(&str) -> bool,
+    rule: &'static str,
+}
+
+impl NameCheck {
+    fn new(
+        subject: String,
+        name: String,
+        object: &'static str,
+        valid: fn(&str) -> bool,
+        rule: &'static str,
+    ) -> Self {
+        NameCheck {
+            subject,
+            name,
+            object,
+            valid,
+            rule,
+        }
+    }
+}
+
+const LABEL_RULE: &str = "must be a label value that reads back as text: at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit, and not a YAML boolean, null or number such as off, yes or 123";
+const SUBDOMAIN_RULE: &str = "must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters";
+const SERVICE_RULE: &str = "must be a DNS-1035 label, as every Service name: lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters (no dots)";
+
+/// A label value printed unquoted: valid for Kubernetes and read back as text.
+fn label_ok(text: &str) -> bool {
+    rules::is_label_value(text) && (text.is_empty() || rules::reads_back_unquoted(text))
+}
+
+fn limit_text(value: Option<&Value>) -> String {
+    value.map(rules::printed).unwrap_or_default()
+}
+
+/// The chart's schema, inlined, for the unknown-key walk and the schema pass.
+fn chart_schema(kind: ChartKind) -> &'static Value {
+    static GATEWAY: OnceLock<Value> = OnceLock::new();
+    static BASTION: OnceLock<Value> = OnceLock::new();
+    match kind {
+        ChartKind::Gateway => GATEWAY.get_or_init(|| model::schema(kind)),
+        ChartKind::Bastion => BASTION.get_or_init(|| model::schema(kind)),
+    }
+}
+
+/// The object-shaped alternative of a schema (looking through `anyOf`/`oneOf`).
+fn object_schema(schema: &Value) -> Option<&Value> {
+    if schema.get("properties").is_some() || schema.get("additionalProperties").is_some() {
+        return Some(schema);
+    }
+    ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| schema.get(*k).and_then(Value::as_array))
+        .flatten()
+        .find_map(object_schema)
+}
+
+fn array_item_schema(schema: &Value) -> Option<&Value> {
+    if let Some(items) = schema.get("items") {
+        return Some(items);
+    }
+    ["anyOf", "oneOf"]
+        .iter()
+        .filter_map(|k| schema.get(*k).and_then(Value::as_array))
+        .flatten()
+        .find_map(array_item_schema)
+}
+
+/// Every path the schema names (maps with free keys end the walk).
+fn known_paths(schema: &Value, path: &KeyPath, out: &mut Vec<KeyPath>) {
+    if let Some(object) = object_schema(schema)
+        && let Some(Value::Object(properties)) = object.get("properties")
+    {
+        for (key, sub) in properties {
+            let sub_path = path.key(key);
+            out.push(sub_path.clone());
+            known_paths(sub, &sub_path, out);
+        }
+    }
+}
+
+fn unknown_keys(value: &Value, schema: &Value, path: &KeyPath, out: &mut Vec<KeyPath>) {
+    match value {
+        Value::Object(map) => {
+            let Some(object) = object_schema(schema) else {
+                return;
+            };
+            let properties = object.get("properties").and_then(Value::as_object);
+            let additional = object.get("additionalProperties");
+            for (key, sub) in map {
+                let sub_path = path.key(key);
+                match (properties.and_then(|p| p.get(key)), additional) {
+                    (Some(sub_schema), _) => unknown_keys(sub, sub_schema, &sub_path, out),
+                    (None, Some(Value::Bool(false))) => out.push(sub_path),
+                    (None, Some(extra @ Value::Object(_))) => {
+                        unknown_keys(sub, extra, &sub_path, out)
+                    }
+                    (None, _) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = array_item_schema(schema) {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_keys(item, item_schema, &path.index(i), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The known key closest to an unknown one: the same last key elsewhere first (a value put at
+/// the wrong depth), then a near spelling among its siblings, then a near spelling anywhere.
+fn suggest(unknown: &KeyPath, known: &[KeyPath]) -> Option<KeyPath> {
+    let last = unknown.last_key()?.to_lowercase();
+    let full = unknown.to_string();
+    let distance = |k: &KeyPath| strsim::levenshtein(&full, &k.to_string());
+    let same_last = known
+        .iter()
+        .filter(|k| k.last_key().is_some_and(|l| l.to_lowercase() == last))
+        .min_by_key(|k| distance(k));
+    if let Some(found) = same_last {
+        return Some(found.clone());
+    }
+    let parent = unknown.parent().unwrap_or_default();
+    let sibling = known
+        .iter()
+        .filter(|k| k.parent().as_ref() == Some(&parent))
+        .filter_map(|k| {
+            let candidate = k.last_key()?.to_lowercase();
+            let close = strsim::levenshtein(&last, &candidate) <= (last.len() / 3).max(2);
+            let similarity = strsim::jaro_winkler(&last, &candidate);
+            // Ranked by similarity, scaled to an integer for ordering.
+            (close || similarity >= 0.88).then_some(((similarity * 1000.0) as i64, k))
+        })
+        .max_by_key(|(score, _)| *score);
+    if let Some((_, found)) = sibling {
+        return Some(found.clone());
+    }
+    known
+        .iter()
+        .filter(|k| distance(k) <= 3)
+        .min_by_key(|k| distance(k))
+        .cloned()
+}
+
+fn pointer_to_path(pointer: &str, tree: &Value) -> KeyPath {
+    let mut path = KeyPath::root();
+    let mut node = Some(tree);
+    for raw in pointer.split('/').skip(1) {
+        let segment = raw.replace("~1", "/").replace("~0", "~");
+        match (node, segment.parse::<usize>()) {
+            (Some(Value::Array(items)), Ok(i)) => {
+                node = items.get(i);
+                path = path.index(i);
+            }
+            (current, _) => {
+                node = current.and_then(|n| n.get(&segment));
+                path = path.key(&segment);
+            }
+        }
+    }
+    path
+}
+
+fn validator(kind: ChartKind) -> Option<&'static jsonschema::Validator> {
+    static GATEWAY: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    static BASTION: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    let cell = match kind {
+        ChartKind::Gateway => &GATEWAY,
+        ChartKind::Bastion => &BASTION,
+    };
+    cell.get_or_init(|| jsonschema::draft7::new(chart_schema(kind)).ok())
+        .as_ref()
+}
+
+impl Checker<'_> {
+    fn unknown(&mut self) {
+        let schema = chart_schema(self.chart);
+        let mut unknown = Vec::new();
+        unknown_keys(&self.values.tree, schema, &KeyPath::root(), &mut unknown);
+        if unknown.is_empty() {
+            return;
+        }
+        let mut known = Vec::new();
+        known_paths(schema, &KeyPath::root(), &mut known);
+        let other = match self.chart {
+            ChartKind::Gateway => ChartKind::Bastion,
+            ChartKind::Bastion => ChartKind::Gateway,
+        };
+        let mut other_known = Vec::new();
+        known_paths(chart_schema(other), &KeyPath::root(), &mut other_known);
+        for path in unknown {
+            let suggestion = suggest(&path, &known).map(|s| {
+                if other_known.contains(&path) {
+                    format!("{s} ({path} is a {other} value)")
+                } else {
+                    s.to_string()
+                }
+            });
+            self.errors.push(ValidationError::UnknownKey {
+                chart: self.chart,
+                key: path.to_string(),
+                origin: self.origin(&path),
+                suggestion,
+            });
+            self.flagged.push(path);
+        }
+    }
+
+    /// Whatever the schema rejects that no rule above already reported.
+    fn schema_pass(&mut self) {
+        let Some(validator) = validator(self.chart) else {
+            return;
+        };
+        let tree = &self.values.tree;
+        let mut found = Vec::new();
+        for error in validator.iter_errors(tree) {
+            let path = pointer_to_path(error.instance_path().as_str(), tree);
+            let rule = match error.kind() {
+                jsonschema::error::ValidationErrorKind::AdditionalProperties { .. } => continue,
+                jsonschema::error::ValidationErrorKind::Required { property } => {
+                    let key = property.as_str().unwrap_or_default();
+                    found.push((path.key(key), None));
+                    continue;
+                }
+                jsonschema::error::ValidationErrorKind::Type { kind } => {
+                    format!("must be of type {kind:?}").to_lowercase()
+                }
+                _ => "does not match the chart's values schema".to_owned(),
+            };
+            found.push((path, Some(rule)));
+        }
+        for (path, rule) in found {
+            let related = self
+                .flagged
+                .iter()
+                .any(|f| path.starts_with(f) || f.starts_with(&path));
+            if related {
+                continue;
+            }
+            match rule {
+                None => self.missing(&path, "required by the chart's values schema"),
+                Some(rule) => self.invalid(&path, rule),
+            }
+        }
+    }
+}
+
+/// Checks a release's merged values against every rule of its chart. Reports all problems.
+pub fn validate(
+    kind: ChartKind,
+    release_name: &str,
+    values: &Values,
+) -> Result<(), ValidationErrors> {
+    let mut checker = Checker {
+        chart: kind,
+        values,
+        errors: Vec::new(),
+        flagged: Vec::new(),
+    };
+    if !values.tree.is_object() {
+        checker.errors.push(ValidationError::InvalidValue {
+            chart: kind,
+            key: "(top level)".into(),
+            value: show(&KeyPath::root(), &values.tree),
+            origin: None,
+            rule: "must be a map".into(),
+        });
+        return Err(ValidationErrors(checker.errors));
+    }
+    checker.unknown();
+    checker.name_overrides();
+    checker.image();
+    checker.resources();
+    match kind {
+        ChartKind::Gateway => checker.gateway(),
+        ChartKind::Bastion => checker.bastion(),
+    }
+    checker.names(release_name);
+    checker.schema_pass();
+    if checker.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidationErrors(checker.errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::{SetKind, ValueLayers, compose};
+
+    const GATEWAY_DEFAULTS: &str = include_str!("../../tests/fixtures/values/gateway-values.yaml");
+    const BASTION_DEFAULTS: &str = include_str!("../../tests/fixtures/values/bastion-values.yaml");
+    const PUBLIC_KEY: &str = "ssh.publicKey=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKb+Ny6AabMc+bhMQqBVWV/v8ufuGZTK6pVkEbKAhDTW test";
+    // base64 of a throwaway ed25519 key from the Helm reference cases (it protects nothing).
+    const PRIVATE_KEY: &str = "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJuTnphQzFyWlhrdGRqRUFBQUFBQkc1dmJtVUFBQUFFYm05dVpRQUFBQUFBQUFBQkFBQUFNd0FBQUF0emMyZ3RaVwpReU5UVXhPUUFBQUNDbS9qY3VnR216SFBtNFRFS2dWVmxmNy9MbjdobVV5dXFWWkJHeWdJUTAxZ0FBQUpqTk9RMjV6VGtOCnVRQUFBQXR6YzJndFpXUXlOVFV4T1FBQUFDQ20vamN1Z0dtekhQbTRURUtnVlZsZjcvTG43aG1VeXVxVlpCR3lnSVEwMWcKQUFBRUREc1UyYnV5NDFkbVBqakNTMTlCRndkaU53YnBOTTVEVUlFKzFzSld3SnlLYitOeTZBYWJNYytiaE1RcUJWV1Yvdgo4dWZ1R1pUSzZwVmtFYktBaERUV0FBQUFGV2hsYkcwdGNtVm1MWFJsYzNRdFpXUXlOVFV4T1E9PQotLS0tLUVORCBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K";
+
+    fn run(
+        kind: ChartKind,
+        release: &str,
+        sets: &[(SetKind, &str)],
+        files: &[&str],
+    ) -> Vec<String> {
+        let mut layers = ValueLayers::new();
+        for (n, file) in files.iter().enumerate() {
+            layers
+                .push_values_file(format!("f{n}.yaml").into(), (*file).to_owned())
+                .expect("file");
+        }
+        for (set_kind, arg) in sets {
+            layers.push_set(*set_kind, arg).expect("set");
+        }
+        let defaults = match kind {
+            ChartKind::Gateway => GATEWAY_DEFAULTS,
+            ChartKind::Bastion => BASTION_DEFAULTS,
+        };
+        let values = compose(defaults, &layers).expect("compose");
+        match validate(kind, release, &values) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn gateway(sets: &[(SetKind, &str)]) -> Vec<String> {
+        let mut all = vec![(SetKind::Set, PUBLIC_KEY)];
+        all.extend_from_slice(sets);
+        run(ChartKind::Gateway, "msoff", &all, &[])
+    }
+
+    fn bastion(sets: &[(SetKind, &str)]) -> Vec<String> {
+        let key = format!("tunnel.gateway.ssh.privateKey={PRIVATE_KEY}");
+        let mut all = vec![
+            (SetKind::Set, "tunnel.gateway.host=gw.example.org"),
+            (SetKind::Set, key.as_str()),
+            (
+                SetKind::Set,
+                "tunnel.service.targetHost=echo.ns.svc.cluster.local",
+            ),
+        ];
+        all.extend_from_slice(sets);
+        run(ChartKind::Bastion, "msoff", &all, &[])
+    }
+
+    #[test]
+    fn good_values_pass() {
+        assert_eq!(gateway(&[]), Vec::<String>::new());
+        assert_eq!(bastion(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn decimal_strings_are_ports_but_not_octal_or_exponent() {
+        assert!(gateway(&[(SetKind::String, "service.port=30222,ssh.port=2222")]).is_empty());
+        let from_file = run(
+            ChartKind::Gateway,
+            "msoff",
+            &[(SetKind::Set, PUBLIC_KEY)],
+            &["ssh:\n  port: \"2200\"\n"],
+        );
+        assert!(from_file.is_empty(), "{from_file:?}");
+        let errors = gateway(&[(SetKind::String, "ssh.port=1e3")]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("gateway value ssh.port = \"1e3\" (from --set-string #1)"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn the_issue_example_error() {
+        let errors = bastion(&[(SetKind::Set, "tunnel.gateway.ssh.port=99999")]);
+        assert_eq!(
+            errors,
+            vec![
+                "bastion value tunnel.gateway.ssh.port = 99999 (from --set #4): must be a port number 1–65535"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let errors = gateway(&[(
+            SetKind::Set,
+            "ssh.port=0,service.port=8080,image.pullPolicy=Sometimes,ssh.userName=yes",
+        )]);
+        assert_eq!(errors.len(), 4, "{errors:#?}");
+        let joined = ValidationErrors(vec![
+            ValidationError::ReleaseName {
+                release: "A".into(),
+                rule: "r1".into(),
+            },
+            ValidationError::ReleaseName {
+                release: "B".into(),
+                rule: "r2".into(),
+            },
+        ])
+        .to_string();
+        assert_eq!(
+            joined,
+            "release name \"A\": r1\nerror: release name \"B\": r2"
+        );
+    }
+
+    #[test]
+    fn private_keys_are_never_shown() {
+        let bogus = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0";
+        let errors = bastion(&[(
+            SetKind::Set,
+            &format!("tunnel.gateway.ssh.privateKey={bogus}"),
+        )]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("privateKey = (hidden)"), "{}", errors[0]);
+        assert!(!errors[0].contains(bogus));
+        // Misplaced under an unknown key, the value is not shown either.
+        let errors = bastion(&[(
+            SetKind::Set,
+            &format!("tunnel.gateway.privateKey={PRIVATE_KEY}"),
+        )]);
+        assert!(
+            errors.iter().all(|e| !e.contains("LS0tLS1CRUdJTi")),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0].contains("did you mean tunnel.gateway.ssh.privateKey?"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn did_you_mean() {
+        let errors = gateway(&[(SetKind::Set, "ssh.pubkey=x")]);
+        assert!(
+            errors[0].ends_with("did you mean ssh.publicKey?"),
+            "{errors:?}"
+        );
+        let errors = gateway(&[(SetKind::Set, "tunnel.gateway.host=x")]);
+        assert!(errors[0].contains("unknown key"), "{errors:?}");
+        let errors = bastion(&[(SetKind::Set, "tunnel.service.targetport=80")]);
+        assert!(
+            errors[0].ends_with("did you mean tunnel.service.targetPort?"),
+            "{errors:?}"
+        );
+        let errors = bastion(&[(SetKind::Set, "ssh.publicKey=x")]);
+        assert!(errors[0].contains("is a gateway value"), "{errors:?}");
+    }
+
+    #[test]
+    fn unquoted_text_must_read_back() {
+        let errors = gateway(&[(SetKind::Set, "ssh.userName=off")]);
+        assert!(errors[0].contains("boolean"), "{errors:?}");
+        let errors = gateway(&[(SetKind::Set, "nameOverride=yes")]);
+        assert!(
+            errors[0].contains("app.kubernetes.io/name label"),
+            "{errors:?}"
+        );
+        let errors = bastion(&[(SetKind::String, "tunnel.service.targetHost=123")]);
+        assert!(errors[0].contains("a number"), "{errors:?}");
+    }
+
+    #[test]
+    fn node_port_service_switch() {
+        for off in [
+            "service.port=",
+            "service.port=null",
+            "service.port=0",
+            "service.port=false",
+            "service=null",
+        ] {
+            assert!(gateway(&[(SetKind::Set, off)]).is_empty(), "{off}");
+        }
+        // The string "0" is true in a template: it would render a node port of 0.
+        assert_eq!(gateway(&[(SetKind::String, "service.port=0")]).len(), 1);
+        assert!(gateway(&[(SetKind::Set, "service.port=null,service.type=ClusterIP")]).len() == 1);
+    }
+
+    #[test]
+    fn tunnel_service_rules() {
+        assert!(
+            gateway(&[(
+                SetKind::Set,
+                "tunnel.service.sourcePort=8181,tunnel.service.sourceNodePort=30181"
+            )])
+            .is_empty()
+        );
+        assert!(gateway(&[(SetKind::Set, "tunnel=null")]).is_empty());
+        assert!(gateway(&[(SetKind::Set, "tunnel.service=null")]).is_empty());
+        assert!(gateway(&[(SetKind::Json, "tunnel={\"service\":{}}")]).is_empty());
+        let errors = gateway(&[(SetKind::Set, "tunnel.service.sourceNodePort=30181")]);
+        assert!(errors[0].contains("sourcePort is missing"), "{errors:?}");
+        let errors = gateway(&[(
+            SetKind::Set,
+            "tunnel.service.sourcePort=8181,tunnel.service.sourceNodePort=30222",
+        )]);
+        assert!(
+            errors[0].contains("already the sshd NodePort"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn resources_rules() {
+        assert!(gateway(&[(SetKind::Set, r"resources.limits.nvidia\.com/gpu=1")]).is_empty());
+        assert!(gateway(&[(SetKind::Set, "resources.claims[0].name=gpu")]).is_empty());
+        let errors = gateway(&[(SetKind::Set, "resources.requests.cpu=500m")]);
+        assert!(errors[0].contains("above the limit"), "{errors:?}");
+        let errors = gateway(&[(
+            SetKind::Set,
+            "resources.limits.gpu=1,resources.limits.memory=lots",
+        )]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn image_tags() {
+        assert!(gateway(&[(SetKind::Set, "image.tag=2")]).is_empty());
+        assert!(gateway(&[(SetKind::Set, "image.tag=3.20")]).is_empty());
+        let big = run(
+            ChartKind::Gateway,
+            "msoff",
+            &[(SetKind::Set, PUBLIC_KEY)],
+            &["image:\n  tag: 1000000\n"],
+        );
+        assert!(big[0].contains("prints as 1e+06"), "{big:?}");
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(bastion(&[(SetKind::Set, "tunnel.gateway.host=2001:db8::1")]).is_empty());
+        let errors = bastion(&[(SetKind::Set, "tunnel.service.targetHost=2001:db8::1")]);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("IPv6") || e.contains("reads") || e.contains("unquoted")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn release_names_per_chart() {
+        let long = "a".repeat(53);
+        let sets = [
+            (SetKind::Set, "tunnel.gateway.host=gw"),
+            (SetKind::Set, "tunnel.service.targetHost=svc"),
+        ];
+        let key = format!("tunnel.gateway.ssh.privateKey={PRIVATE_KEY}");
+        let mut all = sets.to_vec();
+        all.push((SetKind::Set, key.as_str()));
+        // No Service in the bastion: a dotted or 53-character release is fine there.
+        assert!(run(ChartKind::Bastion, "my.rel.v1", &all, &[]).is_empty());
+        assert!(run(ChartKind::Bastion, &long, &all, &[]).is_empty());
+        let errors = run(
+            ChartKind::Gateway,
+            "my.rel.v1",
+            &[
+                (SetKind::Set, PUBLIC_KEY),
+                (SetKind::Set, "service.port=null"),
+            ],
+            &[],
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let errors = gateway(&[(SetKind::Set, "fullnameOverride=custom-name")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let errors = run(
+            ChartKind::Gateway,
+            "123",
+            &[(SetKind::Set, PUBLIC_KEY)],
+            &[],
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("instance label")),
+            "{errors:?}"
+        );
+        let errors = run(
+            ChartKind::Gateway,
+            &"a".repeat(54),
+            &[(SetKind::Set, PUBLIC_KEY)],
+            &[],
+        );
+        assert!(errors[0].contains("at most 53"), "{errors:?}");
+    }
+}
