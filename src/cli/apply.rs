@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use ikp::apply::RenderedManifest;
+use ikp::apply::plan::values_digest;
 use ikp::apply::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
     UninstallOptions, inventory,
 };
 use ikp::kubeclient::ClientArgs;
+use ikp::pipeline::Renderer;
 
 use super::values_args::ValuesArgs;
 
@@ -303,15 +306,35 @@ async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
     Ok(client.client().await?)
 }
 
-/// Renders the release into a plan; never calls the cluster.
+/// Renders the release into a plan through the render pipeline (exactly what `ikp render` prints);
+/// never calls the cluster.
 fn plan_release(release: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
-    // The render pipeline (src/pipeline.rs) is not on main yet; until it is, refuse before any
-    // cluster call rather than apply something half-rendered.
-    let chart = release.chart()?;
-    let name = release.release_name(chart)?;
-    anyhow::bail!(
-        "cannot render chart {chart:?} for release {name:?}: the render pipeline is not part of this build yet"
+    let chart = ikp::chart::resolve(release.chart()?)?;
+    let metadata = chart.metadata.clone();
+    let name = release.release_name(&metadata.name)?;
+    let layers = release.values.to_layers()?;
+    let rendered = Renderer::new(chart)?.render(&name, &release.namespace, &layers)?;
+    let manifests: Vec<RenderedManifest> = rendered
+        .rendered
+        .manifests
+        .iter()
+        .map(|m| RenderedManifest {
+            source: m.source.clone(),
+            object: m.object.clone(),
+        })
+        .collect();
+    let plan = ReleasePlan::from_manifests(
+        &name,
+        &release.namespace,
+        &metadata.name,
+        &metadata.version,
+        metadata.app_version.as_deref(),
+        values_digest(&rendered.values.tree),
+        &manifests,
+        rendered.rendered.notes.clone(),
     )
+    .map_err(one_line)?;
+    Ok(plan)
 }
 
 /// YAML of an object with Secret data redacted, for `--dry-run=client`.
