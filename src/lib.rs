@@ -8,6 +8,8 @@
 pub mod apply;
 pub mod chart;
 pub mod config;
+pub mod golden;
+pub mod keygen;
 pub mod kubeclient;
 pub mod mesh;
 pub mod offload;

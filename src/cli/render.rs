@@ -103,19 +103,40 @@ fn release_name(
     Ok("release-name".to_owned())
 }
 
-fn build_release(cmd: &RenderCmd) -> anyhow::Result<Release> {
+fn build_release(cmd: &RenderCmd, base: Option<&Path>) -> anyhow::Result<Release> {
     let (given_name, chart_arg) = name_and_chart(cmd)?;
-    let chart = chart::resolve(&chart_arg)?;
+    let chart = match base {
+        Some(dir) if dir.join(&chart_arg).is_dir() => chart::load_dir(&dir.join(&chart_arg))?,
+        _ => chart::resolve(&chart_arg)?,
+    };
     let name = release_name(cmd, given_name, &chart.metadata.name)?;
-    let layers = cmd.values.to_layers()?;
+    let mut values = cmd.values.clone();
+    if let Some(dir) = base {
+        for file in &mut values.values {
+            if file.as_os_str() != "-" && file.is_relative() {
+                *file = dir.join(&*file);
+            }
+        }
+    }
+    let mut layers = values.to_layers()?;
+    if let Some(dir) = base {
+        layers.set_file_base(dir.to_owned());
+    }
     let renderer = Renderer::new(chart)?;
     let release = renderer.render(&name, &cmd.namespace, &layers)?;
     Ok(release)
 }
 
-/// Runs `ikp render`.
-pub fn run(cmd: RenderCmd) -> anyhow::Result<ExitCode> {
-    let release = build_release(&cmd)?;
+/// What one render produces: the stdout text and, for `--output-dir`, the files to write.
+struct RenderOutput {
+    stdout: String,
+    files: Vec<manifest::OutputFile>,
+}
+
+/// Renders everything the command asks for without writing anything. `base` is the directory
+/// that relative chart, `-f` and `--set-file` paths are taken from (default: the current one).
+fn produce(cmd: &RenderCmd, base: Option<&Path>) -> anyhow::Result<RenderOutput> {
+    let release = build_release(cmd, base)?;
     if cmd.debug {
         let masked = redact_values(&release.values.tree);
         let yaml = YamlNode::from_json(&masked)
@@ -129,57 +150,65 @@ pub fn run(cmd: RenderCmd) -> anyhow::Result<ExitCode> {
             manifest.content = redact_secret_document(&manifest.content);
         }
     }
-    if !cmd.show_only.is_empty() {
+    let show_only = !cmd.show_only.is_empty();
+    if show_only {
         manifests = manifest::select_show_only(&manifests, &cmd.show_only)?;
-        if cmd.output_dir.is_none() {
-            let text = manifest::format_framed(&manifests);
-            return finish(write_stdout(
-                &text,
-                release.rendered.notes.as_deref(),
-                cmd.notes,
-            ));
-        }
     }
     if let Some(dir) = &cmd.output_dir {
         let release_dir = cmd
             .use_release_name
             .then_some(release.release.name.as_str());
         let (files, stdout) = manifest::output_dir_files(&manifests, dir, release_dir);
-        for file in &files {
-            let path = Path::new(&file.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create directory {}", parent.display()))?;
-            }
-            std::fs::write(path, &file.content)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        return finish(write_stdout(&stdout, None, false));
+        return Ok(RenderOutput { stdout, files });
     }
-    let text = manifest::format_stream(&manifests);
-    finish(write_stdout(
-        &text,
-        release.rendered.notes.as_deref(),
-        cmd.notes,
-    ))
-}
-
-/// Writes the output; a closed pipe is not an error.
-fn write_stdout(text: &str, notes: Option<&str>, with_notes: bool) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if with_notes && let Some(notes) = notes {
+    let mut stdout = if show_only {
+        manifest::format_framed(&manifests)
+    } else {
+        manifest::format_stream(&manifests)
+    };
+    if cmd.notes
+        && let Some(notes) = release.rendered.notes.as_deref()
+    {
         let notes = manifest::trim_space(notes);
         if !notes.is_empty() {
-            write!(out, "\nNOTES:\n{notes}\n")?;
+            stdout.push_str(&format!("\nNOTES:\n{notes}\n"));
         }
     }
-    out.flush()
+    Ok(RenderOutput {
+        stdout,
+        files: Vec::new(),
+    })
 }
 
-fn finish(result: std::io::Result<()>) -> anyhow::Result<ExitCode> {
-    match result {
+/// Renders a command whose relative paths are taken from `base` and returns what it would print
+/// (used by `ikp golden`); `--output-dir` is not allowed there.
+pub fn render_in_dir(cmd: &RenderCmd, base: &Path) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        cmd.output_dir.is_none(),
+        "--output-dir cannot be used in a golden case"
+    );
+    Ok(produce(cmd, Some(base))?.stdout)
+}
+
+/// Runs `ikp render`.
+pub fn run(cmd: RenderCmd) -> anyhow::Result<ExitCode> {
+    let output = produce(&cmd, None)?;
+    for file in &output.files {
+        let path = Path::new(&file.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create directory {}", parent.display()))?;
+        }
+        std::fs::write(path, &file.content)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(output.stdout.as_bytes())
+        .and_then(|()| out.flush());
+    match written {
         Ok(()) => Ok(ExitCode::SUCCESS),
+        // `ikp render ... | head`: the reader has what it wanted.
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(err) => Err(err).context("cannot write to stdout"),
     }
