@@ -8,8 +8,11 @@
 pub mod apply;
 pub mod chart;
 pub mod config;
+pub mod golden;
+pub mod keygen;
 pub mod kubeclient;
 pub mod mesh;
 pub mod offload;
+pub mod pipeline;
 pub mod render;
 pub mod values;

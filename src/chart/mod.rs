@@ -1,1 +1,325 @@
-//! Chart loading: embedded and on-disk charts (Chart.yaml, values.yaml, templates).
+//! Chart loading: the built-in `gateway` and `bastion` charts embedded in the binary, or a chart
+//! directory in the same layout (`Chart.yaml`, `values.yaml`, `templates/`). As with Helm, a chart
+//! argument that names an existing directory is that directory; otherwise a built-in chart's name.
+
+use std::path::{Path, PathBuf};
+
+use crate::render::reader::read_document;
+
+/// `Chart.yaml` fields the templates and the output use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartMetadata {
+    /// `name`: the `# Source:` prefix and `Chart.Name`.
+    pub name: String,
+    /// `version`.
+    pub version: String,
+    /// `appVersion`, if set.
+    pub app_version: Option<String>,
+    /// `description`, if set.
+    pub description: Option<String>,
+}
+
+/// One template file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartFile {
+    /// Path inside the chart with `/` separators (`templates/service.yaml`).
+    pub path: String,
+    /// The template source.
+    pub source: String,
+}
+
+/// Where a chart came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartOrigin {
+    /// Built into the binary.
+    Embedded,
+    /// Read from this directory.
+    Directory(PathBuf),
+}
+
+/// A loaded chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chart {
+    /// From `Chart.yaml`.
+    pub metadata: ChartMetadata,
+    /// The text of `values.yaml` (the defaults); empty when the chart has none.
+    pub values_yaml: String,
+    /// Every file under `templates/`, sorted by path.
+    pub templates: Vec<ChartFile>,
+    /// Embedded or directory.
+    pub origin: ChartOrigin,
+}
+
+/// Why a chart could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// Neither a directory nor a built-in chart.
+    #[error(
+        "chart {argument:?} not found: it is neither a chart directory nor a built-in chart (gateway, bastion)"
+    )]
+    NotFound {
+        /// The chart argument as given.
+        argument: String,
+    },
+    /// A file of the chart could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A chart file is not UTF-8 text.
+    #[error("{path} is not UTF-8 text")]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `Chart.yaml` is not valid YAML.
+    #[error("{path}: {message}")]
+    BadChartYaml {
+        /// The Chart.yaml file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `Chart.yaml` lacks a required field.
+    #[error("{path}: field {field} is required and must be a string")]
+    MissingField {
+        /// The Chart.yaml file.
+        path: PathBuf,
+        /// The field name.
+        field: &'static str,
+    },
+    /// The chart has subcharts, which ikp does not render.
+    #[error("{path}: subcharts (a non-empty charts/ directory) are not supported by ikp")]
+    Subcharts {
+        /// The chart directory.
+        path: PathBuf,
+    },
+}
+
+macro_rules! embedded_chart {
+    ($dir:literal, [$($file:literal),* $(,)?]) => {
+        &[$(($file, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/charts/", $dir, "/", $file)))),*]
+    };
+}
+
+/// The built-in charts' files: (path inside the chart, content).
+const EMBEDDED_GATEWAY: &[(&str, &str)] = embedded_chart!(
+    "gateway",
+    [
+        "Chart.yaml",
+        "values.yaml",
+        "templates/_helpers.tpl",
+        "templates/configMap.yaml",
+        "templates/service.yaml",
+        "templates/deployment.yaml",
+        "templates/NOTES.txt",
+    ]
+);
+const EMBEDDED_BASTION: &[(&str, &str)] = embedded_chart!(
+    "bastion",
+    [
+        "Chart.yaml",
+        "values.yaml",
+        "templates/_helpers.tpl",
+        "templates/secret.yaml",
+        "templates/configMap.yaml",
+        "templates/deployment.yaml",
+        "templates/NOTES.txt",
+    ]
+);
+
+/// Names of the charts built into the binary.
+pub const BUILTIN_CHARTS: &[&str] = &["gateway", "bastion"];
+
+/// The files of a built-in chart, as (path inside the chart, content).
+pub fn builtin_files(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    match name {
+        "gateway" => Some(EMBEDDED_GATEWAY),
+        "bastion" => Some(EMBEDDED_BASTION),
+        _ => None,
+    }
+}
+
+/// A built-in chart by name.
+pub fn builtin(name: &str) -> Option<Chart> {
+    let files = builtin_files(name)?;
+    let lookup = |path: &str| files.iter().find(|(p, _)| *p == path).map(|(_, c)| *c);
+    let chart_yaml = lookup("Chart.yaml")?;
+    // The embedded Chart.yaml is tested; a failure here is a build defect, reported as not found.
+    let metadata = parse_chart_yaml(chart_yaml, Path::new("Chart.yaml")).ok()?;
+    let mut templates: Vec<ChartFile> = files
+        .iter()
+        .filter(|(path, _)| path.starts_with("templates/"))
+        .map(|(path, source)| ChartFile {
+            path: (*path).to_owned(),
+            source: (*source).to_owned(),
+        })
+        .collect();
+    templates.sort_by(|a, b| a.path.cmp(&b.path));
+    Some(Chart {
+        metadata,
+        values_yaml: lookup("values.yaml").unwrap_or_default().to_owned(),
+        templates,
+        origin: ChartOrigin::Embedded,
+    })
+}
+
+/// Resolves a chart argument as Helm does for local charts: an existing directory wins, then a
+/// built-in chart's name.
+pub fn resolve(argument: &str) -> Result<Chart, ChartError> {
+    let path = Path::new(argument);
+    if path.is_dir() {
+        return load_dir(path);
+    }
+    builtin(argument).ok_or_else(|| ChartError::NotFound {
+        argument: argument.to_owned(),
+    })
+}
+
+fn read_text(path: &Path) -> Result<String, ChartError> {
+    let bytes = std::fs::read(path).map_err(|source| ChartError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| ChartError::NotText {
+        path: path.to_owned(),
+    })
+}
+
+/// Loads a chart directory.
+pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
+    let chart_yaml_path = dir.join("Chart.yaml");
+    let metadata = parse_chart_yaml(&read_text(&chart_yaml_path)?, &chart_yaml_path)?;
+    let values_path = dir.join("values.yaml");
+    let values_yaml = if values_path.is_file() {
+        read_text(&values_path)?
+    } else {
+        String::new()
+    };
+    let subcharts = dir.join("charts");
+    if subcharts.is_dir()
+        && std::fs::read_dir(&subcharts)
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false)
+    {
+        return Err(ChartError::Subcharts {
+            path: dir.to_owned(),
+        });
+    }
+    let mut templates = Vec::new();
+    let templates_dir = dir.join("templates");
+    if templates_dir.is_dir() {
+        collect_templates(&templates_dir, "templates", &mut templates)?;
+    }
+    templates.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Chart {
+        metadata,
+        values_yaml,
+        templates,
+        origin: ChartOrigin::Directory(dir.to_owned()),
+    })
+}
+
+fn collect_templates(dir: &Path, prefix: &str, out: &mut Vec<ChartFile>) -> Result<(), ChartError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ChartError::Read {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| ChartError::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let inner = format!("{prefix}/{name}");
+        if path.is_dir() {
+            collect_templates(&path, &inner, out)?;
+        } else {
+            out.push(ChartFile {
+                path: inner,
+                source: read_text(&path)?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A Chart.yaml field as text: strings as they are, numbers as YAML wrote them.
+fn field_text(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_chart_yaml(text: &str, path: &Path) -> Result<ChartMetadata, ChartError> {
+    let document = read_document(text).map_err(|err| ChartError::BadChartYaml {
+        path: path.to_owned(),
+        message: err.to_string(),
+    })?;
+    let name = field_text(document.get("name"))
+        .filter(|n| !n.is_empty())
+        .ok_or(ChartError::MissingField {
+            path: path.to_owned(),
+            field: "name",
+        })?;
+    let version = field_text(document.get("version")).ok_or(ChartError::MissingField {
+        path: path.to_owned(),
+        field: "version",
+    })?;
+    Ok(ChartMetadata {
+        name,
+        version,
+        app_version: field_text(document.get("appVersion")),
+        description: field_text(document.get("description")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_charts_load_with_their_metadata() {
+        for name in BUILTIN_CHARTS {
+            let chart = builtin(name).expect("built-in chart");
+            assert_eq!(chart.metadata.name, *name);
+            assert_eq!(chart.metadata.version, "1.0.0");
+            assert_eq!(chart.metadata.app_version.as_deref(), Some("1.0.0"));
+            assert!(
+                chart
+                    .templates
+                    .iter()
+                    .any(|t| t.path == "templates/NOTES.txt")
+            );
+        }
+    }
+
+    /// The embedded list must hold exactly the files of `charts/<name>/`.
+    #[test]
+    fn embedded_files_are_the_chart_directories() {
+        for name in BUILTIN_CHARTS {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("charts")
+                .join(name);
+            let on_disk = load_dir(&dir).expect("chart directory");
+            let embedded = builtin(name).expect("built-in chart");
+            assert_eq!(on_disk.templates, embedded.templates, "templates of {name}");
+            assert_eq!(on_disk.values_yaml, embedded.values_yaml);
+            assert_eq!(on_disk.metadata, embedded.metadata);
+        }
+    }
+
+    #[test]
+    fn unknown_chart_is_not_found() {
+        let err = resolve("no-such-chart-here").unwrap_err();
+        assert!(matches!(err, ChartError::NotFound { .. }));
+    }
+}

@@ -1,11 +1,61 @@
-//! `ikp keygen`: an SSH key pair for the tunnel.
+//! `ikp keygen`: an SSH key pair for the tunnel, and the flags that use it.
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use ikp::keygen::{self, KeyType};
 
 /// Flags of `ikp keygen`.
 #[derive(Debug, clap::Args)]
-pub struct KeygenCmd {}
+pub struct KeygenCmd {
+    /// Key algorithm.
+    #[arg(short = 't', long = "type", value_enum, default_value_t = KeyType::Ed25519)]
+    pub key_type: KeyType,
+    /// Private key file; the public key goes to the same path plus `.pub`
+    /// (default: `id_ed25519` or `id_rsa` in the current directory).
+    #[arg(short = 'f', long = "file", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// RSA key size in bits.
+    #[arg(short = 'b', long = "bits", default_value_t = 4096)]
+    pub bits: usize,
+    /// Comment stored with the key.
+    #[arg(short = 'C', long = "comment", default_value = "interlink-gateway-key")]
+    pub comment: String,
+    /// Replace existing key files.
+    #[arg(long = "force")]
+    pub force: bool,
+    /// Print the bastion flag with the base64 private key itself instead of a `$(base64 ...)`
+    /// expansion (the key then shows on the terminal).
+    #[arg(long = "print-private-key")]
+    pub print_private_key: bool,
+}
 
 /// Runs `ikp keygen`.
-pub fn run(_cmd: KeygenCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp keygen is not built yet")
+pub fn run(cmd: KeygenCmd) -> anyhow::Result<ExitCode> {
+    let path = cmd
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(cmd.key_type.default_file_name()));
+    let pair = keygen::generate(cmd.key_type, cmd.bits, &cmd.comment)?;
+    let files = keygen::write_key_pair(&pair, &path, cmd.force)?;
+    let (gateway_flag, mut bastion_flag) = keygen::paste_flags(&files);
+    if cmd.print_private_key {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(pair.private_openssh.as_bytes());
+        bastion_flag = format!("--set tunnel.gateway.ssh.privateKey={encoded}");
+    }
+    let text = format!(
+        "wrote {} (private, mode 0600) and {}\n\ngateway (local cluster):\n  ikp render RELEASE gateway {gateway_flag}\n\nbastion (remote cluster):\n  ikp render RELEASE bastion {bastion_flag} --set tunnel.gateway.host=GATEWAY_HOST --set tunnel.service.targetHost=SERVICE_HOST\n",
+        files.private.display(),
+        files.public.display(),
+    );
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("cannot write to stdout")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }

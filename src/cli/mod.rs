@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render a chart's manifests, like `helm template`.
-    Render(render::RenderCmd),
+    Render(Box<render::RenderCmd>),
     /// Apply a release to a cluster with server-side apply (install or upgrade).
     Apply(apply::ApplyCmd),
     /// Show what `apply` would change in the cluster.
@@ -51,7 +51,7 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Render(cmd) => render::run(cmd),
+        Command::Render(cmd) => render::run(*cmd),
         Command::Apply(cmd) => apply::run_apply(cmd),
         Command::Diff(cmd) => apply::run_diff(cmd),
         Command::Status(cmd) => apply::run_status(cmd),

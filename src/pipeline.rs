@@ -1,0 +1,163 @@
+//! The render pipeline: chart + release name + value layers → composed values → validation →
+//! rendered, read-back and checked manifests. `ikp render`, `apply`, `diff` and `serve` all go
+//! through [`Renderer::render`], so what is applied is exactly what `render` prints.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::chart::Chart;
+use crate::render::{ChartEngine, ReleaseInfo, RenderError, RenderedRelease, render_release};
+use crate::values::{
+    ChartKind, ValidationErrors, ValueLayers, Values, ValuesError, compose, validate,
+};
+
+/// Helm's longest release name (names of objects get suffixes appended).
+pub const MAX_RELEASE_NAME: usize = 53;
+
+static RELEASE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+        .expect("valid release name regex")
+});
+
+/// Why a release could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The release name breaks Helm's rules.
+    #[error("release name {name:?}: {rule}")]
+    InvalidReleaseName {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// The value layers could not be merged.
+    #[error(transparent)]
+    Values(#[from] ValuesError),
+    /// The values break the chart's rules (every problem is listed).
+    #[error(transparent)]
+    Validation(#[from] ValidationErrors),
+    /// The chart's templates do not compile.
+    #[error("chart {chart}: {source}")]
+    Chart {
+        /// The chart's name.
+        chart: String,
+        /// What failed.
+        #[source]
+        source: RenderError,
+    },
+    /// Rendering or the check of the rendered objects failed.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// Checks a release name against Helm's rules: at most 53 characters, a DNS-1123 subdomain.
+pub fn validate_release_name(name: &str) -> Result<(), PipelineError> {
+    if name.is_empty() {
+        return Err(PipelineError::InvalidReleaseName {
+            name: name.to_owned(),
+            rule: "must not be empty".to_owned(),
+        });
+    }
+    if name.len() > MAX_RELEASE_NAME {
+        return Err(PipelineError::InvalidReleaseName {
+            name: name.to_owned(),
+            rule: format!(
+                "is {} characters long; at most {MAX_RELEASE_NAME} are allowed",
+                name.len()
+            ),
+        });
+    }
+    if !RELEASE_NAME.is_match(name) {
+        return Err(PipelineError::InvalidReleaseName {
+            name: name.to_owned(),
+            rule: "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain)".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A release, rendered and checked.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The chart's name (the `# Source:` prefix).
+    pub chart_name: String,
+    /// Release name and namespace.
+    pub release: ReleaseInfo,
+    /// The merged values, with their origins.
+    pub values: Values,
+    /// The manifests in output order, and the notes.
+    pub rendered: RenderedRelease,
+}
+
+/// A chart compiled once, ready to render releases.
+#[derive(Debug)]
+pub struct Renderer {
+    chart: Chart,
+    engine: ChartEngine,
+}
+
+impl Renderer {
+    /// Compiles the chart's templates.
+    pub fn new(chart: Chart) -> Result<Self, PipelineError> {
+        let engine = ChartEngine::new(&chart).map_err(|source| PipelineError::Chart {
+            chart: chart.metadata.name.clone(),
+            source,
+        })?;
+        Ok(Renderer { chart, engine })
+    }
+
+    /// The chart being rendered.
+    pub fn chart(&self) -> &Chart {
+        &self.chart
+    }
+
+    /// Composes the values, validates them and the release name (for the gateway and bastion
+    /// charts; other chart directories get the object checks only), renders and checks every
+    /// document.
+    pub fn render(
+        &self,
+        release_name: &str,
+        namespace: &str,
+        layers: &ValueLayers,
+    ) -> Result<Release, PipelineError> {
+        validate_release_name(release_name)?;
+        let values = compose(&self.chart.values_yaml, layers)?;
+        if let Ok(kind) = self.chart.metadata.name.parse::<ChartKind>() {
+            validate(kind, release_name, &values)?;
+        }
+        let release = ReleaseInfo::new(release_name, namespace);
+        let rendered = self.render_values(&release, &values.tree)?;
+        Ok(Release {
+            chart_name: self.chart.metadata.name.clone(),
+            release,
+            values,
+            rendered,
+        })
+    }
+
+    /// Renders an already composed value tree (the step after validation).
+    pub fn render_values(
+        &self,
+        release: &ReleaseInfo,
+        values: &serde_json::Value,
+    ) -> Result<RenderedRelease, RenderError> {
+        render_release(&self.engine, &self.chart.metadata.name, release, values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_names_follow_helm() {
+        validate_release_name("msoff").unwrap();
+        validate_release_name("my.rel.v1").unwrap();
+        validate_release_name(&"a".repeat(53)).unwrap();
+        assert!(validate_release_name(&"a".repeat(54)).is_err());
+        assert!(validate_release_name("My_Release").is_err());
+        assert!(validate_release_name("-a").is_err());
+        assert!(validate_release_name("").is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! Reads one rendered document the way kubectl and the API server do (sigs.k8s.io/yaml over go-yaml
+//! v2): YAML 1.1 scalars (`off` is false, `0123` is 83) through the values layer's loader, then the
+//! JSON step — a whole float64 below 1e21 is written as an integer, so it reads back as one.
+
+use serde_json::{Number, Value};
+
+use crate::values::yaml::{YamlError, load, resolve_plain};
+
+/// Why a document is not YAML that Kubernetes can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct YamlReadError {
+    /// 1-based line inside the document (0 when unknown).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses one YAML document into JSON as Kubernetes would receive it. An empty document is null.
+pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
+    // go-yaml reads the first document only; text after a `...` end marker would be dropped
+    // silently, so it is an error here.
+    if let Some(index) = text
+        .lines()
+        .position(|line| line == "..." || line.starts_with("... "))
+        && text
+            .lines()
+            .skip(index + 1)
+            .any(|line| !line.trim().is_empty())
+    {
+        return Err(YamlReadError {
+            line: index + 1,
+            message: format!(
+                "line {}: a `...` document end is followed by more text, which Kubernetes would ignore",
+                index + 1
+            ),
+        });
+    }
+    let loaded = load(text).map_err(|err| YamlReadError {
+        line: error_line(&err),
+        message: err.to_string(),
+    })?;
+    Ok(json_numbers(loaded.tree))
+}
+
+fn error_line(error: &YamlError) -> usize {
+    match error {
+        YamlError::Syntax { line, .. }
+        | YamlError::DuplicateKey { line, .. }
+        | YamlError::UnsupportedKey { line, .. }
+        | YamlError::NonFiniteNumber { line, .. }
+        | YamlError::UnknownAlias { line }
+        | YamlError::BadMerge { line } => *line,
+        #[allow(unreachable_patterns)]
+        _ => 0,
+    }
+}
+
+/// What an unquoted scalar with this text reads as, or None when JSON cannot carry it.
+pub fn plain_json(text: &str) -> Option<Value> {
+    use crate::values::yaml::Scalar;
+    Some(match resolve_plain(text) {
+        Scalar::Null => Value::Null,
+        Scalar::Bool(b) => Value::Bool(b),
+        Scalar::Int(i) => Value::Number(Number::from(i)),
+        Scalar::Uint(u) => Value::Number(Number::from(u)),
+        Scalar::Float(f) => float_value(f)?,
+        Scalar::Str(s) => Value::String(s),
+    })
+}
+
+/// The loader's float64 numbers as encoding/json writes them and a Go decoder reads them back.
+fn json_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => float_value(f).unwrap_or(Value::Number(n)),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(json_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, item)| (key, json_numbers(item)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Whole numbers below 1e21 are integers after the JSON round trip.
+fn float_value(value: f64) -> Option<Value> {
+    if !value.is_finite() {
+        return None;
+    }
+    if value.fract() == 0.0 && value.abs() < 1e21 {
+        if value >= i64::MIN as f64 && value < i64::MAX as f64 {
+            return Some(Value::Number(Number::from(value as i64)));
+        }
+        if value >= 0.0 && value < u64::MAX as f64 {
+            return Some(Value::Number(Number::from(value as u64)));
+        }
+    }
+    Number::from_f64(value).map(Value::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_1_1_scalars_become_their_json_types() {
+        let doc = "a: off\nb: 0123\nc: \"0123\"\nd: 1e3\ne: 30222.5\nf: ~\ng: 1.0.0\nh: yes\n";
+        assert_eq!(
+            read_document(doc).unwrap(),
+            json!({"a": false, "b": 83, "c": "0123", "d": 1000, "e": 30222.5, "f": null, "g": "1.0.0", "h": true})
+        );
+    }
+
+    #[test]
+    fn keys_become_strings_and_duplicates_are_errors() {
+        assert_eq!(
+            read_document("n: 1\n1: x\n").unwrap(),
+            json!({"false": 1, "1": "x"})
+        );
+        let err = read_document("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn block_scalars_comments_and_anchors() {
+        let doc = "args:\n- >-\n  a &&\n  b\n  # kept\nx: &v [1, 2]\nz: *v\nj: 2 # comment\n";
+        assert_eq!(
+            read_document(doc).unwrap(),
+            json!({"args": ["a && b # kept"], "x": [1, 2], "z": [1, 2], "j": 2})
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_document_line() {
+        let doc = "data:\n  A: x\n  B: key: value\n";
+        let err = read_document(doc).unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(read_document("a: 1\n...\nb: 2\n").is_err());
+    }
+
+    #[test]
+    fn empty_document_is_null() {
+        assert_eq!(read_document("# only a comment").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn unquoted_text_reads_as_yaml_1_1() {
+        assert_eq!(plain_json("off"), Some(json!(false)));
+        assert_eq!(plain_json("0123"), Some(json!(83)));
+        assert_eq!(plain_json("ssh-rsa"), Some(json!("ssh-rsa")));
+    }
+}

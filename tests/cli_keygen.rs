@@ -1,0 +1,128 @@
+//! `ikp keygen` through the binary: files, modes, refusal to overwrite, and the pasted flags
+//! (which never contain the private key unless asked).
+
+use std::process::{Command, Output};
+
+fn ikp(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ikp"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run ikp")
+}
+
+#[test]
+fn ed25519_pair_and_flags_that_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ikp(dir.path(), &["keygen", "-f", "private/ssh/id_ed25519"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let private = std::fs::read_to_string(dir.path().join("private/ssh/id_ed25519")).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("private/ssh/id_ed25519.pub")).unwrap();
+    assert!(public.starts_with("ssh-ed25519 "));
+    let body_line = private.lines().nth(1).unwrap();
+    assert!(!stdout.contains(body_line), "private key printed");
+    assert!(
+        stdout.contains("--set-file ssh.publicKey=private/ssh/id_ed25519.pub"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("privateKey=\"$(base64 -w0 private/ssh/id_ed25519)\""),
+        "{stdout}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("private/ssh/id_ed25519"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The printed gateway flag works as is.
+    let render = ikp(
+        dir.path(),
+        &[
+            "render",
+            "msoff",
+            "gateway",
+            "--set-file",
+            "ssh.publicKey=private/ssh/id_ed25519.pub",
+        ],
+    );
+    assert!(
+        render.status.success(),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+
+    let again = ikp(dir.path(), &["keygen", "-f", "private/ssh/id_ed25519"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("private/ssh/id_ed25519")).unwrap(),
+        private
+    );
+    let forced = ikp(
+        dir.path(),
+        &["keygen", "-f", "private/ssh/id_ed25519", "--force"],
+    );
+    assert!(forced.status.success());
+    assert_ne!(
+        std::fs::read_to_string(dir.path().join("private/ssh/id_ed25519")).unwrap(),
+        private
+    );
+}
+
+#[test]
+fn private_key_flag_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ikp(dir.path(), &["keygen", "-f", "k", "--print-private-key"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout.lines().find(|l| l.contains("privateKey=")).unwrap();
+    let value = line
+        .split("privateKey=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let decoded = base64_decode(value);
+    assert!(decoded.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+}
+
+#[test]
+fn rsa_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ikp(
+        dir.path(),
+        &["keygen", "--type", "rsa", "--bits", "2048", "-f", "id_rsa"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(dir.path().join("id_rsa.pub")).unwrap();
+    assert!(public.starts_with("ssh-rsa "));
+    let small = ikp(
+        dir.path(),
+        &["keygen", "--type", "rsa", "--bits", "1024", "-f", "small"],
+    );
+    assert_eq!(small.status.code(), Some(1));
+}
+
+fn base64_decode(text: &str) -> String {
+    use base64::Engine as _;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap(),
+    )
+    .unwrap()
+}

@@ -1,0 +1,246 @@
+//! `ikp render` through the binary: built-in charts from any directory, Helm's flags, exit codes,
+//! a closed pipe, and secrets kept out of stderr.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn ikp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ikp"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run ikp")
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn public_key_flag() -> String {
+    format!("ssh.publicKey={}", example("id_ed25519.pub").display())
+}
+
+fn bastion_key_flag() -> String {
+    let b64 = std::fs::read_to_string(example("id_ed25519.b64")).expect("example key");
+    format!("tunnel.gateway.ssh.privateKey={}", b64.trim())
+}
+
+/// `ikp render msoff gateway --set-file ssh.publicKey=<example key> EXTRA...`
+fn render_gateway(dir: &Path, extra: &[&str]) -> Output {
+    let key = public_key_flag();
+    let mut args = vec!["render", "msoff", "gateway", "--set-file", key.as_str()];
+    args.extend_from_slice(extra);
+    ikp(dir, &args)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn builtin_chart_renders_from_any_directory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = render_gateway(scratch.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("---\n# Source: gateway/templates/configMap.yaml\n"));
+    assert!(stdout.ends_with("name: msoff-gateway\n"));
+    assert!(stdout.contains("app.kubernetes.io/managed-by: ikp"));
+    assert_eq!(stdout.matches("\n---\n").count(), 3, "{stdout}");
+}
+
+#[test]
+fn a_directory_named_like_the_chart_wins() {
+    let scratch = tempfile::tempdir().unwrap();
+    let chart = scratch.path().join("gateway");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: custom\nversion: 9.9.9\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ Release.Name }}-local\ndata:\n  version: \"{{ Chart.Version }}\"\n",
+    )
+    .unwrap();
+    let out = render_gateway(scratch.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    // `# Source:` names the chart from Chart.yaml, not the directory.
+    assert!(
+        stdout.starts_with("---\n# Source: custom/templates/cm.yaml\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("name: msoff-local"), "{stdout}");
+    assert!(stdout.contains("version: \"9.9.9\""), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_render_errors_exit_1_without_output() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = ikp(scratch.path(), &["render", "a", "gateway", "extra"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ikp(
+        scratch.path(),
+        &["render", "msoff", "gateway", "--no-such-flag"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = ikp(scratch.path(), &["render", "msoff", "gateway"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("ssh.publicKey"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ikp(scratch.path(), &["render", "msoff", "no-such-chart"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no-such-chart"));
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let scratch = tempfile::tempdir().unwrap();
+    // Enough documents that the output does not fit in a pipe buffer.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ikp"))
+        .args([
+            "render",
+            "msoff",
+            "gateway",
+            "--set-file",
+            &public_key_flag(),
+            "--set",
+        ])
+        .arg(format!("ssh.userName={}", "u".repeat(32)))
+        .current_dir(scratch.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 3];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert_eq!(&first, b"---");
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn show_only_output_dir_and_notes() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = render_gateway(
+        scratch.path(),
+        &[
+            "-s",
+            "templates/deployment.yaml",
+            "-s",
+            "templates/configMap.yaml",
+        ],
+    );
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let deployment = stdout.find("kind: Deployment").unwrap();
+    let config_map = stdout.find("kind: ConfigMap").unwrap();
+    assert!(deployment < config_map, "flag order");
+
+    let out = render_gateway(scratch.path(), &["--output-dir", "out", "--release-name"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).starts_with("wrote out/msoff/gateway/templates/configMap.yaml\n"));
+    assert!(text(&out.stdout).ends_with("\n\n"));
+    let written = std::fs::read_to_string(
+        scratch
+            .path()
+            .join("out/msoff/gateway/templates/service.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        written
+            .matches("# Source: gateway/templates/service.yaml")
+            .count(),
+        2
+    );
+
+    let out = render_gateway(
+        scratch.path(),
+        &[
+            "--notes",
+            "--dry-run",
+            "--create-namespace",
+            "--skip-tests",
+            "--include-crds",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\nNOTES:\nThe gateway msoff-gateway runs sshd"));
+}
+
+#[test]
+fn secrets_stay_out_of_debug_and_redacted_output() {
+    let scratch = tempfile::tempdir().unwrap();
+    let key = bastion_key_flag();
+    let secret = key.split_once('=').unwrap().1.to_owned();
+    let args = [
+        "render",
+        "msoff",
+        "bastion",
+        "--set",
+        "tunnel.gateway.host=gw.example.org",
+        "--set",
+        &key,
+        "--set",
+        "tunnel.service.targetHost=echo.default.svc",
+        "--debug",
+        "--redact-secrets",
+    ];
+    let out = ikp(scratch.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stderr.contains("COMPUTED VALUES"), "{stderr}");
+    assert!(stderr.contains("gatewayPort: 8181"), "{stderr}");
+    assert!(
+        !stderr.contains(&secret[..40]),
+        "private key in --debug output"
+    );
+    assert!(
+        !stdout.contains(&secret[..40]),
+        "private key in redacted output"
+    );
+    assert!(
+        stdout.contains("SSH_PRIVATE_KEY: redacted:sha256:"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn help_lists_helm_flags() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = ikp(scratch.path(), &["render", "--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for flag in [
+        "--namespace",
+        "--set-file",
+        "--show-only",
+        "--output-dir",
+        "--redact-secrets",
+        "--notes",
+    ] {
+        assert!(help.contains(flag), "missing {flag} in help");
+    }
+}
