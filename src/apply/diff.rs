@@ -64,17 +64,19 @@ pub fn redact_secret_data(before: Option<&mut Value>, after: Option<&mut Value>)
         let snapshot =
             |side: &Option<&mut Value>| side.as_deref().and_then(|o| o.get(field)).cloned();
         let (old, new) = (snapshot(&before), snapshot(&after));
+        // With no object on the other side (a one-sided redaction) there is no change to mark.
+        let two_sided = before.is_some() && after.is_some();
         let redact = |side: &mut Option<&mut Value>, other: &Option<Value>, label: &str| {
             let Some(Value::Object(map)) = side.as_deref_mut().and_then(|o| o.get_mut(field))
             else {
                 return;
             };
             for (key, value) in map.iter_mut() {
-                let same = other.as_ref().and_then(|o| o.get(key)) == Some(&*value);
-                *value = Value::String(if same {
-                    "***".to_string()
-                } else {
+                let differs = two_sided && other.as_ref().and_then(|o| o.get(key)) != Some(&*value);
+                *value = Value::String(if differs {
                     format!("*** ({label})")
+                } else {
+                    "***".to_string()
                 });
             }
         };
@@ -178,6 +180,13 @@ mod tests {
         assert_eq!(after["data"], json!({"KEY": "*** (after)", "SAME": "***"}));
         let text = serde_json::to_string(&(before, after)).unwrap();
         assert!(!text.contains("c2VjcmV0") && !text.contains("bmV3"));
+    }
+
+    #[test]
+    fn one_sided_redaction_marks_nothing_as_changed() {
+        let mut secret = json!({"kind": "Secret", "data": {"KEY": "c2VjcmV0"}});
+        redact_secret_data(Some(&mut secret), None);
+        assert_eq!(secret["data"], json!({"KEY": "***"}));
     }
 
     #[test]

@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use ikp::apply::RenderedManifest;
+use ikp::apply::plan::values_digest;
 use ikp::apply::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
     UninstallOptions, inventory,
 };
 use ikp::kubeclient::ClientArgs;
+use ikp::pipeline::Renderer;
 
 use super::values_args::ValuesArgs;
 
@@ -26,20 +29,58 @@ pub enum DryRunMode {
     Server,
 }
 
-/// The release and chart to render (the `ikp render` arguments).
+/// The release and chart to render: the arguments `ikp render` takes that matter to a cluster.
 #[derive(Debug, clap::Args)]
 pub struct ReleaseArgs {
-    /// Release name.
-    #[arg(value_name = "NAME")]
-    pub name: String,
-    /// Chart: a built-in chart name (`gateway`, `bastion`) or a chart directory.
-    #[arg(value_name = "CHART")]
-    pub chart: String,
+    /// `[NAME] CHART`: the release name and a chart directory or the name of a built-in chart
+    /// (gateway, bastion). NAME may be left out with `--generate-name` or `--name-template`.
+    #[arg(value_name = "[NAME] CHART", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
     /// Namespace of the release.
     #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
+    /// Release name to use when NAME is not given (a literal name).
+    #[arg(long = "name-template", value_name = "NAME")]
+    pub name_template: Option<String>,
+    /// Generate the release name (`<chart>-<unix time>`) when NAME is not given.
+    #[arg(short = 'g', long = "generate-name")]
+    pub generate_name: bool,
+    /// Values flags (`-f`, `--set`, ...).
     #[command(flatten)]
     pub values: ValuesArgs,
+}
+
+impl ReleaseArgs {
+    /// The chart argument (the last positional).
+    fn chart(&self) -> anyhow::Result<&str> {
+        match self.args.as_slice() {
+            [.., chart] if self.args.len() <= 2 => Ok(chart),
+            _ => anyhow::bail!("expected [NAME] CHART"),
+        }
+    }
+
+    /// The release name: given, from `--name-template`, or generated from the chart's name.
+    fn release_name(&self, chart_name: &str) -> anyhow::Result<String> {
+        if let [name, _] = self.args.as_slice() {
+            return Ok(name.clone());
+        }
+        if let Some(name) = &self.name_template {
+            anyhow::ensure!(
+                !name.contains("{{"),
+                "--name-template {name:?}: only a literal name is supported (no template functions)"
+            );
+            return Ok(name.clone());
+        }
+        anyhow::ensure!(
+            self.generate_name,
+            "a release name is required: pass NAME CHART, or --generate-name"
+        );
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        Ok(format!("{chart_name}-{seconds}"))
+    }
 }
 
 /// Flags of `ikp apply`.
@@ -265,15 +306,35 @@ async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
     Ok(client.client().await?)
 }
 
-/// Renders the release into a plan; never calls the cluster.
+/// Renders the release into a plan through the render pipeline (exactly what `ikp render` prints);
+/// never calls the cluster.
 fn plan_release(release: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
-    // The render pipeline (src/pipeline.rs) is not on main yet; until it is, refuse before any
-    // cluster call rather than apply something half-rendered.
-    anyhow::bail!(
-        "cannot render chart {:?} for release {:?}: the render pipeline is not part of this build yet",
-        release.chart,
-        release.name
+    let chart = ikp::chart::resolve(release.chart()?)?;
+    let metadata = chart.metadata.clone();
+    let name = release.release_name(&metadata.name)?;
+    let layers = release.values.to_layers()?;
+    let rendered = Renderer::new(chart)?.render(&name, &release.namespace, &layers)?;
+    let manifests: Vec<RenderedManifest> = rendered
+        .rendered
+        .manifests
+        .iter()
+        .map(|m| RenderedManifest {
+            source: m.source.clone(),
+            object: m.object.clone(),
+        })
+        .collect();
+    let plan = ReleasePlan::from_manifests(
+        &name,
+        &release.namespace,
+        &metadata.name,
+        &metadata.version,
+        metadata.app_version.as_deref(),
+        values_digest(&rendered.values.tree),
+        &manifests,
+        rendered.rendered.notes.clone(),
     )
+    .map_err(one_line)?;
+    Ok(plan)
 }
 
 /// YAML of an object with Secret data redacted, for `--dry-run=client`.

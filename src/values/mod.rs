@@ -17,6 +17,8 @@ pub mod path;
 pub mod rules;
 pub mod sshkey;
 pub mod strvals;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 pub mod yaml;
 
@@ -237,6 +239,7 @@ struct DocumentLayer {
     source: DocumentSource,
     tree: Value,
     lines: std::collections::BTreeMap<KeyPath, usize>,
+    number_text: std::collections::BTreeMap<KeyPath, String>,
 }
 
 /// The user's value layers, in the order given, each remembering where it came from.
@@ -292,6 +295,7 @@ impl ValueLayers {
             source: DocumentSource::File(file),
             tree,
             lines: loaded.lines,
+            number_text: loaded.number_text,
         });
         Ok(())
     }
@@ -317,6 +321,7 @@ impl ValueLayers {
             source: DocumentSource::Program(origin_label.to_owned()),
             tree,
             lines: Default::default(),
+            number_text: Default::default(),
         });
     }
 
@@ -357,6 +362,12 @@ impl Values {
             return Some(origin);
         }
         path.lookup(&self.tree).map(|_| &self.defaults_origin)
+    }
+
+    /// How the number at exactly `path` was written in a `-f` file (`1.20`, `0x1F`), if it
+    /// came from one: the tree holds only its float64 value.
+    pub fn literal_at(&self, path: &KeyPath) -> Option<&str> {
+        self.origins.literal(path)
     }
 
     /// The value at `path`, if present.
@@ -406,6 +417,13 @@ pub fn compose(defaults_yaml: &str, layers: &ValueLayers) -> Result<Values, Valu
                     label: label.clone(),
                 },
             });
+            let written = document
+                .number_text
+                .range(path.clone()..)
+                .take_while(|(p, _)| p.starts_with(path));
+            for (p, text) in written {
+                origins.record_literal(p, text);
+            }
         });
     }
 
@@ -504,6 +522,11 @@ mod tests {
             Some("chart defaults")
         );
         assert_eq!(origin("nothing.here"), None);
+        assert_eq!(
+            v.literal_at(&KeyPath::parse_dotted("ssh.port")),
+            Some("2201")
+        );
+        assert_eq!(v.literal_at(&KeyPath::parse_dotted("service.port")), None);
     }
 
     #[test]
@@ -598,6 +621,26 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "--set #1: cannot set a key under ssh: it already holds a number, not a map"
+        );
+    }
+
+    #[test]
+    fn program_trees_layer_like_files() {
+        let mut l = ValueLayers::new();
+        l.push_values_file("a.yaml".into(), "ssh:\n  userName: from-a\n".into())
+            .expect("a");
+        l.push_tree("serve: pod abc", json!({"ssh": {"userName": "from-serve"}}));
+        l.push_set(SetKind::Set, "ssh.port=2200").expect("set");
+        let v = compose(DEFAULTS, &l).expect("compose");
+        assert_eq!(v.tree["ssh"]["userName"], json!("from-serve"));
+        let origin = |k: &str| v.origin_of(k).map(ToString::to_string);
+        assert_eq!(origin("ssh.userName").as_deref(), Some("serve: pod abc"));
+        let mut bad = ValueLayers::new();
+        bad.push_tree("serve", json!([1]));
+        let err = compose(DEFAULTS, &bad).expect_err("not a map");
+        assert_eq!(
+            err.to_string(),
+            "values from serve: the top level must be a map, not a list"
         );
     }
 

@@ -126,24 +126,7 @@ pub struct ImageTag(pub Option<String>);
 impl TryFrom<Value> for ImageTag {
     type Error = String;
     fn try_from(value: Value) -> Result<Self, String> {
-        if !rules::is_truthy(Some(&value)) && !value.is_object() && !value.is_array() {
-            return Ok(ImageTag(None));
-        }
-        let text = match &value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) if n.is_i64() || n.is_u64() => rules::printed(&value),
-            Value::Number(_) => {
-                return Err(format!(
-                    "is a number that prints as {}; quote the tag in the values file (tag: \"…\") or use --set-string",
-                    rules::printed(&value)
-                ));
-            }
-            _ => return Err("must be an image tag (text)".into()),
-        };
-        if !rules::is_image_tag(&text) {
-            return Err("must be an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 characters".into());
-        }
-        Ok(ImageTag(Some(text)))
+        rules::image_tag(&value, None).map(ImageTag)
     }
 }
 
@@ -422,6 +405,20 @@ pub struct BastionValues {
     /// Helm's values shared with subcharts.
     #[serde(default)]
     pub global: Option<BTreeMap<String, Value>>,
+}
+
+impl GatewayValues {
+    /// Reads validated values into the typed model.
+    pub fn from_tree(tree: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(tree)
+    }
+}
+
+impl BastionValues {
+    /// Reads validated values into the typed model.
+    pub fn from_tree(tree: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(tree)
+    }
 }
 
 /// The JSON Schema (draft-07) of a chart's values.

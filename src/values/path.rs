@@ -108,6 +108,19 @@ impl fmt::Display for KeyPath {
     }
 }
 
+/// Removes `path` and every path below it from `map`.
+fn remove_subtree<V>(map: &mut BTreeMap<KeyPath, V>, path: &KeyPath) {
+    // Paths below `path` sort right after it, so they form one contiguous range.
+    let doomed: Vec<KeyPath> = map
+        .range(path.clone()..)
+        .take_while(|(p, _)| p.starts_with(path))
+        .map(|(p, _)| p.clone())
+        .collect();
+    for p in doomed {
+        map.remove(&p);
+    }
+}
+
 /// Which layer last set each path of the user-supplied values.
 ///
 /// Only scalars, lists and empty maps are recorded: a map that merges into a lower layer's map is
@@ -115,20 +128,25 @@ impl fmt::Display for KeyPath {
 #[derive(Clone, Debug, Default)]
 pub struct OriginMap {
     entries: BTreeMap<KeyPath, Origin>,
+    /// How numbers from YAML documents were written (`1.20`, `0x1F`), by exact path.
+    literals: BTreeMap<KeyPath, String>,
 }
 
 impl OriginMap {
     /// Forgets every origin at or below `path` (the value there was replaced wholesale).
     pub fn clear_subtree(&mut self, path: &KeyPath) {
-        let doomed: Vec<KeyPath> = self
-            .entries
-            .range(path.clone()..)
-            .take_while(|(p, _)| p.starts_with(path))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in doomed {
-            self.entries.remove(&p);
-        }
+        remove_subtree(&mut self.entries, path);
+        remove_subtree(&mut self.literals, path);
+    }
+
+    /// Remembers how the number at `path` was written in its YAML document.
+    pub fn record_literal(&mut self, path: &KeyPath, text: &str) {
+        self.literals.insert(path.clone(), text.to_owned());
+    }
+
+    /// How the number at exactly `path` was written, if it came from a YAML document.
+    pub fn literal(&self, path: &KeyPath) -> Option<&str> {
+        self.literals.get(path).map(String::as_str)
     }
 
     /// Records `origin_at(path)` for `value` at `path` and for every scalar/list below it.

@@ -131,18 +131,19 @@ pub fn unquoted_problem(text: &str) -> String {
     }
 }
 
-/// A login name as `useradd` accepts it by default: `[a-z_][a-z0-9_-]*`, at most 32 characters.
+/// A login name as shadow's `useradd`/`usermod` accept it: a letter or `_`, then letters,
+/// digits, `_`, `.` and `-`; at most 32 characters.
 pub fn login_name(text: &str) -> Result<(), String> {
     let mut chars = text.chars();
     let first_ok = chars
         .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok
         || text.len() > 32
-        || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
         return Err(
-            "must be a login name: lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32 characters"
+            "must be a login name: a letter or '_', then letters, digits, '_', '.' or '-', at most 32 characters"
                 .into(),
         );
     }
@@ -273,6 +274,40 @@ pub fn is_image_tag(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// `image.tag` as the template prints it, or `None` when it is empty (null, `""`, `0`,
+/// `false`) and the chart's appVersion is used. `literal` is how a number was written in a
+/// values file: a float tag such as `1.20` prints as `1.2`, which is refused.
+pub fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>, String> {
+    if !is_truthy(Some(value)) && !value.is_object() && !value.is_array() {
+        return Ok(None);
+    }
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => {
+            let shown = go_print_number(n);
+            let exact = match literal {
+                Some(written) => written == shown,
+                None => n.is_i64() || n.is_u64() || !shown.contains(['.', 'e']),
+            };
+            if !exact {
+                let written = literal
+                    .map(|w| format!("written as {w}, "))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "is a number ({written}printed as {shown}); quote the tag in the values file (tag: \"{}\") or use --set-string",
+                    literal.unwrap_or(&shown)
+                ));
+            }
+            shown
+        }
+        _ => return Err("must be an image tag (text)".into()),
+    };
+    if !is_image_tag(&text) {
+        return Err("must be an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 characters".into());
+    }
+    Ok(Some(text))
 }
 
 /// A Kubernetes resource quantity (`100m`, `1Gi`, `0.5`, `1e3`), as its numeric value.
@@ -457,7 +492,9 @@ mod tests {
         assert!(is_ipv6("::1"));
         assert!(login_name("interlink-user").is_ok());
         assert!(login_name("my user").is_err());
-        assert!(login_name("User").is_err());
+        assert!(login_name("from-a").is_ok());
+        assert!(login_name("1user").is_err());
+        assert!(login_name("user:x").is_err());
     }
 
     #[test]
@@ -473,6 +510,13 @@ mod tests {
         assert!(is_image_tag("3.20"));
         assert!(!is_image_tag("-x"));
         assert!(!is_image_tag("a b"));
+        assert_eq!(image_tag(&json!(2), None), Ok(Some("2".into())));
+        assert_eq!(image_tag(&json!(2.0), Some("2")), Ok(Some("2".into())));
+        assert!(image_tag(&json!(1.0), Some("1.0")).is_err_and(|e| e.contains("written as 1.0")));
+        assert!(image_tag(&json!(1.2), Some("1.20")).is_err_and(|e| e.contains("quote")));
+        assert!(image_tag(&json!(1000000.0), None).is_err());
+        assert_eq!(image_tag(&json!(0), None), Ok(None));
+        assert_eq!(image_tag(&json!(""), None), Ok(None));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use super::model::{self, ImageTag};
+use super::model;
 use super::path::KeyPath;
 use super::rules::{self, is_truthy};
 use super::sshkey;
@@ -175,9 +175,13 @@ impl Checker<'_> {
     }
 
     fn missing(&mut self, path: &KeyPath, rule: impl Into<String>) {
+        let how = match self.get(path) {
+            Some(Value::String(_)) => "set empty",
+            _ => "set to null",
+        };
         let origin = match self.values.origin_at(path) {
             Some(Origin::ChartDefaults) => Some("the chart default is empty".to_owned()),
-            Some(other) => Some(format!("set to null by {other}")),
+            Some(other) => Some(format!("{how} by {other}")),
             None => None,
         };
         self.errors.push(ValidationError::Missing {
@@ -236,7 +240,7 @@ impl Checker<'_> {
         match self.required(path, what)? {
             Value::String(s) if !s.is_empty() => Some(s),
             Value::String(_) => {
-                self.invalid(path, format!("must not be empty: {what}"));
+                self.missing(path, format!("required: {what}"));
                 None
             }
             _ => {
@@ -289,7 +293,7 @@ impl Checker<'_> {
         }
         let tag = p("image.tag");
         if let Some(value) = self.get(&tag).cloned()
-            && let Err(rule) = ImageTag::try_from(value)
+            && let Err(rule) = rules::image_tag(&value, self.values.literal_at(&tag))
         {
             self.invalid(&tag, rule);
         }
@@ -962,6 +966,23 @@ pub fn validate(
     checker.names(release_name);
     checker.schema_pass();
     if checker.errors.is_empty() {
+        // The typed model must take whatever the checks let through; serde's message is not
+        // shown because it can quote a value.
+        let typed = match kind {
+            ChartKind::Gateway => model::GatewayValues::from_tree(&values.tree).map(|_| ()),
+            ChartKind::Bastion => model::BastionValues::from_tree(&values.tree).map(|_| ()),
+        };
+        if typed.is_err() {
+            checker.errors.push(ValidationError::InvalidValue {
+                chart: kind,
+                key: "(values)".into(),
+                value: "(not shown)".into(),
+                origin: None,
+                rule: "passed every check but do not fit ikp's typed model of the chart; please report this".into(),
+            });
+        }
+    }
+    if checker.errors.is_empty() {
         Ok(())
     } else {
         Err(ValidationErrors(checker.errors))
@@ -1204,7 +1225,17 @@ mod tests {
             &[(SetKind::Set, PUBLIC_KEY)],
             &["image:\n  tag: 1000000\n"],
         );
-        assert!(big[0].contains("prints as 1e+06"), "{big:?}");
+        assert!(big[0].contains("printed as 1e+06"), "{big:?}");
+        let from_file = |text: &str| {
+            run(
+                ChartKind::Gateway,
+                "msoff",
+                &[(SetKind::Set, PUBLIC_KEY)],
+                &[text],
+            )
+        };
+        assert!(from_file("image:\n  tag: 2\n").is_empty());
+        assert!(from_file("image:\n  tag: 1.0\n")[0].contains("written as 1.0"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct LoadedYaml {
     pub tree: Value,
     /// Line of each node (for a map entry, the line of its key).
     pub lines: BTreeMap<KeyPath, usize>,
+    /// How each number was written (`1.20`, `0123`), since the tree keeps only its value.
+    pub number_text: BTreeMap<KeyPath, String>,
 }
 
 /// Why a values document could not be read.
@@ -282,6 +284,7 @@ pub fn load(text: &str) -> Result<LoadedYaml, YamlError> {
     Ok(LoadedYaml {
         tree: loader.root.unwrap_or(Value::Null),
         lines: loader.lines,
+        number_text: loader.number_text,
     })
 }
 
@@ -290,6 +293,7 @@ struct Loader {
     stack: Vec<Frame>,
     anchors: BTreeMap<usize, Value>,
     lines: BTreeMap<KeyPath, usize>,
+    number_text: BTreeMap<KeyPath, String>,
     root: Option<Value>,
 }
 
@@ -335,6 +339,9 @@ impl Loader {
                 } else {
                     let scalar = resolve_scalar(&text, style, tag_suffix.as_deref());
                     let value = scalar_to_json(scalar, line, &text)?;
+                    if let (Slot::Value(path), Value::Number(_)) = (&slot, &value) {
+                        self.number_text.insert(path.clone(), text.to_string());
+                    }
                     if anchor != 0 {
                         self.anchors.insert(anchor, value.clone());
                     }
@@ -560,6 +567,8 @@ mod tests {
         assert_eq!(line("ssh"), Some(1));
         assert_eq!(line("ssh.userName"), Some(3));
         assert_eq!(line("list[1]"), Some(6));
+        let number = loaded.number_text.get(&KeyPath::parse_dotted("ssh.port"));
+        assert_eq!(number.map(String::as_str), Some("1"));
     }
 
     #[test]
@@ -600,5 +609,31 @@ mod tests {
     fn empty_document_is_null() {
         assert_eq!(tree(""), Value::Null);
         assert_eq!(tree("# only a comment\n"), Value::Null);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::values::strvals::floats_everywhere;
+    use crate::values::testing::json_tree;
+    use proptest::prelude::*;
+
+    // YAML allows only printable characters unescaped (JSON escapes just C0 controls).
+    const PRINTABLE: &str = "[^\\x7F-\\x9F\\x{FFFE}\\x{FFFF}]{0,10}";
+
+    proptest! {
+        /// JSON text is YAML: loading it gives the same tree, numbers as float64 (as Helm).
+        #[test]
+        fn json_text_loads_as_the_same_tree(tree in json_tree(PRINTABLE, PRINTABLE)) {
+            let text = serde_json::to_string_pretty(&tree).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let loaded = load(&text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+            prop_assert_eq!(loaded.tree, floats_everywhere(tree));
+        }
+
+        #[test]
+        fn loader_never_panics(text in "[a-z:\\-\\[\\]{}#&*!|>'\" \n0-9.~]{0,60}") {
+            let _ = load(&text);
+        }
     }
 }
