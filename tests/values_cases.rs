@@ -1,5 +1,5 @@
 //! Acceptance of the values pipeline against Helm's reference cases
-//! (`tests/fixtures/values/cases`, copied from `shared/reference/helm/cases`): every `reject`
+//! (`tests/fixtures/helm-cases`, copied from `shared/reference/helm/cases`): every `reject`
 //! case fails to parse, compose or validate with one-line errors; every `match` case composes and
 //! validates; every `error` case whose failure lies in the values fails here too.
 //!
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use ikp::values::{ChartKind, SetKind, ValueLayers, compose, validate};
 
-const CASES: &str = "tests/fixtures/values/cases";
+const CASES: &str = "tests/fixtures/helm-cases";
 
 /// The chart defaults: the charts' own values.yaml once they are in the tree, else the copy
 /// documented from charts.md.
@@ -197,9 +197,89 @@ fn secrets(dir: &Path) -> Vec<String> {
     found
 }
 
+/// For each sample reject case, the key (or release name) its error must name — what the case is
+/// about, from its `desc`. Cases not listed (new ones) get the generic checks only.
+const REJECT_NAMES: [(&str, &str); 29] = [
+    ("012-headreadme-bastion", "value tunnel.gateway.port "),
+    ("013-plugin-bastion", "value tunnel.gateway.port "),
+    ("020-gateway-defaults", "value ssh.publicKey "),
+    (
+        "021-bastion-defaults",
+        "value tunnel.gateway.ssh.privateKey ",
+    ),
+    (
+        "032-release-53-chars",
+        "release name \"a2345678901234567890123456789012345678901234567890123\"",
+    ),
+    (
+        "036-release-53-plus-nameoverride",
+        "nameOverride = \"abcdefgh-xyz\"",
+    ),
+    (
+        "038-nameoverride-substring-of-release",
+        "value nameOverride = \"off\"",
+    ),
+    (
+        "041-fullnameoverride-double-dash",
+        "value fullnameOverride = \"abc--\"",
+    ),
+    ("045-release-name-with-dots", "release name \"my.rel.v1\""),
+    (
+        "053-service-type-clusterip",
+        "value service.type = \"ClusterIP\"",
+    ),
+    ("060-ssh-port-leading-zero", "value ssh.port = \"0123\""),
+    ("062-ssh-port-true", "value ssh.port = true"),
+    ("063-ssh-port-big-set", "value ssh.port = 1000000"),
+    ("066-ssh-port-float-file", "value service.port = 30222.5"),
+    ("068-ssh-port-negative-plus", "value service.port = -1"),
+    ("069-set-json-ports", "value ssh.port = 1e+06"),
+    (
+        "072-tunnel-sourceport-only",
+        "value tunnel.service.sourceNodePort ",
+    ),
+    (
+        "078-literal-no-value-string",
+        "value ssh.publicKey = \"<no value>\"",
+    ),
+    ("083-set-escaped-comma", "value ssh.publicKey = \"a,b\""),
+    ("086-set-string-null", "value ssh.publicKey = \"null\""),
+    (
+        "087-publickey-with-hash",
+        "value ssh.publicKey = \"ssh-ed25519 AAAA #comment\"",
+    ),
+    (
+        "089-values-file-publickey-block",
+        "value ssh.userName = \"user name\"",
+    ),
+    ("093-image-tag-float-file", "value image.tag = 1.2"),
+    (
+        "107-resources-list-index-gap",
+        "value resources.claims[2] = \"x\"",
+    ),
+    (
+        "108-resources-braces-list",
+        "value resources.claims[0] = \"a\"",
+    ),
+    (
+        "111-bastion-gateway-port-ignored",
+        "value tunnel.gateway.port ",
+    ),
+    (
+        "114-bastion-username-and-host-quoting",
+        "value tunnel.service.targetHost = \"svc:80\"",
+    ),
+    (
+        "116-bastion-targetport-null",
+        "value tunnel.service.targetPort ",
+    ),
+    ("119-resources-string", "value resources = \"abc\""),
+];
+
 #[test]
 fn reject_cases_fail_with_one_line_errors() {
     let mut checked = 0;
+    let mut named_checked = 0;
     for (name, expect, dir) in cases() {
         if expect != "reject" {
             continue;
@@ -229,10 +309,23 @@ fn reject_cases_fail_with_one_line_errors() {
                 );
             }
         }
+        if let Some((_, named)) = REJECT_NAMES.iter().find(|(case, _)| *case == name) {
+            named_checked += 1;
+            assert!(
+                errors.iter().any(|e| e.contains(named)),
+                "{name}: no error names {named}:\n  {}",
+                errors.join("\n  ")
+            );
+        }
         println!("{name}:\n  {}", errors.join("\n  "));
     }
     // The sample has 29 reject cases; all of them must be checked.
     assert!(checked >= 29, "only {checked} reject cases found");
+    assert_eq!(
+        named_checked,
+        REJECT_NAMES.len(),
+        "a REJECT_NAMES entry matches no reject case"
+    );
     println!("{checked} reject cases rejected");
 }
 

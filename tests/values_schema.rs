@@ -128,7 +128,7 @@ fn helm_accepts_the_schemas() {
         .expect("template");
     }
     let mut checked = 0;
-    let mut cases: Vec<_> = std::fs::read_dir("tests/fixtures/values/cases")
+    let mut cases: Vec<_> = std::fs::read_dir("tests/fixtures/helm-cases")
         .expect("cases")
         .filter_map(Result::ok)
         .map(|e| e.path())

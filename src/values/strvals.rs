@@ -667,16 +667,16 @@ mod tests {
         assert!(set("a=5")["a"].as_number().is_some_and(Number::is_i64));
     }
 
+    // See: https://github.com/helm/helm/issues/1707 — big ints must not become floats.
     #[test]
     fn set_large_int_helm_1707() {
-        // See: https://github.com/helm/helm/issues/1707 — big ints must not become floats.
         assert_eq!(set("big=9223372036854775807")["big"], int(i64::MAX));
         assert_eq!(set("port=1000000")["port"], int(1_000_000));
     }
 
+    // See: https://github.com/helm/helm/issues/2952 — `\,` keeps a comma in a value.
     #[test]
     fn set_escaped_comma_helm_2952() {
-        // See: https://github.com/helm/helm/issues/2952
         assert_eq!(
             set(r"ssh.publicKey=a\,b"),
             json!({"ssh": {"publicKey": "a,b"}})
@@ -693,9 +693,9 @@ mod tests {
         assert_eq!(set(r"a.b\.c=1"), json!({"a": {"b.c": 1}}));
     }
 
+    // See: https://github.com/helm/helm/pull/2545 — `a[0].b=` indexes lists, gaps are null.
     #[test]
-    fn set_list_index_helm_11734() {
-        // See: https://github.com/helm/helm/issues/11734 — list indexes and gaps.
+    fn set_list_index_helm_2545() {
         assert_eq!(set("x[2]=v"), json!({"x": [null, null, "v"]}));
         assert_eq!(set("x[0].name=v"), json!({"x": [{"name": "v"}]}));
         assert_eq!(set("x[0].a=1,x[0].b=2"), json!({"x": [{"a": 1, "b": 2}]}));
