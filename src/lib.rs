@@ -15,4 +15,5 @@ pub mod mesh;
 pub mod offload;
 pub mod pipeline;
 pub mod render;
+pub mod serve;
 pub mod values;

@@ -44,7 +44,7 @@ enum Command {
     /// Print the JSON Schema of a chart's values.
     Schema(schema::SchemaCmd),
     /// Serve the InterLink plugin HTTP API.
-    Serve(serve::ServeCmd),
+    Serve(Box<serve::ServeCmd>),
 }
 
 /// Parses the process arguments, runs the command and maps its outcome to an exit code.
@@ -61,7 +61,7 @@ pub fn main() -> ExitCode {
         Command::Golden(cmd) => golden::run(cmd),
         Command::Keygen(cmd) => keygen::run(cmd),
         Command::Schema(cmd) => schema::run(cmd),
-        Command::Serve(cmd) => serve::run(cmd),
+        Command::Serve(cmd) => serve::run(*cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,11 +1,128 @@
 //! `ikp serve`: the InterLink plugin HTTP API.
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-/// Flags of `ikp serve`.
+use anyhow::Context as _;
+use ikp::config::{self, ConfigSources, FlagOverrides, LogFormat, ServeConfig};
+use ikp::kubeclient::ClientArgs;
+use ikp::offload::service::NoTunnel;
+
+/// Flags of `ikp serve`. Each overrides the config key named in its help; see config.sample.ini.
 #[derive(Debug, clap::Args)]
-pub struct ServeCmd {}
+pub struct ServeCmd {
+    /// Config file (INI, the original plugin's keys) [default: $CONFIG_FILE_PATH, else private/config.ini if present].
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Listen address: unix:///path or http://host (app.socket_address).
+    #[arg(long, value_name = "ADDRESS")]
+    socket_address: Option<String>,
+    /// TCP port when not on a unix socket (app.socket_port).
+    #[arg(long, value_name = "PORT")]
+    socket_port: Option<String>,
+    /// Octal permission bits of the unix socket file, e.g. 0660 (app.socket_mode).
+    #[arg(long, value_name = "MODE")]
+    socket_mode: Option<String>,
+    /// Largest accepted request body in bytes (app.max_body_bytes).
+    #[arg(long, value_name = "BYTES")]
+    max_body_bytes: Option<String>,
+    /// trace, debug, info, warning, error (log.level); RUST_LOG overrides it.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// text or json (log.format).
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Remote cluster (k8s.kubeconfig_path, k8s.context).
+    #[command(flatten)]
+    kube: ClientArgs,
+    /// Validate the configuration, print a summary and exit.
+    #[arg(long)]
+    check_config: bool,
+}
 
 /// Runs `ikp serve`.
-pub fn run(_cmd: ServeCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikp serve is not built yet")
+pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
+    let env = |name: &str| std::env::var(name).ok();
+    let config = config::load(ConfigSources {
+        file: cmd.config,
+        env: &env,
+        flags: FlagOverrides {
+            socket_address: cmd.socket_address,
+            socket_port: cmd.socket_port,
+            socket_mode: cmd.socket_mode,
+            max_body_bytes: cmd.max_body_bytes,
+            log_level: cmd.log_level,
+            log_format: cmd.log_format,
+            kubeconfig: cmd.kube.kubeconfig,
+            kube_context: cmd.kube.kube_context,
+        },
+    })
+    .context("invalid configuration")?;
+    if cmd.check_config {
+        print_summary(&config);
+        return Ok(ExitCode::SUCCESS);
+    }
+    init_tracing(&config);
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.file.as_ref().map_or_else(|| "(none)".to_owned(), |p| p.display().to_string()),
+        listen = %config.app.listen,
+        namespace_prefix = %config.offloading.namespace_prefix,
+        "starting ikp serve"
+    );
+    for key in &config.ignored_keys {
+        tracing::warn!(key = %key, "config key accepted for compatibility but has no effect");
+    }
+    if config.tcp_tunnel.enabled {
+        tracing::warn!(
+            "tcp_tunnel.enabled is set but the TCP tunnel is not available in this build; pods are offloaded without it"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(ikp::serve::run(config, Arc::new(NoTunnel)))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(config: &ServeConfig) {
+    println!(
+        "config file: {}",
+        config
+            .file
+            .as_ref()
+            .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string())
+    );
+    println!("listen: {}", config.app.listen);
+    println!("socket mode: {:o}", config.app.socket_mode);
+    println!("max body bytes: {}", config.app.max_body_bytes);
+    println!("log level: {}", config.log.level.as_directive());
+    println!(
+        "remote cluster: {:?} context={:?}",
+        config.k8s.connection.source, config.k8s.connection.context
+    );
+    println!("namespace prefix: {:?}", config.offloading.namespace_prefix);
+    println!(
+        "namespace prefix exclusions: {:?}",
+        config.offloading.namespace_prefix_exclusions
+    );
+    println!("mesh: {:?}", config.mesh);
+    println!("tcp tunnel enabled: {}", config.tcp_tunnel.enabled);
+}
+
+fn init_tracing(config: &ServeConfig) {
+    let level = config.log.level.as_directive();
+    // The configured level applies to ikp itself; libraries stay at warn so nothing they log at debug (such
+    // as request URLs with tokens in proxies) ends up in the plugin log by accident.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,ikp={level}")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
 }

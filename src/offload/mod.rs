@@ -4,4 +4,6 @@
 
 pub mod interlink;
 pub mod names;
+pub mod service;
+pub mod status;
 pub mod transform;

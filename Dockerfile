@@ -1,0 +1,19 @@
+# ikp: multi-stage build of the `ikp` binary (statically linked, musl) into a minimal runtime image.
+# Not built in this project's CI (no Docker engine there); see deploy/README.md.
+FROM rust:1.89-alpine AS build
+RUN apk add --no-cache musl-dev
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY charts ./charts
+COPY schemas ./schemas
+COPY benches ./benches
+COPY tests ./tests
+RUN cargo build --release --locked --bin ikp && strip target/release/ikp
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /src/target/release/ikp /usr/local/bin/ikp
+COPY config.sample.ini /etc/ikp/config.sample.ini
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/ikp"]
+CMD ["serve", "--config", "/etc/ikp/config.ini"]

@@ -1,0 +1,98 @@
+//! Prometheus metrics of `ikp serve`: requests by endpoint/method/status, latency histograms, offloaded pods
+//! and the number of requests sent to the remote API server.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Route, e.g. `/status`.
+    pub endpoint: String,
+    /// HTTP method.
+    pub method: String,
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// Labels of the latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// Route.
+    pub endpoint: String,
+}
+
+/// All metrics, registered once.
+pub struct Metrics {
+    registry: Registry,
+    /// `ikp_http_requests_total`.
+    pub requests: Family<RequestLabels, Counter>,
+    /// `ikp_http_request_duration_seconds`.
+    pub latency: Family<EndpointLabels, Histogram>,
+    /// `ikp_offloaded_pods`: remote pods in the status cache.
+    pub offloaded_pods: Gauge,
+    /// `ikp_status_cache_synced`: 1 once the cache is synced.
+    pub cache_synced: Gauge,
+    /// `ikp_remote_api_requests_total`: requests sent to the remote API server (watches count once).
+    pub remote_api_requests: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("ikp");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by endpoint, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response headers, by endpoint",
+            latency.clone(),
+        );
+        let offloaded_pods = Gauge::default();
+        registry.register(
+            "offloaded_pods",
+            "Remote pods owned by the plugin (status cache size)",
+            offloaded_pods.clone(),
+        );
+        let cache_synced = Gauge::default();
+        registry.register(
+            "status_cache_synced",
+            "1 once the remote pod cache has synced",
+            cache_synced.clone(),
+        );
+        let remote_api_requests = Counter::default();
+        registry.register(
+            "remote_api_requests",
+            "HTTP requests sent to the remote Kubernetes API server",
+            remote_api_requests.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            offloaded_pods,
+            cache_synced,
+            remote_api_requests,
+        }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
