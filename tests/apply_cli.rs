@@ -187,6 +187,11 @@ async fn status_history_list_and_uninstall_through_the_binary() {
         "{}",
         stdout_of(&uninstall)
     );
+    let progress = stderr_of(&uninstall);
+    assert!(
+        progress.contains(&format!("ConfigMap {}/cli-cm deleted", ns.name())),
+        "{progress}"
+    );
 
     let again = cluster
         .ikp()

@@ -8,7 +8,7 @@
 //! - watch from a list's resourceVersion delivering an ADDED event;
 //! - scheduling onto the kwok node and kwok's pod-ready stage (phase Running, container statuses);
 //! - `pods/log` proxied by the apiserver to kwok's kubelet endpoint (ClusterLogs set up by `up`);
-//! - validation: 422 Invalid with one cause per bad field.
+//! - validation: 422 Invalid naming the bad field (a dotted Service name; a NodePort out of range).
 
 mod support;
 

@@ -472,13 +472,26 @@ async fn follow_logs_and_restart() {
             .is_err(),
         "follow ended early"
     );
-    drop(body_stream);
+    // A client going away mid-stream does not disturb the server.
+    let other = plugin
+        .send("GET", "/getLogs", Some(request.to_string().into_bytes()))
+        .await
+        .expect("second follow");
+    drop(other);
     let reply = plugin
         .request("GET", "/healthz", None)
         .await
         .expect("healthz");
     assert_eq!(reply.status, 200);
+    // SIGTERM ends the open follow stream cleanly (terminating chunk, no error) and the process exits 0.
     assert!(plugin.stop().success());
+    let end = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = body_stream.next().await {
+            chunk.expect("stream ends without error");
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "follow stream did not end at shutdown");
 
     // A new process rebuilds its view from the remote labels.
     let mut restarted =

@@ -38,6 +38,8 @@ pub enum ObjectChange {
     Recreated,
     /// It belonged to an earlier revision and was deleted.
     Pruned,
+    /// It was deleted by an uninstall or by the rollback of a first install.
+    Deleted,
 }
 
 impl std::fmt::Display for ObjectChange {
@@ -48,6 +50,7 @@ impl std::fmt::Display for ObjectChange {
             ObjectChange::Unchanged => "unchanged",
             ObjectChange::Recreated => "recreated",
             ObjectChange::Pruned => "pruned",
+            ObjectChange::Deleted => "deleted",
         })
     }
 }
@@ -725,7 +728,7 @@ async fn delete_release_object(
             });
         }
     }
-    reporter.changed(target, ObjectChange::Pruned);
+    reporter.changed(target, ObjectChange::Deleted);
     Ok(true)
 }
 
