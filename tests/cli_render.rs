@@ -244,3 +244,52 @@ fn help_lists_helm_flags() {
         assert!(help.contains(flag), "missing {flag} in help");
     }
 }
+
+/// A chart directory that is neither gateway nor bastion gets no values validation, so the object
+/// check is what stops a bad render; its error names the document, the field and the values key.
+#[test]
+fn object_check_errors_name_document_field_and_values_key() {
+    let scratch = tempfile::tempdir().unwrap();
+    let chart = scratch.path().join("custom");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: custom\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(chart.join("values.yaml"), "port: 80\nkey: abc\n").unwrap();
+    std::fs::write(
+        chart.join("templates/svc.yaml"),
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ Release.Name }}-svc\nspec:\n  ports:\n    - port: {{ Values.port }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ Release.Name }}\ndata:\n  KEY: {{ Values.key }}\n",
+    )
+    .unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--set", "port=99999"],
+            "Service \"r-svc\" field spec.ports[0].port: 99999 is not a port number (1-65535) (from values: port)",
+        ),
+        (
+            &["--set-json", "port=80.5"],
+            "field spec.ports[0].port: invalid type: floating point `80.5`",
+        ),
+        (
+            &["--set", "key=off"],
+            "ConfigMap \"r\" field data.KEY: invalid type: boolean `false`, expected a string (from values: key)",
+        ),
+        (
+            &["--set", "key=a: b"],
+            "YAML parse error on custom/templates/svc.yaml (document 2): line 6",
+        ),
+    ];
+    for (flags, wanted) in cases {
+        let mut args = vec!["render", "r", "./custom"];
+        args.extend_from_slice(flags);
+        let out = ikp(scratch.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        assert!(out.stdout.is_empty(), "{flags:?} printed output");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(wanted), "{flags:?}: {stderr}");
+    }
+    let out = ikp(scratch.path(), &["render", "r", "./custom"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -50,7 +50,13 @@ pub struct RenderCmd {
     #[arg(long = "debug")]
     pub debug: bool,
     /// Accepted for Helm compatibility: render never touches a cluster.
-    #[arg(long = "dry-run", value_name = "MODE", num_args = 0..=1, default_missing_value = "client")]
+    #[arg(
+        long = "dry-run",
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "client"
+    )]
     pub dry_run: Option<String>,
     /// Accepted for Helm compatibility (no effect on rendering).
     #[arg(long = "create-namespace")]
@@ -61,12 +67,65 @@ pub struct RenderCmd {
     /// Accepted for Helm compatibility (the charts have no CRDs).
     #[arg(long = "include-crds")]
     pub include_crds: bool,
+    /// Other `helm template` flags, accepted so Helm command lines work; they change nothing here.
+    #[command(flatten)]
+    pub helm_compat: HelmCompatFlags,
     /// Replace the values of Secret `data`/`stringData` with a marker and a short hash.
     #[arg(long = "redact-secrets")]
     pub redact_secrets: bool,
     /// Print the chart's NOTES.txt after the manifests, as `helm install` does.
     #[arg(long = "notes")]
     pub notes: bool,
+}
+
+/// `helm template` flags with no effect on these charts (no hooks, CRDs, capabilities checks or
+/// cluster access), accepted so that a Helm command line works unchanged.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HelmCompatFlags {
+    /// Accepted for Helm compatibility (the charts do not read `.Capabilities`).
+    #[arg(long = "kube-version", value_name = "VERSION", hide = true)]
+    pub kube_version: Option<String>,
+    /// Accepted for Helm compatibility (the charts do not read `.Capabilities`).
+    #[arg(
+        short = 'a',
+        long = "api-versions",
+        value_name = "VERSION",
+        hide = true
+    )]
+    pub api_versions: Vec<String>,
+    /// Accepted for Helm compatibility (the charts have no hooks).
+    #[arg(long = "no-hooks", hide = true)]
+    pub no_hooks: bool,
+    /// Accepted for Helm compatibility (the charts have no CRDs).
+    #[arg(long = "skip-crds", hide = true)]
+    pub skip_crds: bool,
+    /// Accepted for Helm compatibility (`.Release.IsUpgrade` is not read).
+    #[arg(long = "is-upgrade", hide = true)]
+    pub is_upgrade: bool,
+    /// Accepted for Helm compatibility (rendering never contacts a cluster).
+    #[arg(long = "validate", hide = true)]
+    pub validate: bool,
+    /// Accepted for Helm compatibility (ikp always checks objects against their API types).
+    #[arg(long = "disable-openapi-validation", hide = true)]
+    pub disable_openapi_validation: bool,
+    /// Accepted for Helm compatibility (values are always validated).
+    #[arg(long = "skip-schema-validation", hide = true)]
+    pub skip_schema_validation: bool,
+    /// Accepted for Helm compatibility (nothing is installed).
+    #[arg(long = "wait", hide = true)]
+    pub wait: bool,
+    /// Accepted for Helm compatibility (nothing is installed).
+    #[arg(long = "atomic", hide = true)]
+    pub atomic: bool,
+    /// Accepted for Helm compatibility (nothing is installed).
+    #[arg(long = "timeout", value_name = "DURATION", hide = true)]
+    pub timeout: Option<String>,
+    /// Accepted for Helm compatibility.
+    #[arg(long = "devel", hide = true)]
+    pub devel: bool,
+    /// Accepted for Helm compatibility.
+    #[arg(long = "description", value_name = "TEXT", hide = true)]
+    pub description: Option<String>,
 }
 
 /// Release name and chart argument from the positional arguments.

@@ -192,8 +192,11 @@ fn describe_template_error(error: &minijinja::Error) -> String {
     let mut source = std::error::Error::source(error);
     while let Some(inner) = source {
         if let Some(inner) = inner.downcast_ref::<minijinja::Error>() {
-            message.push_str(": ");
-            message.push_str(&describe_template_error(inner));
+            let inner_message = describe_template_error(inner);
+            if !message.contains(&inner_message) {
+                message.push_str(": ");
+                message.push_str(&inner_message);
+            }
             break;
         }
         source = inner.source();
