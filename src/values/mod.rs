@@ -350,8 +350,8 @@ pub struct Values {
 
 impl Values {
     /// Where the value at `dotted_key` (`a.b[0].c`) came from: the layer that set it or an
-    /// enclosing list/scalar, else the chart defaults if the key exists; `None` if nothing
-    /// ever set it.
+    /// enclosing list/scalar, else (for a map) the layer that set its first key, else the chart
+    /// defaults if the key exists; `None` if nothing ever set it.
     pub fn origin_of(&self, dotted_key: &str) -> Option<&Origin> {
         self.origin_at(&KeyPath::parse_dotted(dotted_key))
     }
@@ -359,6 +359,9 @@ impl Values {
     /// [`Values::origin_of`] for a path given as segments.
     pub fn origin_at(&self, path: &KeyPath) -> Option<&Origin> {
         if let Some(origin) = self.origins.nearest(path) {
+            return Some(origin);
+        }
+        if let Some(origin) = self.origins.first_below(path) {
             return Some(origin);
         }
         path.lookup(&self.tree).map(|_| &self.defaults_origin)
@@ -522,6 +525,7 @@ mod tests {
             Some("chart defaults")
         );
         assert_eq!(origin("nothing.here"), None);
+        assert_eq!(origin("ssh").as_deref(), Some("a.yaml line 3"));
         assert_eq!(
             v.literal_at(&KeyPath::parse_dotted("ssh.port")),
             Some("2201")

@@ -184,6 +184,16 @@ impl OriginMap {
         }
     }
 
+    /// The origin of the first value recorded below `path` (for a map whose keys came from
+    /// one layer while the map itself was never set as a whole).
+    pub fn first_below(&self, path: &KeyPath) -> Option<&Origin> {
+        self.entries
+            .range(path.clone()..)
+            .take_while(|(p, _)| p.starts_with(path))
+            .map(|(_, origin)| origin)
+            .next()
+    }
+
     /// The origin recorded at `path` or, failing that, at its nearest recorded ancestor.
     pub fn nearest(&self, path: &KeyPath) -> Option<&Origin> {
         let mut at = Some(path.clone());

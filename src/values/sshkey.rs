@@ -262,6 +262,22 @@ mod tests {
         assert!(check_public_key_line(&format!("{ED25519_PUB}\n{ED25519_PUB}")).is_err());
     }
 
+    // Throwaway keys made for these tests with ssh-keygen; they protect nothing.
+    const ECDSA_PUB: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJrmuadpfvxEjfKO2Jm4Ax9OdJJUA1kzIHJr4lL9GiCZenCRXDvwZ47fFpVEHZK3CyivxyBJPuA9Lcfe2t0mQBQ= ecdsa-test";
+    const EC_PEM: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIG8b6D/FjNHLHT+VWWWlrzpXdTLj1zoU7ieL6qU7GUW1oAoGCCqGSM49\nAwEHoUQDQgAE/C1RQLc7osD0EKlnUBJh7hU9fgYgjqxctJH3TamCk0Vp05D47A3B\n2Dfsa+TNZdt5I22KhrfZk7I0cK1vXEO5Xw==\n-----END EC PRIVATE KEY-----\n";
+    const ENCRYPTED_ED25519: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0AAAAGAAAABDZrC7phN\noi3vG/9HsPzT46AAAAEAAAAAEAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIF8yCgjzcKfsw014\nSyGM6ohjKFgpV5EtmAo4X58U7xdJAAAAkMtCkt83jrFdAKsJXFEqExu5+IwP9haAnd788z\nuQF9ZQiAq8ek+udXxRW0rwaLRKrukvwzgUpanSgnFBF8U6WknGvlwkfWpFezinLrwM/f9t\nEtbrsyFPl6PlU6yrbKqphYYZgV9hw9sseodO031FX4xN6HkvorCuhwL+yKNSvZjGnRQH8F\npu/T0p3ixfhAFlAA==\n-----END OPENSSH PRIVATE KEY-----\n";
+
+    #[test]
+    fn other_key_formats() {
+        assert_eq!(check_public_key_line(ECDSA_PUB), Ok(KeyAlgorithm::Ecdsa));
+        assert_eq!(
+            check_private_key_base64(&STANDARD.encode(EC_PEM)),
+            Ok(PrivateKeyFormat::Pem)
+        );
+        let encrypted = check_private_key_base64(&STANDARD.encode(ENCRYPTED_ED25519));
+        assert!(encrypted.is_err_and(|e| e.contains("passphrase")));
+    }
+
     #[test]
     fn private_keys() {
         let b64 = STANDARD.encode(ED25519_PRIVATE_PEM);

@@ -41,9 +41,10 @@ pub enum ValidationError {
         rule: String,
     },
     /// A key that no template of the chart reads.
-    #[error("{chart} value {key}{}: unknown key, no template of the {chart} chart reads it{}",
+    #[error("{chart} value {key}{}: unknown key, no template of the {chart} chart reads it{}{}",
         origin.as_ref().map(|o| format!(" (from {o})")).unwrap_or_default(),
-        suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+        suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default(),
+        other_chart.map(|c| format!(" ({key} is a {c} value)")).unwrap_or_default())]
     UnknownKey {
         /// The chart.
         chart: ChartKind,
@@ -53,6 +54,8 @@ pub enum ValidationError {
         origin: Option<String>,
         /// The closest key the chart has.
         suggestion: Option<String>,
+        /// The other chart, if it has this key.
+        other_chart: Option<ChartKind>,
     },
     /// A required value that is absent or null.
     #[error("{chart} value {key} is missing{}: {rule}",
@@ -877,18 +880,12 @@ impl Checker<'_> {
         let mut other_known = Vec::new();
         known_paths(chart_schema(other), &KeyPath::root(), &mut other_known);
         for path in unknown {
-            let suggestion = suggest(&path, &known).map(|s| {
-                if other_known.contains(&path) {
-                    format!("{s} ({path} is a {other} value)")
-                } else {
-                    s.to_string()
-                }
-            });
             self.errors.push(ValidationError::UnknownKey {
                 chart: self.chart,
                 key: path.to_string(),
                 origin: self.origin(&path),
-                suggestion,
+                suggestion: suggest(&path, &known).map(|s| s.to_string()),
+                other_chart: other_known.contains(&path).then_some(other),
             });
             self.flagged.push(path);
         }
@@ -1139,7 +1136,12 @@ mod tests {
             "{errors:?}"
         );
         let errors = gateway(&[(SetKind::Set, "tunnel.gateway.host=x")]);
-        assert!(errors[0].contains("unknown key"), "{errors:?}");
+        assert_eq!(
+            errors,
+            vec![
+                "gateway value tunnel.gateway (from --set #2): unknown key, no template of the gateway chart reads it (tunnel.gateway is a bastion value)"
+            ]
+        );
         let errors = bastion(&[(SetKind::Set, "tunnel.service.targetport=80")]);
         assert!(
             errors[0].ends_with("did you mean tunnel.service.targetPort?"),
