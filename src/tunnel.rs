@@ -22,7 +22,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::apply::plan::{ReleasePlan, RenderedManifest, values_digest};
+use crate::apply::plan::ReleasePlan;
 use crate::apply::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
 use crate::chart;
 use crate::config::TunnelConfig;
@@ -286,30 +286,11 @@ impl BastionTunnel {
         remote_ns: &str,
     ) -> Result<ReleasePlan, TunnelError> {
         let release = self.render(port, pod_uid, remote_ns)?;
-        let manifests: Vec<RenderedManifest> = release
-            .rendered
-            .manifests
-            .iter()
-            .map(|m| RenderedManifest {
-                source: m.source.clone(),
-                object: m.object.clone(),
-            })
-            .collect();
-        let chart = &self.renderer.chart().metadata;
-        let mut plan = ReleasePlan::from_manifests(
-            &release.release.name,
-            &self.settings.bastion_namespace,
-            &chart.name,
-            &chart.version,
-            chart.app_version.as_deref(),
-            values_digest(&release.values.tree),
-            &manifests,
-            release.rendered.notes.clone(),
-        )
-        .map_err(|source| TunnelError::Release {
-            release: release.release.name.clone(),
-            source: Box::new(source),
-        })?;
+        let mut plan = ReleasePlan::from_release(&release, &self.renderer.chart().metadata)
+            .map_err(|source| TunnelError::Release {
+                release: release.release.name.clone(),
+                source: Box::new(source),
+            })?;
         for object in &mut plan.objects {
             object
                 .metadata

@@ -243,6 +243,32 @@ impl ReleasePlan {
         Ok(plan)
     }
 
+    /// Builds the plan of a release the render pipeline produced from `chart`.
+    pub fn from_release(
+        release: &crate::pipeline::Release,
+        chart: &crate::chart::ChartMetadata,
+    ) -> Result<Self, ApplyError> {
+        let manifests: Vec<RenderedManifest> = release
+            .rendered
+            .manifests
+            .iter()
+            .map(|m| RenderedManifest {
+                source: m.source.clone(),
+                object: m.object.clone(),
+            })
+            .collect();
+        ReleasePlan::from_manifests(
+            &release.release.name,
+            &release.release.namespace,
+            &chart.name,
+            &chart.version,
+            chart.app_version.as_deref(),
+            values_digest(&release.values.tree),
+            &manifests,
+            release.rendered.notes.clone(),
+        )
+    }
+
     /// Adds the release labels and annotations to every object and rejects duplicates.
     pub fn stamp_objects(&mut self) -> Result<(), ApplyError> {
         let mut seen = BTreeMap::new();

@@ -6,8 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ikp::apply::RenderedManifest;
-use ikp::apply::plan::values_digest;
 use ikp::apply::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
     UninstallOptions, inventory,
@@ -314,26 +312,7 @@ fn plan_release(release: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
     let name = release.release_name(&metadata.name)?;
     let layers = release.values.to_layers()?;
     let rendered = Renderer::new(chart)?.render(&name, &release.namespace, &layers)?;
-    let manifests: Vec<RenderedManifest> = rendered
-        .rendered
-        .manifests
-        .iter()
-        .map(|m| RenderedManifest {
-            source: m.source.clone(),
-            object: m.object.clone(),
-        })
-        .collect();
-    let plan = ReleasePlan::from_manifests(
-        &name,
-        &release.namespace,
-        &metadata.name,
-        &metadata.version,
-        metadata.app_version.as_deref(),
-        values_digest(&rendered.values.tree),
-        &manifests,
-        rendered.rendered.notes.clone(),
-    )
-    .map_err(one_line)?;
+    let plan = ReleasePlan::from_release(&rendered, &metadata).map_err(one_line)?;
     Ok(plan)
 }
 
