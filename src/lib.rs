@@ -9,6 +9,7 @@ pub mod apply;
 pub mod chart;
 pub mod config;
 pub mod golden;
+pub mod k8s_syntax;
 pub mod keygen;
 pub mod kubeclient;
 pub mod mesh;

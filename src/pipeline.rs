@@ -2,23 +2,15 @@
 //! rendered, read-back and checked manifests. `ikp render`, `apply`, `diff` and `serve` all go
 //! through [`Renderer::render`], so what is applied is exactly what `render` prints.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use crate::chart::Chart;
 use crate::render::{ChartEngine, ReleaseInfo, RenderError, RenderedRelease, render_release};
 use crate::values::{
-    ChartKind, ValidationErrors, ValueLayers, Values, ValuesError, compose, validate,
+    ChartKind, ValidationErrors, ValueLayers, Values, ValuesError, compose_over, parse_defaults,
+    validate,
 };
 
 /// Helm's longest release name (names of objects get suffixes appended).
 pub const MAX_RELEASE_NAME: usize = 53;
-
-static RELEASE_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-        .expect("valid release name regex")
-});
 
 /// Why a release could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +60,7 @@ pub fn validate_release_name(name: &str) -> Result<(), PipelineError> {
             ),
         });
     }
-    if !RELEASE_NAME.is_match(name) {
+    if !crate::k8s_syntax::is_dns1123_subdomain(name) {
         return Err(PipelineError::InvalidReleaseName {
             name: name.to_owned(),
             rule: "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain)".to_owned(),
@@ -95,6 +87,8 @@ pub struct Release {
 pub struct Renderer {
     chart: Chart,
     engine: ChartEngine,
+    /// The chart's `values.yaml`, read once.
+    defaults: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Renderer {
@@ -104,7 +98,12 @@ impl Renderer {
             chart: chart.metadata.name.clone(),
             source,
         })?;
-        Ok(Renderer { chart, engine })
+        let defaults = parse_defaults(&chart.values_yaml)?;
+        Ok(Renderer {
+            chart,
+            engine,
+            defaults,
+        })
     }
 
     /// The chart being rendered.
@@ -122,7 +121,7 @@ impl Renderer {
         layers: &ValueLayers,
     ) -> Result<Release, PipelineError> {
         validate_release_name(release_name)?;
-        let values = compose(&self.chart.values_yaml, layers)?;
+        let values = compose_over(&self.defaults, layers)?;
         if let Ok(kind) = self.chart.metadata.name.parse::<ChartKind>() {
             validate(kind, release_name, &values)?;
         }

@@ -3,9 +3,6 @@
 //! `helm template` prints them, including `--show-only` and `--output-dir`.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 /// One document of the release.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,9 +17,40 @@ pub struct Manifest {
     pub kind: String,
 }
 
-/// Helm's separator: `---` at the very start or after a line break, with the whitespace around it.
-static DOCUMENT_SEPARATOR: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|\s*\n)---\s*").expect("valid separator regex"));
+/// Go's `\s` (RE2's Perl class): ASCII white space without `\v`.
+fn go_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')
+}
+
+/// The matches of Helm's separator regex `(?:^|\s*\n)---\s*`, leftmost first and not overlapping,
+/// as byte ranges.
+fn separators(text: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut from = 0;
+    let dashes_end = |at: usize| {
+        let mut end = at + 3;
+        while end < bytes.len() && go_space(bytes[end]) {
+            end += 1;
+        }
+        end
+    };
+    if text.starts_with("---") {
+        from = dashes_end(0);
+        found.push(0..from);
+    }
+    while let Some(offset) = text[from..].find("\n---") {
+        let newline = from + offset;
+        let mut start = newline;
+        while start > from && go_space(bytes[start - 1]) {
+            start -= 1;
+        }
+        let end = dashes_end(newline + 1);
+        found.push(start..end);
+        from = end;
+    }
+    found
+}
 
 /// Go's `strings.TrimSpace` (Unicode white space).
 pub fn trim_space(text: &str) -> &str {
@@ -32,8 +60,15 @@ pub fn trim_space(text: &str) -> &str {
 /// Splits one rendered template into documents as Helm does (pkg/releaseutil SplitManifests).
 pub fn split_documents(text: &str) -> Vec<String> {
     let trimmed = trim_space(text);
-    DOCUMENT_SEPARATOR
-        .split(trimmed)
+    let mut pieces = Vec::new();
+    let mut last = 0;
+    for range in separators(trimmed) {
+        pieces.push(&trimmed[last..range.start]);
+        last = range.end;
+    }
+    pieces.push(&trimmed[last..]);
+    pieces
+        .into_iter()
         .filter(|piece| !piece.is_empty())
         .map(|piece| trim_space(piece).to_owned())
         .collect()
@@ -326,6 +361,16 @@ mod tests {
         );
         assert_eq!(split_documents("a: \n  b: x \n"), vec!["a: \n  b: x"]);
         assert!(split_documents("  \n ").is_empty());
+    }
+
+    proptest::proptest! {
+        /// The hand-written matcher finds exactly the matches of Helm's regex (with Go's ASCII `\s`).
+        #[test]
+        fn separators_are_the_regex_matches(text in "[-a \t\n\r\x0c\x0b]{0,40}") {
+            let regex = regex::Regex::new(r"(?:^|[\t\n\x0c\r ]*\n)---[\t\n\x0c\r ]*").unwrap();
+            let expected: Vec<_> = regex.find_iter(&text).map(|m| m.range()).collect();
+            proptest::prop_assert_eq!(separators(&text), expected);
+        }
     }
 
     fn manifest(kind: &str, source: &str) -> Manifest {

@@ -276,6 +276,7 @@ mod tests {
             root.join("render"),
             root.join("values"),
             root.join("pipeline.rs"),
+            root.join("k8s_syntax.rs"),
         ];
         let mut checked = 0;
         while let Some(path) = pending.pop() {

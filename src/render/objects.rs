@@ -3,17 +3,14 @@
 //! validation), and satisfy the API server's rules that the type cannot express — name formats,
 //! label syntax, port ranges, quantities, a Deployment selector that matches its pods.
 
-use std::sync::LazyLock;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use regex::Regex;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::reader::plain_json;
+use crate::k8s_syntax;
 use crate::values::gofmt::go_format_float as format_float_g;
 
 /// What is wrong with one rendered object.
@@ -34,31 +31,6 @@ const SUPPORTED: &[(&str, &str)] = &[
     ("v1", "Service"),
     ("apps/v1", "Deployment"),
 ];
-
-static DNS1123_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("valid regex"));
-static DNS1035_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("valid regex"));
-static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-        .expect("valid regex")
-});
-static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("valid regex")
-});
-static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$").expect("valid regex")
-});
-static CONFIG_KEY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[-._a-zA-Z0-9]+$").expect("valid regex"));
-static ENV_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$").expect("valid regex"));
-static PORT_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$").expect("valid regex"));
-static QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([+-]?[0-9]+(?:\.[0-9]*)?|[+-]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
-        .expect("valid regex")
-});
 
 /// Default range of the API server's `--service-node-port-range`.
 const NODE_PORT_RANGE: std::ops::RangeInclusive<i64> = 30000..=32767;
@@ -118,16 +90,24 @@ fn find_problem(object: &Value) -> Option<(String, String)> {
 
 type Check = Result<(), (String, String)>;
 
-/// Deserializes into the API type, then fails on any field the type does not have.
-fn typed<T: DeserializeOwned + Serialize>(object: &Value) -> Result<T, (String, String)> {
-    let value: T = serde_path_to_error::deserialize(object.clone()).map_err(|err| {
-        let field = err.path().to_string();
+/// Deserializes into the API type and fails on any field the type does not have (and that is not
+/// null: an empty value is dropped by kubectl too).
+fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, (String, String)> {
+    let mut unknown: Option<String> = None;
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(object, &mut track);
+    let result = serde_ignored::deserialize(deserializer, |path| {
+        let field = dotted(&path);
+        if unknown.is_none() && value_at(object, &field).is_some_and(|v| !v.is_null()) {
+            unknown = Some(field);
+        }
+    });
+    let value: T = result.map_err(|err| {
+        let field = track.path().to_string();
         let field = if field == "." { String::new() } else { field };
-        (field, err.into_inner().to_string())
+        (field, err.to_string())
     })?;
-    let round_trip = serde_json::to_value(&value)
-        .map_err(|err| (String::new(), format!("cannot be encoded again: {err}")))?;
-    if let Some(field) = unknown_field(object, &round_trip, String::new()) {
+    if let Some(field) = unknown {
         return Err((
             field,
             "unknown field: the API type has no such field".to_owned(),
@@ -136,40 +116,23 @@ fn typed<T: DeserializeOwned + Serialize>(object: &Value) -> Result<T, (String, 
     Ok(value)
 }
 
-/// The first field present (and not null) in `input` that the typed round trip dropped.
-fn unknown_field(input: &Value, output: &Value, path: String) -> Option<String> {
-    match (input, output) {
-        (Value::Object(fields), Value::Object(kept)) => {
-            for (key, item) in fields {
-                if item.is_null() {
-                    continue;
-                }
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match kept.get(key) {
-                    None => return Some(child),
-                    Some(kept_item) => {
-                        if let Some(found) = unknown_field(item, kept_item, child) {
-                            return Some(found);
-                        }
-                    }
-                }
+/// A serde_ignored path in the `spec.ports[0].name` form the other checks use.
+fn dotted(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", dotted(parent)),
+        Path::Map { parent, key } => {
+            let parent = dotted(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
             }
-            None
         }
-        (Value::Array(items), Value::Array(kept)) => {
-            items
-                .iter()
-                .zip(kept)
-                .enumerate()
-                .find_map(|(i, (item, kept_item))| {
-                    unknown_field(item, kept_item, format!("{path}[{i}]"))
-                })
-        }
-        _ => None,
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => dotted(parent),
     }
 }
 
@@ -182,7 +145,7 @@ fn check_name(name: Option<&String>, kind: &str) -> Check {
         return problem("metadata.name", "is required");
     };
     if kind == "Service" {
-        if name.len() > 63 || !DNS1035_LABEL.is_match(name) {
+        if !k8s_syntax::is_dns1035_label(name) {
             return problem(
                 "metadata.name",
                 format!(
@@ -191,7 +154,7 @@ fn check_name(name: Option<&String>, kind: &str) -> Check {
                 ),
             );
         }
-    } else if name.len() > 253 || !DNS1123_SUBDOMAIN.is_match(name) {
+    } else if !k8s_syntax::is_dns1123_subdomain(name) {
         return problem(
             "metadata.name",
             format!(
@@ -204,18 +167,13 @@ fn check_name(name: Option<&String>, kind: &str) -> Check {
 
 fn check_labels(labels: Option<&std::collections::BTreeMap<String, String>>, field: &str) -> Check {
     for (key, value) in labels.into_iter().flatten() {
-        let (prefix, name) = match key.rsplit_once('/') {
-            Some((prefix, name)) => (Some(prefix), name),
-            None => (None, key.as_str()),
-        };
-        let prefix_ok = prefix.is_none_or(|p| p.len() <= 253 && DNS1123_SUBDOMAIN.is_match(p));
-        if !prefix_ok || name.len() > 63 || !QUALIFIED_NAME.is_match(name) {
+        if !k8s_syntax::is_label_key(key) {
             return problem(
                 format!("{field}.{key}"),
                 format!("{key:?} is not a valid label key"),
             );
         }
-        if value.len() > 63 || !LABEL_VALUE.is_match(value) {
+        if !k8s_syntax::is_label_value(value) {
             return problem(
                 format!("{field}.{key}"),
                 format!(
@@ -237,7 +195,7 @@ fn check_metadata(
 
 fn check_data_keys<'a>(keys: impl Iterator<Item = &'a String>, field: &str) -> Check {
     for key in keys {
-        if key.len() > 253 || !CONFIG_KEY.is_match(key) {
+        if !k8s_syntax::is_config_key(key) {
             return problem(
                 format!("{field}.{key}"),
                 format!("{key:?} is not a valid key: letters, digits, '-', '_' and '.' only"),
@@ -297,7 +255,7 @@ fn check_service(service: &Service) -> Check {
             Some(IntOrString::Int(target)) => {
                 check_port(i64::from(*target), format!("{field}.targetPort"))?
             }
-            Some(IntOrString::String(name)) if name.len() > 15 || !PORT_NAME.is_match(name) => {
+            Some(IntOrString::String(name)) if !k8s_syntax::is_port_name(name) => {
                 return problem(
                     format!("{field}.targetPort"),
                     format!("{name:?} is neither a port number nor a port name"),
@@ -378,7 +336,7 @@ fn check_deployment(deployment: &Deployment) -> Check {
 }
 
 fn check_container(container: &Container, field: &str) -> Check {
-    if container.name.len() > 63 || !DNS1123_LABEL.is_match(&container.name) {
+    if !k8s_syntax::is_dns1123_label(&container.name) {
         return problem(
             format!("{field}.name"),
             format!("{:?} is not a DNS-1123 label", container.name),
@@ -409,7 +367,7 @@ fn check_container(container: &Container, field: &str) -> Check {
         )?;
     }
     for (i, env) in container.env.iter().flatten().enumerate() {
-        if !ENV_NAME.is_match(&env.name) {
+        if !k8s_syntax::is_env_var_name(&env.name) {
             return problem(
                 format!("{field}.env[{i}].name"),
                 format!("{:?} is not a valid environment variable name", env.name),
@@ -424,7 +382,7 @@ fn check_container(container: &Container, field: &str) -> Check {
         ] {
             for (name, quantity) in list.iter().flatten() {
                 let at = format!("{field}.resources.{section}.{name}");
-                let Some(amount) = quantity_value(&quantity.0) else {
+                let Some(amount) = k8s_syntax::quantity_value(&quantity.0) else {
                     return problem(
                         at,
                         format!(
@@ -452,34 +410,6 @@ fn check_container(container: &Container, field: &str) -> Check {
         }
     }
     Ok(())
-}
-
-/// The amount a Kubernetes quantity stands for (approximate: enough to compare).
-fn quantity_value(text: &str) -> Option<f64> {
-    let captures = QUANTITY.captures(text)?;
-    let number: f64 = captures.get(1)?.as_str().parse().ok()?;
-    let factor = match captures.get(2).map(|m| m.as_str()) {
-        None => 1.0,
-        Some(suffix) => match suffix {
-            "Ki" => 1024f64,
-            "Mi" => 1024f64.powi(2),
-            "Gi" => 1024f64.powi(3),
-            "Ti" => 1024f64.powi(4),
-            "Pi" => 1024f64.powi(5),
-            "Ei" => 1024f64.powi(6),
-            "n" => 1e-9,
-            "u" => 1e-6,
-            "m" => 1e-3,
-            "k" => 1e3,
-            "M" => 1e6,
-            "G" => 1e9,
-            "T" => 1e12,
-            "P" => 1e15,
-            "E" => 1e18,
-            exponent => 10f64.powi(exponent[1..].parse().ok()?),
-        },
-    };
-    Some(number * factor)
 }
 
 /// The value at a dotted field path (`spec.ports[0].port`) of a JSON object; a map key may itself
@@ -711,11 +641,14 @@ mod tests {
 
     #[test]
     fn quantities_parse() {
-        assert_eq!(quantity_value("100m"), Some(0.1));
-        assert_eq!(quantity_value("16Mi"), Some(16.0 * 1024.0 * 1024.0));
-        assert_eq!(quantity_value("1e3"), Some(1000.0));
-        assert_eq!(quantity_value("0.5"), Some(0.5));
-        assert_eq!(quantity_value("abc"), None);
-        assert_eq!(quantity_value("1.2.3"), None);
+        assert_eq!(k8s_syntax::quantity_value("100m"), Some(0.1));
+        assert_eq!(
+            k8s_syntax::quantity_value("16Mi"),
+            Some(16.0 * 1024.0 * 1024.0)
+        );
+        assert_eq!(k8s_syntax::quantity_value("1e3"), Some(1000.0));
+        assert_eq!(k8s_syntax::quantity_value("0.5"), Some(0.5));
+        assert_eq!(k8s_syntax::quantity_value("abc"), None);
+        assert_eq!(k8s_syntax::quantity_value("1.2.3"), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Number, Value};
 
-use crate::values::yaml::{YamlError, load, resolve_plain};
+use crate::values::yaml::{YamlError, load_tree, resolve_plain};
 
 /// Why a document is not YAML that Kubernetes can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,11 +36,11 @@ pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
             ),
         });
     }
-    let loaded = load(text).map_err(|err| YamlReadError {
+    let tree = load_tree(text).map_err(|err| YamlReadError {
         line: error_line(&err),
         message: err.to_string(),
     })?;
-    Ok(json_numbers(loaded.tree))
+    Ok(json_numbers(tree))
 }
 
 fn error_line(error: &YamlError) -> usize {

@@ -5,9 +5,6 @@
 //! something else, long lines folded at spaces after column 80.
 
 use std::cmp::Ordering;
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 use minijinja::value::{Value, ValueKind};
 
@@ -675,20 +672,125 @@ fn string_style(text: &str) -> ScalarStyle {
     }
 }
 
-static BASE60_FLOAT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").expect("valid base-60 regex")
-});
-static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$")
-        .expect("valid timestamp regex")
-});
+/// A cursor over ASCII text for the two patterns go-yaml's encoder quotes.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn eat(&mut self, wanted: impl Fn(u8) -> bool) -> bool {
+        match self.bytes.get(self.at) {
+            Some(&b) if wanted(b) => {
+                self.at += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Eats between `min` and `max` bytes matching `wanted`; false when fewer than `min`.
+    fn eat_run(&mut self, wanted: impl Fn(u8) -> bool + Copy, min: usize, max: usize) -> bool {
+        let mut count = 0;
+        while count < max && self.eat(wanted) {
+            count += 1;
+        }
+        count >= min
+    }
+
+    fn done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+}
+
+fn digit(b: u8) -> bool {
+    b.is_ascii_digit()
+}
+
+/// `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`: a YAML 1.1 sexagesimal float.
+fn is_base60_float(text: &str) -> bool {
+    let mut c = Cursor {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    c.eat(|b| b == b'-' || b == b'+');
+    if !c.eat(digit) {
+        return false;
+    }
+    c.eat_run(|b| digit(b) || b == b'_', 0, usize::MAX);
+    let mut groups = 0;
+    while c.eat(|b| b == b':') {
+        // `[0-5]?[0-9]`: one digit, or two with the first 0-5.
+        let first = c.bytes.get(c.at).copied();
+        let second = c.bytes.get(c.at + 1).copied();
+        match (first, second) {
+            (Some(f), Some(s)) if (b'0'..=b'5').contains(&f) && digit(s) => c.at += 2,
+            (Some(f), _) if digit(f) => c.at += 1,
+            _ => return false,
+        }
+        groups += 1;
+    }
+    if groups == 0 {
+        return false;
+    }
+    if c.eat(|b| b == b'.') {
+        c.eat_run(|b| digit(b) || b == b'_', 0, usize::MAX);
+    }
+    c.done()
+}
+
+/// go-yaml v2's timestamp pattern: `YYYY-M-D`, optionally followed by a time and a zone.
+fn is_timestamp(text: &str) -> bool {
+    let mut c = Cursor {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    let blank = |b: u8| b == b' ' || b == b'\t';
+    let date = c.eat_run(digit, 4, 4)
+        && c.eat(|b| b == b'-')
+        && c.eat_run(digit, 1, 2)
+        && c.eat(|b| b == b'-')
+        && c.eat_run(digit, 1, 2);
+    if !date {
+        return false;
+    }
+    if c.done() {
+        return true;
+    }
+    if !(c.eat(|b| b == b'T' || b == b't') || c.eat_run(blank, 1, usize::MAX)) {
+        return false;
+    }
+    let time = c.eat_run(digit, 1, 2)
+        && c.eat(|b| b == b':')
+        && c.eat_run(digit, 1, 2)
+        && c.eat(|b| b == b':')
+        && c.eat_run(digit, 1, 2);
+    if !time {
+        return false;
+    }
+    if c.eat(|b| b == b'.') {
+        c.eat_run(digit, 0, usize::MAX);
+    }
+    if c.done() {
+        return true;
+    }
+    c.eat_run(blank, 0, usize::MAX);
+    if c.eat(|b| b == b'Z') {
+        return c.done();
+    }
+    if !(c.eat(|b| b == b'-' || b == b'+') && c.eat_run(digit, 1, 2)) {
+        return false;
+    }
+    if c.eat(|b| b == b':') && !c.eat_run(digit, 2, 2) {
+        return false;
+    }
+    c.done()
+}
 
 /// Whether go-yaml writes this string without quotes: it must read back as a string, and not look
 /// like a timestamp or a YAML 1.1 sexagesimal number (`1:20`).
 fn plain_reads_as_string(text: &str) -> bool {
-    matches!(resolve_plain(text), Scalar::Str(_))
-        && !TIMESTAMP.is_match(text)
-        && !BASE60_FLOAT.is_match(text)
+    matches!(resolve_plain(text), Scalar::Str(_)) && !is_timestamp(text) && !is_base60_float(text)
 }
 
 /// go-yaml v2 writes a key inline unless it is long or spans lines.
@@ -709,6 +811,19 @@ fn yaml_float(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The hand-written matchers accept exactly what go-yaml's regexes accept.
+        #[test]
+        fn timestamp_and_base60_match_go_yaml_regexes(text in "[-+0-9:._ \tTtZz]{0,24}", date in "[0-9]{4}-[0-9]{1,3}-[0-9]{1,2}[Tt \t]{0,2}[0-9:.]{0,10}[ Z+-]{0,2}[0-9:]{0,5}") {
+            let base60 = regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").unwrap();
+            let timestamp = regex::Regex::new(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)?$").unwrap();
+            for t in [&text, &date] {
+                proptest::prop_assert_eq!(is_base60_float(t), base60.is_match(t), "base60 {:?}", t);
+                proptest::prop_assert_eq!(is_timestamp(t), timestamp.is_match(t), "timestamp {:?}", t);
+            }
+        }
+    }
     use serde_json::json;
 
     fn yaml_of(value: serde_json::Value) -> String {

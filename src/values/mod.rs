@@ -381,18 +381,28 @@ impl Values {
 
 /// Merges the chart defaults and the user's layers the way Helm does.
 pub fn compose(defaults_yaml: &str, layers: &ValueLayers) -> Result<Values, ValuesError> {
-    let defaults = match yaml::load(defaults_yaml)
+    compose_over(&parse_defaults(defaults_yaml)?, layers)
+}
+
+/// Reads a chart's `values.yaml` into the map the layers are merged over.
+pub fn parse_defaults(defaults_yaml: &str) -> Result<Map<String, Value>, ValuesError> {
+    match yaml::load(defaults_yaml)
         .map_err(|source| ValuesError::Defaults { source })?
         .tree
     {
-        Value::Null => Map::new(),
-        Value::Object(map) => map,
-        other => {
-            return Err(ValuesError::DefaultsNotAMap {
-                found: strvals::kind_name(&other),
-            });
-        }
-    };
+        Value::Null => Ok(Map::new()),
+        Value::Object(map) => Ok(map),
+        other => Err(ValuesError::DefaultsNotAMap {
+            found: strvals::kind_name(&other),
+        }),
+    }
+}
+
+/// [`compose`] over chart defaults already read with [`parse_defaults`] (a renderer reads them once).
+pub fn compose_over(
+    defaults: &Map<String, Value>,
+    layers: &ValueLayers,
+) -> Result<Values, ValuesError> {
     let mut user = Map::new();
     let mut origins = OriginMap::default();
 
@@ -448,7 +458,7 @@ pub fn compose(defaults_yaml: &str, layers: &ValueLayers) -> Result<Values, Valu
     }
 
     Ok(Values {
-        tree: Value::Object(merge::coalesce(&defaults, user)),
+        tree: Value::Object(merge::coalesce(defaults, user)),
         origins,
         defaults_origin: Origin::ChartDefaults,
     })

@@ -177,39 +177,9 @@ pub fn is_ipv6(text: &str) -> bool {
     text.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
-/// A DNS-1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, ≤ 63.
-pub fn is_dns1123_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
-}
-
-/// A DNS-1123 subdomain: dot-separated DNS-1123 labels, ≤ 253.
-pub fn is_dns1123_subdomain(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 253 && text.split('.').all(is_dns1123_label)
-}
-
-/// A DNS-1035 label (what a Service name must be): like a DNS-1123 label but starting with a
-/// letter.
-pub fn is_dns1035_label(text: &str) -> bool {
-    is_dns1123_label(text) && text.starts_with(|c: char| c.is_ascii_lowercase())
-}
-
-/// A Kubernetes label value: empty, or ≤ 63 of `[A-Za-z0-9_.-]` starting and ending
-/// alphanumeric.
-pub fn is_label_value(text: &str) -> bool {
-    text.is_empty()
-        || (text.len() <= 63
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            && text.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && text.ends_with(|c: char| c.is_ascii_alphanumeric()))
-}
+pub use crate::k8s_syntax::{
+    is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_value,
+};
 
 /// An image repository as a container runtime accepts it: an optional registry host (with
 /// port) and lowercase path components separated by `/`; no tag or digest (the chart adds the

@@ -721,14 +721,22 @@ fn limit_text(value: Option<&Value>) -> String {
     value.map(rules::printed).unwrap_or_default()
 }
 
-/// The chart's schema, inlined, for the unknown-key walk and the schema pass.
+/// The chart's schema as checked in under `schemas/` (a test keeps it equal to what the typed model
+/// generates; parsing the text is cheaper than generating it in every process).
 fn chart_schema(kind: ChartKind) -> &'static Value {
     static GATEWAY: OnceLock<Value> = OnceLock::new();
     static BASTION: OnceLock<Value> = OnceLock::new();
-    match kind {
-        ChartKind::Gateway => GATEWAY.get_or_init(|| model::schema(kind)),
-        ChartKind::Bastion => BASTION.get_or_init(|| model::schema(kind)),
-    }
+    let (cell, text) = match kind {
+        ChartKind::Gateway => (
+            &GATEWAY,
+            include_str!("../../schemas/gateway.values.schema.json"),
+        ),
+        ChartKind::Bastion => (
+            &BASTION,
+            include_str!("../../schemas/bastion.values.schema.json"),
+        ),
+    };
+    cell.get_or_init(|| serde_json::from_str(text).unwrap_or_else(|_| model::schema(kind)))
 }
 
 /// The object-shaped alternative of a schema (looking through `anyOf`/`oneOf`).

@@ -270,7 +270,26 @@ enum Frame {
 
 /// Parses the first YAML document of `text` into Helm's value tree.
 pub fn load(text: &str) -> Result<LoadedYaml, YamlError> {
+    let mut loader = Loader {
+        track: true,
+        ..Loader::default()
+    };
+    run(&mut loader, text)?;
+    Ok(LoadedYaml {
+        tree: loader.root.unwrap_or(Value::Null),
+        lines: loader.lines,
+        number_text: loader.number_text,
+    })
+}
+
+/// [`load`] without the lines and number texts: only the tree (for reading rendered documents back).
+pub fn load_tree(text: &str) -> Result<Value, YamlError> {
     let mut loader = Loader::default();
+    run(&mut loader, text)?;
+    Ok(loader.root.unwrap_or(Value::Null))
+}
+
+fn run(loader: &mut Loader, text: &str) -> Result<(), YamlError> {
     for next in Parser::new_from_str(text) {
         let (event, span) = next.map_err(|err| YamlError::Syntax {
             line: err.marker().line(),
@@ -281,15 +300,13 @@ pub fn load(text: &str) -> Result<LoadedYaml, YamlError> {
             break;
         }
     }
-    Ok(LoadedYaml {
-        tree: loader.root.unwrap_or(Value::Null),
-        lines: loader.lines,
-        number_text: loader.number_text,
-    })
+    Ok(())
 }
 
 #[derive(Default)]
 struct Loader {
+    /// Whether to record lines, number texts and the paths they need.
+    track: bool,
     stack: Vec<Frame>,
     anchors: BTreeMap<usize, Value>,
     lines: BTreeMap<KeyPath, usize>,
@@ -305,7 +322,20 @@ enum Slot {
 }
 
 /// The slot that the next node of `frame` (the innermost open collection) fills.
-fn frame_slot(frame: Option<&Frame>) -> Slot {
+fn frame_slot(frame: Option<&Frame>, track: bool) -> Slot {
+    if !track {
+        // Without tracking, paths are never read: skip building them.
+        return match frame {
+            Some(Frame::Map {
+                merge_pending: true,
+                ..
+            }) => Slot::Merge,
+            Some(Frame::Map {
+                pending_key: None, ..
+            }) => Slot::Key,
+            _ => Slot::Value(KeyPath::root()),
+        };
+    }
     match frame {
         None => Slot::Value(KeyPath::root()),
         Some(Frame::Map {
@@ -339,7 +369,8 @@ impl Loader {
                 } else {
                     let scalar = resolve_scalar(&text, style, tag_suffix.as_deref());
                     let value = scalar_to_json(scalar, line, &text)?;
-                    if let (Slot::Value(path), Value::Number(_)) = (&slot, &value) {
+                    if let (true, Slot::Value(path), Value::Number(_)) = (self.track, &slot, &value)
+                    {
                         self.number_text.insert(path.clone(), text.to_string());
                     }
                     if anchor != 0 {
@@ -414,10 +445,10 @@ impl Loader {
 
     /// Decides where the node that starts now belongs, and records its line.
     fn slot(&mut self, line: usize) -> Result<Slot, YamlError> {
-        let slot = frame_slot(self.stack.last());
+        let slot = frame_slot(self.stack.last(), self.track);
         if let Slot::Value(path) = &slot {
             // Map values take the line of their key, recorded in `set_key`.
-            if !matches!(self.stack.last(), Some(Frame::Map { .. })) {
+            if self.track && !matches!(self.stack.last(), Some(Frame::Map { .. })) {
                 self.lines.insert(path.clone(), line);
             }
         }
@@ -435,7 +466,7 @@ impl Loader {
 
     /// The slot of a collection that just ended (its parent frame is on top again).
     fn slot_for_finished(&mut self, line: usize) -> Result<Slot, YamlError> {
-        match frame_slot(self.stack.last()) {
+        match frame_slot(self.stack.last(), self.track) {
             Slot::Key => Err(YamlError::UnsupportedKey {
                 line,
                 found: "a collection",
@@ -461,7 +492,9 @@ impl Loader {
                 return Err(YamlError::DuplicateKey { line, key });
             }
             explicit_keys.push(key.clone());
-            self.lines.insert(path.key(&key), line);
+            if self.track {
+                self.lines.insert(path.key(&key), line);
+            }
             *pending_key = Some(key);
         }
         Ok(())
