@@ -9,10 +9,10 @@ COPY charts ./charts
 COPY schemas ./schemas
 COPY benches ./benches
 COPY tests ./tests
-RUN cargo build --release --locked --bin ikp && strip target/release/ikp
+RUN cargo build --profile dist --locked --bin ikp && strip target/dist/ikp
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /src/target/release/ikp /usr/local/bin/ikp
+COPY --from=build /src/target/dist/ikp /usr/local/bin/ikp
 COPY config.sample.ini /etc/ikp/config.sample.ini
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/ikp"]

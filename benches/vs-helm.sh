@@ -6,7 +6,9 @@
 # Reports the mean wall time per process over RUNS runs and the peak RSS (max over 10 runs, from
 # /usr/bin/time), and the ratios against the goals (>= 25x less wall time, <= 1/5 of the peak RSS).
 #
-# Usage: benches/vs-helm.sh            (env: RUNS=200, HELM=/tmp/tools/helm, SHARED=../shared)
+# Usage: benches/vs-helm.sh            (env: RUNS=200, HELM=/tmp/tools/helm, SHARED=../shared,
+#                                       PROFILE=release; PROFILE=dist times the LTO build that the
+#                                       Dockerfile ships; IKP=path skips the build)
 # Helm is installed with shared/tools/install-helm.sh into /tmp/tools when missing.
 set -euo pipefail
 
@@ -18,8 +20,11 @@ SHARED="${SHARED:-$ROOT/../shared}"
 if [ ! -x "$HELM" ]; then
   bash "$SHARED/tools/install-helm.sh" "$(dirname "$HELM")" >/dev/null
 fi
-(cd "$ROOT" && cargo build --release --quiet --bin ikp)
-IKP="$ROOT/target/release/ikp"
+PROFILE="${PROFILE:-release}"
+if [ -z "${IKP:-}" ]; then # IKP=path times an already built binary
+  (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --bin ikp)
+  IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ikp"
+fi
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

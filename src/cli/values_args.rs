@@ -38,8 +38,6 @@ pub struct ValuesArgs {
 impl ValuesArgs {
     /// Reads the `-f` files (a missing file is an error naming it) and collects the flags into
     /// layers.
-    // `render`, `apply` and `diff` call this; they land from other branches.
-    #[allow(dead_code)]
     pub fn to_layers(&self) -> Result<ValueLayers, ValuesError> {
         let mut layers = ValueLayers::new();
         for file in &self.values {
