@@ -4,6 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::k8s_syntax;
+
 /// Label on every remote object and namespace the plugin creates (value [`OFFLOADING_VALUE`]).
 pub const OFFLOADING_LABEL: &str = "interlink.io";
 /// Value of [`OFFLOADING_LABEL`].
@@ -56,20 +58,9 @@ pub fn is_valid_uid(uid: &str) -> bool {
 /// Whether `name` is a valid name of `kind` (at most 63 characters; subdomains are limited here to 63 as
 /// well, since the original used that bound for every name).
 pub fn is_valid_name(name: &str, kind: NameKind) -> bool {
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        return false;
-    }
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
     match kind {
-        NameKind::Label => label_ok(name),
-        NameKind::Subdomain => name.split('.').all(label_ok),
+        NameKind::Label => k8s_syntax::is_dns1123_label(name),
+        NameKind::Subdomain => name.len() <= MAX_NAME_LEN && k8s_syntax::is_dns1123_subdomain(name),
     }
 }
 

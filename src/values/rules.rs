@@ -281,50 +281,7 @@ pub fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>,
 }
 
 /// A Kubernetes resource quantity (`100m`, `1Gi`, `0.5`, `1e3`), as its numeric value.
-pub fn quantity(text: &str) -> Option<f64> {
-    let (sign, rest) = match text.as_bytes().first()? {
-        b'+' => (1.0, &text[1..]),
-        b'-' => (-1.0, &text[1..]),
-        _ => (1.0, text),
-    };
-    let number_len = rest
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b'.')
-        .count();
-    let (number, suffix) = rest.split_at(number_len);
-    if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-        return None;
-    }
-    let base: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exp if exp.starts_with(['e', 'E']) => {
-            let digits = &exp[1..];
-            let unsigned = digits.strip_prefix(['+', '-']).unwrap_or(digits);
-            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            10f64.powi(digits.parse::<i32>().ok()?)
-        }
-        _ => return None,
-    };
-    Some(sign * base * factor)
-}
+pub use crate::k8s_syntax::quantity_value as quantity;
 
 /// A container resource name: a standard one or a domain-qualified extended resource.
 pub fn is_resource_name(name: &str) -> bool {
@@ -336,14 +293,7 @@ pub fn is_resource_name(name: &str) -> bool {
                     .is_some_and(|size| quantity(size).is_some())
         }
         Some((domain, rest)) => {
-            is_dns1123_subdomain(domain)
-                && !rest.is_empty()
-                && rest.len() <= 63
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-                && rest.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && rest.ends_with(|c: char| c.is_ascii_alphanumeric())
+            is_dns1123_subdomain(domain) && crate::k8s_syntax::is_qualified_name_part(rest)
         }
     }
 }
