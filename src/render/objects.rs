@@ -615,6 +615,17 @@ mod tests {
         assert_eq!(check(doc).unwrap_err().field, "kind");
         let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\nextra: 1\n";
         assert_eq!(check(doc).unwrap_err().field, "extra");
+        // Nested unknown fields are named by their full path, list indexes included.
+        let doc = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  selector:\n    matchLabels: {a: b}\n  template:\n    metadata:\n      labels: {a: b}\n    spec:\n      containers:\n        - name: c\n          image: i\n        - name: d\n          image: i\n          imagePullPolicyy: Always\n";
+        let problem = check(doc).unwrap_err();
+        assert_eq!(
+            problem.field,
+            "spec.template.spec.containers[1].imagePullPolicyy"
+        );
+        assert!(problem.message.contains("unknown field"), "{problem:?}");
+        // An unknown field left empty (null) is not reported: the check looks for fields that carry data.
+        let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\nextra:\n";
+        assert!(check(doc).is_ok());
     }
 
     #[test]
