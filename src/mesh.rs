@@ -4,15 +4,18 @@
 //! `slurm-job.vk.io/pre-exec`; inside it a heredoc writes `mesh.sh` (the WireGuard setup, private key
 //! included). This module extracts that script and adds what runs it on the remote cluster: a
 //! `mesh-setup` container (native sidecar or regular container), the `interlink-scratch` emptyDir, the
-//! privileges WireGuard needs and an optional startup probe on the ready file.
+//! privileges WireGuard needs and an optional startup probe on the ready file. The script reaches the
+//! container through a per-pod Secret mounted read-only (the caller creates it from
+//! [`MeshOutcome::Injected`]); the annotation is removed from the remote pod, so the private key is in
+//! neither the remote pod's annotations nor its container arguments, which anyone allowed to read pods
+//! can see.
 //!
 //! It owns only the pod-spec transformation; deciding when to call it and logging the outcome is the
 //! offload service's job. The script embeds a private key: nothing here logs or formats it into errors.
 
-use base64::Engine as _;
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, ExecAction, Pod, Probe, SecurityContext,
-    Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, ExecAction, Pod, Probe,
+    SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 
 /// Pod annotation in which the Virtual Kubelet passes the pre-exec script.
@@ -25,6 +28,12 @@ pub const MESH_CONTAINER_NAME: &str = "mesh-setup";
 pub const SCRATCH_VOLUME_NAME: &str = "interlink-scratch";
 /// Where the scratch volume is mounted; the Kubernetes mesh script relies on this path.
 pub const SCRATCH_DIR: &str = "/tmp/interlink";
+/// Name of the injected volume holding the script's Secret (also the unscoped name of that Secret).
+pub const SCRIPT_VOLUME_NAME: &str = "interlink-mesh";
+/// Where the script's Secret is mounted (read-only) in the mesh-setup container.
+pub const SCRIPT_DIR: &str = "/etc/interlink-mesh";
+/// Key of the script in its Secret.
+pub const SCRIPT_KEY: &str = "mesh.sh";
 /// File the mesh script creates once the mesh is up; the startup probe waits for it.
 pub const READY_FILE: &str = "/tmp/interlink/mesh-ready";
 /// Image of the mesh-setup container (the original's choice; see the README for pinning advice).
@@ -78,13 +87,32 @@ pub enum MeshScriptError {
     },
 }
 
+/// The `mesh.sh` text from the annotation. It embeds a WireGuard private key, so `Debug` shows only
+/// its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MeshScript(String);
+
+impl MeshScript {
+    /// The script text (for the Secret that carries it; never for logs).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MeshScript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MeshScript(<{} bytes, not shown>)", self.0.len())
+    }
+}
+
 /// What [`inject`] did to a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeshOutcome {
     /// The pod has no pre-exec annotation: left unchanged.
     NotRequested,
-    /// The mesh-setup container and scratch volume were added.
-    Injected,
+    /// The mesh-setup container and its volumes were added and the annotation removed; the caller must
+    /// create the Secret named in [`inject`]'s call with the script under [`SCRIPT_KEY`].
+    Injected(MeshScript),
     /// The annotation is there but unusable: pod left unchanged (the caller logs a warning).
     Skipped(MeshScriptError),
 }
@@ -121,8 +149,9 @@ pub fn extract_mesh_script(pre_exec: &str) -> Result<&str, MeshScriptError> {
     Err(MeshScriptError::Unterminated)
 }
 
-/// Adds the mesh setup to `pod` when its pre-exec annotation carries a mesh script.
-pub fn inject(pod: &mut Pod, options: &MeshOptions) -> MeshOutcome {
+/// Adds the mesh setup to `pod` when its pre-exec annotation carries a mesh script; the script is read
+/// from the Secret `secret_name`, which the caller creates from the returned script.
+pub fn inject(pod: &mut Pod, options: &MeshOptions, secret_name: &str) -> MeshOutcome {
     let Some(pre_exec) = pod
         .metadata
         .annotations
@@ -149,22 +178,29 @@ pub fn inject(pod: &mut Pod, options: &MeshOptions) -> MeshOutcome {
             name: MESH_CONTAINER_NAME,
         });
     }
-    if spec
-        .volumes
-        .iter()
-        .flatten()
-        .any(|v| v.name == SCRATCH_VOLUME_NAME)
-    {
-        return MeshOutcome::Skipped(MeshScriptError::NameTaken {
-            what: "volume",
-            name: SCRATCH_VOLUME_NAME,
-        });
+    for volume in [SCRATCH_VOLUME_NAME, SCRIPT_VOLUME_NAME] {
+        if spec.volumes.iter().flatten().any(|v| v.name == volume) {
+            return MeshOutcome::Skipped(MeshScriptError::NameTaken {
+                what: "volume",
+                name: volume,
+            });
+        }
     }
 
-    let container = mesh_container(&script, options);
-    spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+    let container = mesh_container(options);
+    let volumes = spec.volumes.get_or_insert_with(Vec::new);
+    volumes.push(Volume {
         name: SCRATCH_VOLUME_NAME.to_owned(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    });
+    volumes.push(Volume {
+        name: SCRIPT_VOLUME_NAME.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret_name.to_owned()),
+            default_mode: Some(0o400),
+            ..SecretVolumeSource::default()
+        }),
         ..Volume::default()
     });
     if options.init_container {
@@ -174,16 +210,18 @@ pub fn inject(pod: &mut Pod, options: &MeshOptions) -> MeshOutcome {
     } else {
         spec.containers.push(container);
     }
-    MeshOutcome::Injected
+    if let Some(annotations) = pod.metadata.annotations.as_mut() {
+        annotations.remove(PRE_EXEC_ANNOTATION);
+    }
+    MeshOutcome::Injected(MeshScript(script))
 }
 
-/// The `mesh-setup` container running `script` through the wrapper chosen by `options`.
-pub fn mesh_container(script: &str, options: &MeshOptions) -> Container {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(script);
+/// The `mesh-setup` container running the mounted script through the wrapper chosen by `options`.
+pub fn mesh_container(options: &MeshOptions) -> Container {
     let wrapper = if options.slurm_setup_script {
-        slurm_wrapper(&encoded)
+        slurm_wrapper()
     } else {
-        kubernetes_wrapper(&encoded)
+        kubernetes_wrapper()
     };
     Container {
         name: MESH_CONTAINER_NAME.to_owned(),
@@ -195,11 +233,19 @@ pub fn mesh_container(script: &str, options: &MeshOptions) -> Container {
             value: Some(SCRATCH_DIR.to_owned()),
             ..EnvVar::default()
         }]),
-        volume_mounts: Some(vec![VolumeMount {
-            name: SCRATCH_VOLUME_NAME.to_owned(),
-            mount_path: SCRATCH_DIR.to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: SCRATCH_VOLUME_NAME.to_owned(),
+                mount_path: SCRATCH_DIR.to_owned(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: SCRIPT_VOLUME_NAME.to_owned(),
+                mount_path: SCRIPT_DIR.to_owned(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
         security_context: Some(SecurityContext {
             privileged: Some(true),
             capabilities: Some(Capabilities {
@@ -227,24 +273,25 @@ pub fn mesh_container(script: &str, options: &MeshOptions) -> Container {
 
 const APK_PACKAGES: &str = "curl bash procps gcompat libc6-compat iproute2 util-linux shadow";
 
-/// Shell lines shared by both wrappers: install the tools the mesh scripts use and decode `mesh.sh`.
-fn install_prelude(script_base64: &str) -> String {
+/// Shell lines shared by both wrappers: install the tools the mesh scripts use and copy `mesh.sh` out
+/// of its read-only Secret mount into the scratch directory.
+fn install_prelude() -> String {
     format!(
         "set -e\n\
          apk add --no-cache {APK_PACKAGES}\n\
          mkdir -p {SCRATCH_DIR}\n\
-         echo '{script_base64}' | base64 -d > {SCRATCH_DIR}/mesh.sh\n"
+         cp {SCRIPT_DIR}/{SCRIPT_KEY} {SCRATCH_DIR}/mesh.sh\n"
     )
 }
 
-/// Wrapper for the Kubernetes-adapted mesh script: install tools, decode, run.
+/// Wrapper for the Kubernetes-adapted mesh script: install tools, copy, run.
 ///
 /// Lines start at column 0 so that the script reads the same whatever shell runs it.
-pub fn kubernetes_wrapper(script_base64: &str) -> String {
+pub fn kubernetes_wrapper() -> String {
     format!(
         "{}chmod 0755 {SCRATCH_DIR}/mesh.sh\n\
          exec bash {SCRATCH_DIR}/mesh.sh\n",
-        install_prelude(script_base64)
+        install_prelude()
     )
 }
 
@@ -253,7 +300,7 @@ pub fn kubernetes_wrapper(script_base64: &str) -> String {
 ///
 /// The `job-fake.sh` heredoc terminator sits at column 0: the original indented it, so the shell never
 /// ended the heredoc and `mesh.sh` never ran.
-pub fn slurm_wrapper(script_base64: &str) -> String {
+pub fn slurm_wrapper() -> String {
     format!(
         "{}sed -i \\\n\
          \x20 -e 's/fg 1$/fg %1/' \\\n\
@@ -272,7 +319,7 @@ pub fn slurm_wrapper(script_base64: &str) -> String {
          export SLURM_JOB_ID=1 SLURM_PROCID=0 SLURM_TMPDIR=/tmp TMPDIR=/tmp\n\
          cd {SCRATCH_DIR}\n\
          exec bash {SCRATCH_DIR}/mesh.sh {SCRATCH_DIR}/job-fake.sh\n",
-        install_prelude(script_base64)
+        install_prelude()
     )
 }
 
@@ -282,6 +329,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     const SCRIPT: &str = "#!/bin/bash\necho mesh up\nWG_KEY=not-a-real-key\n";
+    const SECRET: &str = "p-mesh-secret";
 
     fn pre_exec(script: &str) -> String {
         format!(
@@ -345,7 +393,7 @@ mod tests {
         let mut pod = pod_with_annotation(None);
         let before = pod.clone();
         assert_eq!(
-            inject(&mut pod, &MeshOptions::default()),
+            inject(&mut pod, &MeshOptions::default(), SECRET),
             MeshOutcome::NotRequested
         );
         assert_eq!(pod, before);
@@ -356,25 +404,52 @@ mod tests {
         let mut pod = pod_with_annotation(Some(format!("{MESH_HEREDOC_OPENER}\necho x\n")));
         let before = pod.clone();
         assert_eq!(
-            inject(&mut pod, &MeshOptions::default()),
+            inject(&mut pod, &MeshOptions::default(), SECRET),
             MeshOutcome::Skipped(MeshScriptError::Unterminated)
         );
         assert_eq!(pod, before);
     }
 
     #[test]
-    fn existing_mesh_container_is_not_duplicated() {
+    fn injection_consumes_the_annotation_and_hands_back_the_script() {
         let mut pod = pod_with_annotation(Some(pre_exec(SCRIPT)));
-        assert_eq!(
-            inject(&mut pod, &MeshOptions::default()),
-            MeshOutcome::Injected
-        );
+        let MeshOutcome::Injected(script) = inject(&mut pod, &MeshOptions::default(), SECRET)
+        else {
+            panic!("not injected")
+        };
+        assert_eq!(script.expose(), SCRIPT.strip_suffix('\n').expect("newline"));
+        assert!(!format!("{script:?}").contains("not-a-real-key"));
+        let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+        assert!(!annotations.contains_key(PRE_EXEC_ANNOTATION));
+        let spec = serde_json::to_string(&pod.spec).expect("json");
+        assert!(!spec.contains("not-a-real-key"), "{spec}");
+        // A second pass finds no annotation: nothing is added twice.
         let once = pod.clone();
-        assert!(matches!(
-            inject(&mut pod, &MeshOptions::default()),
-            MeshOutcome::Skipped(MeshScriptError::NameTaken { .. })
-        ));
+        assert_eq!(
+            inject(&mut pod, &MeshOptions::default(), SECRET),
+            MeshOutcome::NotRequested
+        );
         assert_eq!(pod, once);
+    }
+
+    #[test]
+    fn existing_mesh_names_are_not_reused() {
+        let mut pod = pod_with_annotation(Some(pre_exec(SCRIPT)));
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+                name: SCRIPT_VOLUME_NAME.to_owned(),
+                ..Volume::default()
+            });
+        }
+        let before = pod.clone();
+        assert_eq!(
+            inject(&mut pod, &MeshOptions::default(), SECRET),
+            MeshOutcome::Skipped(MeshScriptError::NameTaken {
+                what: "volume",
+                name: SCRIPT_VOLUME_NAME
+            })
+        );
+        assert_eq!(pod, before);
     }
 
     #[test]
@@ -400,7 +475,10 @@ mod tests {
                         slurm_setup_script,
                     };
                     let mut pod = pod_with_annotation(Some(pre_exec(SCRIPT)));
-                    assert_eq!(inject(&mut pod, &options), MeshOutcome::Injected);
+                    assert!(matches!(
+                        inject(&mut pod, &options, SECRET),
+                        MeshOutcome::Injected(_)
+                    ));
                     let name = format!(
                         "mesh_init-{init_container}_probe-{startup_probe}_slurm-{slurm_setup_script}"
                     );

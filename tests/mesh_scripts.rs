@@ -5,12 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use base64::Engine as _;
-use ikp::mesh::{SCRATCH_DIR, kubernetes_wrapper, slurm_wrapper};
-
-fn encoded(script: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(script)
-}
+use ikp::mesh::{SCRATCH_DIR, SCRIPT_DIR, SCRIPT_KEY, kubernetes_wrapper, slurm_wrapper};
 
 fn syntax_check(shell: &str, script: &str) {
     let out = Command::new(shell)
@@ -24,8 +19,12 @@ fn syntax_check(shell: &str, script: &str) {
     );
 }
 
-/// Runs `wrapper` with the scratch dir moved into `dir` and `apk` replaced by a no-op.
-fn run_wrapper(wrapper: &str, dir: &Path) -> std::process::Output {
+/// Runs `wrapper` with `mesh_script` in a stand-in for the Secret mount, the scratch dir moved into
+/// `dir` and `apk` replaced by a no-op.
+fn run_wrapper(wrapper: &str, mesh_script: &str, dir: &Path) -> std::process::Output {
+    let secret = dir.join("secret");
+    fs::create_dir_all(&secret).expect("secret dir");
+    fs::write(secret.join(SCRIPT_KEY), mesh_script).expect("mesh.sh in the secret mount");
     let scratch = dir.join("scratch");
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).expect("bin dir");
@@ -40,7 +39,9 @@ fn run_wrapper(wrapper: &str, dir: &Path) -> std::process::Output {
         .arg(&apk)
         .status()
         .expect("chmod");
-    let wrapper = wrapper.replace(SCRATCH_DIR, scratch.to_str().expect("utf-8 path"));
+    let wrapper = wrapper
+        .replace(SCRATCH_DIR, scratch.to_str().expect("utf-8 path"))
+        .replace(SCRIPT_DIR, secret.to_str().expect("utf-8 path"));
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -59,22 +60,22 @@ const FAKE_MESH: &str =
 
 #[test]
 fn kubernetes_wrapper_parses_in_sh_and_bash() {
-    let wrapper = kubernetes_wrapper(&encoded(FAKE_MESH));
+    let wrapper = kubernetes_wrapper();
     syntax_check("sh", &wrapper);
     syntax_check("bash", &wrapper);
 }
 
 #[test]
 fn slurm_wrapper_parses_in_sh_and_bash() {
-    let wrapper = slurm_wrapper(&encoded(FAKE_MESH));
+    let wrapper = slurm_wrapper();
     syntax_check("sh", &wrapper);
     syntax_check("bash", &wrapper);
 }
 
 #[test]
-fn kubernetes_wrapper_decodes_and_runs_the_mesh_script() {
+fn kubernetes_wrapper_copies_and_runs_the_mesh_script() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run_wrapper(&kubernetes_wrapper(&encoded(FAKE_MESH)), dir.path());
+    let out = run_wrapper(&kubernetes_wrapper(), FAKE_MESH, dir.path());
     assert!(
         out.status.success(),
         "{}",
@@ -97,7 +98,7 @@ fn slurm_wrapper_runs_mesh_with_the_stand_in_job_and_patches_the_template() {
          ./slirp4netns --configure tap0\n"
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = run_wrapper(&slurm_wrapper(&encoded(&template)), dir.path());
+    let out = run_wrapper(&slurm_wrapper(), &template, dir.path());
     assert!(
         out.status.success(),
         "{}",

@@ -510,7 +510,8 @@ async fn follow_logs_and_restart() {
 }
 
 /// A pod with the mesh pre-exec annotation (a WireGuard private key inside) is offloaded with the mesh
-/// container; the key never reaches the log.
+/// container; the key never reaches the log, nor the remote pod (annotations, args): only a Secret of
+/// the pod, deleted with it. Relies on: label-selector lists of Pods and Secrets, Secret data round trip.
 #[tokio::test]
 async fn mesh_annotation_is_offloaded_without_logging_the_key() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-mesh").await else {
@@ -538,6 +539,33 @@ async fn mesh_annotation_is_offloaded_without_logging_the_key() {
         init.iter().any(|c| c.name == "mesh-setup"),
         "mesh container injected"
     );
+    let remote_text = serde_json::to_string(&remote).expect("pod json");
+    assert!(
+        !remote_text.contains("SENTINEL-WG-PRIVATE-KEY-91d4"),
+        "the private key is readable in the remote pod"
+    );
+    assert!(
+        !remote
+            .annotations()
+            .contains_key("slurm-job.vk.io/pre-exec")
+    );
+    let secrets: Api<Secret> = Api::namespaced(cluster.client(), ns.name());
+    let lp = ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}"));
+    let script_secret = secrets
+        .list(&lp)
+        .await
+        .expect("list secrets")
+        .items
+        .into_iter()
+        .find(|s| s.data.as_ref().is_some_and(|d| d.contains_key("mesh.sh")))
+        .expect("the mesh script's Secret");
+    let script = &script_secret.data.as_ref().expect("data")["mesh.sh"].0;
+    assert!(String::from_utf8_lossy(script).contains("PrivateKey = SENTINEL-WG-PRIVATE-KEY-91d4"));
     delete_twice(&plugin, &pod_of(&body), &uid).await;
+    let left = owned_objects(&cluster.client(), ns.name(), &uid).await;
+    assert!(
+        left.iter().all(|o| !o.starts_with("Secret/")),
+        "Secrets left after delete: {left:?}"
+    );
     assert!(plugin.stop().success());
 }

@@ -260,15 +260,24 @@ pub fn plan(
         spec: Some(spec),
         status: None,
     };
-    match mesh::inject(&mut pod, &settings.mesh) {
+    match mesh::inject(&mut pod, &settings.mesh, &scope(mesh::SCRIPT_VOLUME_NAME)) {
         MeshOutcome::NotRequested => {}
-        MeshOutcome::Injected => decisions.push(Decision {
-            subject: "mesh".into(),
-            action: format!(
-                "added the {} container from the pre-exec annotation",
-                mesh::MESH_CONTAINER_NAME
-            ),
-        }),
+        MeshOutcome::Injected(script) => {
+            extra_secrets.push((
+                mesh::SCRIPT_VOLUME_NAME.to_owned(),
+                BTreeMap::from([(
+                    mesh::SCRIPT_KEY.to_owned(),
+                    ByteString(script.expose().as_bytes().to_vec()),
+                )]),
+            ));
+            decisions.push(Decision {
+                subject: "mesh".into(),
+                action: format!(
+                    "added the {} container from the pre-exec annotation, its script in a Secret",
+                    mesh::MESH_CONTAINER_NAME
+                ),
+            });
+        }
         MeshOutcome::Skipped(reason) => decisions.push(Decision {
             subject: "mesh".into(),
             action: format!("not injected: {reason}"),
