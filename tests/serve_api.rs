@@ -569,3 +569,54 @@ async fn mesh_annotation_is_offloaded_without_logging_the_key() {
     );
     assert!(plugin.stop().success());
 }
+
+/// A remote pod deleted while the plugin was down: after the restart the watch cannot have seen it go,
+/// but a pod the Virtual Kubelet reports as running is not being created, so it is reported terminated
+/// (RemotePodMissing) instead of waiting forever; the same pod without a running status still reads as
+/// a create in flight. Relies on: pod delete with grace period 0 on a kwok node, list+watch of pods.
+#[tokio::test]
+async fn pod_deleted_while_the_plugin_was_down_is_reported_gone() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("serve-vanished").await else {
+        return;
+    };
+    let mut plugin = Plugin::start(PluginOptions::new("vanished", cluster.kubeconfig())).await;
+    plugin.wait_ready().await;
+    let uid = new_uid();
+    let body = fixture("simple-pod", ns.name(), &uid);
+    let pod = pod_of(&body);
+    create(&plugin, &body).await;
+    wait_status(&plugin, &pod, "Running", all_running).await;
+    assert!(plugin.stop().success());
+
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns.name());
+    let remote_name = format!("test-pod-{uid}");
+    pods.delete(&remote_name, &DeleteParams::default().grace_period(0))
+        .await
+        .expect("delete remote pod");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pods.get_opt(&remote_name).await.expect("get").is_some() {
+        assert!(Instant::now() < deadline, "remote pod not deleted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let mut restarted = Plugin::start(PluginOptions::new(
+        "vanished-restarted",
+        cluster.kubeconfig(),
+    ))
+    .await;
+    restarted.wait_ready().await;
+    let not_started = wait_status(&restarted, &pod, "status", |_| true).await;
+    assert_eq!(
+        not_started["containers"][0]["state"]["waiting"]["reason"], "ContainerCreating",
+        "{not_started}"
+    );
+    let mut running = pod.clone();
+    running["status"] = json!({"phase": "Running"});
+    let gone = wait_status(&restarted, &running, "status", |_| true).await;
+    assert_eq!(
+        gone["containers"][0]["state"]["terminated"]["reason"], "RemotePodMissing",
+        "{gone}"
+    );
+    delete_twice(&restarted, &pod, &uid).await;
+    assert!(restarted.stop().success());
+}

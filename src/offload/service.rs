@@ -246,6 +246,22 @@ impl StatusCache {
     }
 }
 
+/// Whether the pod, as the Virtual Kubelet sends it, is running: phase Running or a running container.
+/// Before the remote pod exists that is never reported. (A finished pod is left out: reporting it
+/// killed would overwrite how it really ended.)
+fn reported_running(pod: &Pod) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    status.phase.as_deref() == Some("Running")
+        || status
+            .container_statuses
+            .iter()
+            .chain(status.init_container_statuses.iter())
+            .flatten()
+            .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave the maps inconsistent, so poisoning is ignored.
     mutex
@@ -676,6 +692,12 @@ impl OffloadService {
                 Some(pod) => RemoteState::Found(pod),
                 None => match lock(&self.cache.vanished).get(&local.uid) {
                     Some(at) => RemoteState::Vanished { at: at.clone() },
+                    // The watch only sees deletions while the plugin runs. A pod the Virtual Kubelet
+                    // already knows as running cannot still be being created: after a restart, that is
+                    // how a pod deleted in between is told from a create in flight.
+                    None if reported_running(pod) => RemoteState::Vanished {
+                        at: Time(k8s_openapi::jiff::Timestamp::now()),
+                    },
                     None => RemoteState::NotFound,
                 },
             };
