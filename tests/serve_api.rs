@@ -71,6 +71,22 @@ async fn create(plugin: &Plugin, body: &Value) -> Value {
     reply.json()
 }
 
+/// A started plugin with one simple pod offloaded and running: (plugin, pod uid, pod).
+async fn plugin_with_running_pod(
+    cluster: &TestCluster,
+    ns: &str,
+    label: &str,
+) -> (Plugin, String, Value) {
+    let plugin = Plugin::start(PluginOptions::new(label, cluster.kubeconfig())).await;
+    plugin.wait_ready().await;
+    let uid = new_uid();
+    let body = fixture("simple-pod", ns, &uid);
+    let pod = pod_of(&body);
+    create(&plugin, &body).await;
+    wait_status(&plugin, &pod, "Running", all_running).await;
+    (plugin, uid, pod)
+}
+
 async fn delete_twice(plugin: &Plugin, pod: &Value, uid: &str) {
     for _ in 0..2 {
         let reply = plugin
@@ -438,13 +454,7 @@ async fn follow_logs_and_restart() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-follow").await else {
         return;
     };
-    let mut plugin = Plugin::start(PluginOptions::new("follow", cluster.kubeconfig())).await;
-    plugin.wait_ready().await;
-    let uid = new_uid();
-    let body = fixture("simple-pod", ns.name(), &uid);
-    let pod = pod_of(&body);
-    create(&plugin, &body).await;
-    wait_status(&plugin, &pod, "Running", all_running).await;
+    let (mut plugin, uid, pod) = plugin_with_running_pod(&cluster, ns.name(), "follow").await;
 
     let request = log_request(&pod, "busybox", json!({"Follow": true, "Timestamps": true}));
     let response = tokio::time::timeout(
@@ -579,13 +589,7 @@ async fn pod_deleted_while_the_plugin_was_down_is_reported_gone() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-vanished").await else {
         return;
     };
-    let mut plugin = Plugin::start(PluginOptions::new("vanished", cluster.kubeconfig())).await;
-    plugin.wait_ready().await;
-    let uid = new_uid();
-    let body = fixture("simple-pod", ns.name(), &uid);
-    let pod = pod_of(&body);
-    create(&plugin, &body).await;
-    wait_status(&plugin, &pod, "Running", all_running).await;
+    let (mut plugin, uid, pod) = plugin_with_running_pod(&cluster, ns.name(), "vanished").await;
     assert!(plugin.stop().success());
 
     let pods: Api<Pod> = Api::namespaced(cluster.client(), ns.name());
