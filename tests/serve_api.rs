@@ -582,8 +582,8 @@ async fn mesh_annotation_is_offloaded_without_logging_the_key() {
 
 /// A remote pod deleted while the plugin was down: after the restart the watch cannot have seen it go,
 /// but a pod the Virtual Kubelet reports as running is not being created, so it is reported terminated
-/// (RemotePodMissing) instead of waiting forever; the same pod without a running status still reads as
-/// a create in flight. Relies on: pod delete with grace period 0 on a kwok node, list+watch of pods.
+/// (RemotePodMissing) instead of waiting forever; one that had ended keeps its statuses; the same pod
+/// without a status still reads as a create in flight. Relies on: pod delete with grace period 0 on a kwok node, list+watch of pods.
 #[tokio::test]
 async fn pod_deleted_while_the_plugin_was_down_is_reported_gone() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-vanished").await else {
@@ -620,6 +620,17 @@ async fn pod_deleted_while_the_plugin_was_down_is_reported_gone() {
     assert_eq!(
         gone["containers"][0]["state"]["terminated"]["reason"], "RemotePodMissing",
         "{gone}"
+    );
+    // A pod that had already ended keeps how it ended.
+    let mut ended = pod.clone();
+    ended["status"] = json!({"phase": "Succeeded", "containerStatuses": [{
+        "name": "busybox", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]});
+    let kept = wait_status(&restarted, &ended, "status", |_| true).await;
+    assert_eq!(
+        kept["containers"][0]["state"]["terminated"],
+        json!({"exitCode": 0, "reason": "Completed"}),
+        "{kept}"
     );
     delete_twice(&restarted, &pod, &uid).await;
     assert!(restarted.stop().success());

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, PodStatus, Secret,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use kube::runtime::WatchStreamExt;
@@ -260,6 +262,17 @@ fn reported_running(pod: &Pod) -> bool {
             .chain(status.init_container_statuses.iter())
             .flatten()
             .any(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+}
+
+/// Whether the pod, as the Virtual Kubelet sends it, has finished: phase Succeeded or Failed, or every
+/// container terminated.
+fn reported_ended(status: &PodStatus) -> bool {
+    let containers = status.container_statuses.as_deref().unwrap_or_default();
+    matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
+        || (!containers.is_empty()
+            && containers
+                .iter()
+                .all(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some())))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -688,9 +701,11 @@ impl OffloadService {
                 fetched.as_ref()
             };
             let remote = remote.filter(|p| p.labels().get(POD_UID_LABEL) == Some(&local.uid));
-            let state = match remote {
-                Some(pod) => RemoteState::Found(pod),
-                None => match lock(&self.cache.vanished).get(&local.uid) {
+            let ended = pod.status.as_ref().filter(|status| reported_ended(status));
+            let state = match (remote, ended) {
+                (Some(pod), _) => RemoteState::Found(pod),
+                (None, Some(status)) => RemoteState::Ended(status),
+                (None, None) => match lock(&self.cache.vanished).get(&local.uid) {
                     Some(at) => RemoteState::Vanished { at: at.clone() },
                     // The watch only sees deletions while the plugin runs. A pod the Virtual Kubelet
                     // already knows as running cannot still be being created: after a restart, that is

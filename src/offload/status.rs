@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
-    Pod,
+    Pod, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -22,6 +22,9 @@ pub enum RemoteState<'a> {
     Found(&'a Pod),
     /// Not there (yet): a create may be in flight.
     NotFound,
+    /// Gone after the pod finished: the statuses the Virtual Kubelet already holds (sent with the request)
+    /// are repeated, so a completed pod keeps how it ended.
+    Ended(&'a PodStatus),
     /// Seen earlier and gone since, without a `/delete` from InterLink.
     Vanished {
         /// When its disappearance was observed.
@@ -64,6 +67,21 @@ pub fn status_entry(
                 String::new(),
                 merge(local_main, None, &waiting),
                 merge(local_init, None, &waiting),
+            )
+        }
+        RemoteState::Ended(status) => {
+            let unknown = ContainerStateWaiting {
+                reason: Some(REASON_REMOTE_POD_MISSING.into()),
+                message: Some("the pod has ended and its remote pod is gone".into()),
+            };
+            (
+                String::new(),
+                merge(local_main, status.container_statuses.as_deref(), &unknown),
+                merge(
+                    local_init,
+                    status.init_container_statuses.as_deref(),
+                    &unknown,
+                ),
             )
         }
         RemoteState::Vanished { at } => {
