@@ -349,10 +349,23 @@ async fn apply_one(
             other => return Err(other),
         },
     };
-    let before_version = before.and_then(|b| b.pointer("/metadata/resourceVersion"));
-    let change = match before_version {
+    let change = match before {
         None => ObjectChange::Created,
-        Some(v) if v.as_str() == applied.resource_version().as_deref() => ObjectChange::Unchanged,
+        Some(before)
+            if before
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                == applied.resource_version().as_deref() =>
+        {
+            ObjectChange::Unchanged
+        }
+        // A controller may have written the status between our read and the apply (a Deployment
+        // rolling out): the resourceVersion moved, the content did not.
+        Some(before)
+            if serde_json::to_value(&applied).is_ok_and(|after| same_content(before, &after)) =>
+        {
+            ObjectChange::Unchanged
+        }
         Some(_) => ObjectChange::Configured,
     };
     Ok((applied, change))
