@@ -289,6 +289,44 @@ mod tests {
     }
 
     #[test]
+    fn ended_pod_repeats_the_statuses_it_was_sent_with() {
+        let done = ContainerStatus {
+            name: "a".into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 0,
+                    reason: Some("Completed".into()),
+                    ..ContainerStateTerminated::default()
+                }),
+                ..ContainerState::default()
+            }),
+            ..ContainerStatus::default()
+        };
+        let sent = PodStatus {
+            phase: Some("Succeeded".into()),
+            container_statuses: Some(vec![done.clone()]),
+            ..PodStatus::default()
+        };
+        let entry = status_entry(
+            &local(),
+            &[],
+            &[container("a"), container("b")],
+            RemoteState::Ended(&sent),
+        );
+        assert_eq!(entry.containers[0], done);
+        // A container the request had no status for is not invented as running or killed.
+        let waiting = entry.containers[1]
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.clone());
+        assert_eq!(
+            waiting.and_then(|w| w.reason).as_deref(),
+            Some(REASON_REMOTE_POD_MISSING)
+        );
+        assert_eq!(entry.jid, "");
+    }
+
+    #[test]
     fn vanished_pod_is_reported_terminated_with_a_reason() {
         let at = Time("2026-07-01T10:00:00Z".parse().expect("time"));
         let entry = status_entry(
