@@ -682,6 +682,23 @@ impl OffloadService {
         Ok(removed)
     }
 
+    /// What to report for a pod whose remote pod is not there.
+    fn missing_state<'a>(&self, pod: &'a Pod, uid: &str) -> RemoteState<'a> {
+        if let Some(status) = pod.status.as_ref().filter(|status| reported_ended(status)) {
+            return RemoteState::Ended(status);
+        }
+        match lock(&self.cache.vanished).get(uid) {
+            Some(at) => RemoteState::Vanished { at: at.clone() },
+            // The watch only sees deletions while the plugin runs. A pod the Virtual Kubelet already
+            // knows as running cannot still be being created: after a restart, that is how a pod
+            // deleted in between is told from a create in flight.
+            None if reported_running(pod) => RemoteState::Vanished {
+                at: Time(k8s_openapi::jiff::Timestamp::now()),
+            },
+            None => RemoteState::NotFound,
+        }
+    }
+
     /// Status entries for the requested pods, from the cache once it is synced (no API request), else by GET.
     pub async fn status(&self, pods: &[Pod]) -> Result<Vec<PodStatusEntry>, OffloadError> {
         let mut entries = Vec::with_capacity(pods.len());
@@ -701,20 +718,9 @@ impl OffloadService {
                 fetched.as_ref()
             };
             let remote = remote.filter(|p| p.labels().get(POD_UID_LABEL) == Some(&local.uid));
-            let ended = pod.status.as_ref().filter(|status| reported_ended(status));
-            let state = match (remote, ended) {
-                (Some(pod), _) => RemoteState::Found(pod),
-                (None, Some(status)) => RemoteState::Ended(status),
-                (None, None) => match lock(&self.cache.vanished).get(&local.uid) {
-                    Some(at) => RemoteState::Vanished { at: at.clone() },
-                    // The watch only sees deletions while the plugin runs. A pod the Virtual Kubelet
-                    // already knows as running cannot still be being created: after a restart, that is
-                    // how a pod deleted in between is told from a create in flight.
-                    None if reported_running(pod) => RemoteState::Vanished {
-                        at: Time(k8s_openapi::jiff::Timestamp::now()),
-                    },
-                    None => RemoteState::NotFound,
-                },
+            let state = match remote {
+                Some(pod) => RemoteState::Found(pod),
+                None => self.missing_state(pod, &local.uid),
             };
             let spec = pod
                 .spec
