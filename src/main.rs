@@ -1,13 +1,34 @@
-//! The `ikp` binary: parses the command line and dispatches to the library.
+//! The `ikp` binary: parses the command line, runs the command and turns its outcome into an exit
+//! code, in one place for every command.
 //!
-//! Exit codes: 0 success; 1 a values, render or cluster error (for `diff`: changes found);
-//! 2 a usage error (for `diff`: an error).
+//! Exit codes: 0 success; 1 a values, render or cluster error; 2 a usage error. `ikp diff` follows
+//! `kubectl diff` instead: 0 no changes, 1 changes, 2 any error. A closed stdout (`ikp ... | head`)
+//! is success: the reader has what it wanted.
 #![forbid(unsafe_code)]
 
 mod cli;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    cli::main()
+    let cli = match cli::Cli::parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let failure = cli.failure_code();
+    let mut out = std::io::stdout().lock();
+    let result = cli.run(&mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            // Nothing more can be done if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "error: {}", cli::error_line(&err));
+            ExitCode::from(failure)
+        }
+    }
 }

@@ -323,17 +323,17 @@ fn redacted_yaml(obj: &kube::api::DynamicObject) -> anyhow::Result<String> {
     serde_yaml::to_string(&value).context("cannot serialise object")
 }
 
-fn print_notes(plan: &ReleasePlan) {
+fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(notes) = &plan.notes {
-        println!("NOTES:\n{}", notes.trim_end());
+        writeln!(out, "NOTES:\n{}", notes.trim_end())?;
     }
+    Ok(())
 }
 
 /// Runs `ikp apply`.
-pub fn run_apply(cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
+pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let plan = plan_release(&cmd.release)?;
     if cmd.dry_run == Some(DryRunMode::Client) {
-        let mut out = std::io::stdout().lock();
         for obj in &plan.objects {
             writeln!(out, "---\n{}", redacted_yaml(obj)?.trim_end())?;
         }
@@ -357,10 +357,10 @@ pub fn run_apply(cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
             let mut refused = 0;
             for verdict in &verdicts {
                 match &verdict.outcome {
-                    Ok(change) => println!("{} {change} (server dry run)", verdict.object),
+                    Ok(change) => writeln!(out, "{} {change} (server dry run)", verdict.object)?,
                     Err(err) => {
                         refused += 1;
-                        println!("{} refused: {err}", verdict.object);
+                        writeln!(out, "{} refused: {err}", verdict.object)?;
                     }
                 }
             }
@@ -373,31 +373,23 @@ pub fn run_apply(cmd: ApplyCmd) -> anyhow::Result<ExitCode> {
         let outcome = apply::apply_release(&client, &plan, &options, &mut reporter)
             .await
             .map_err(one_line)?;
-        println!(
+        writeln!(
+            out,
             "release {:?} in namespace {:?}: revision {} deployed ({} objects, {} pruned)",
             plan.name,
             plan.namespace,
             outcome.revision,
             outcome.changes.len(),
             outcome.pruned.len()
-        );
-        print_notes(&plan);
+        )?;
+        print_notes(&plan, out)?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-/// Runs `ikp diff`: exit 0 when nothing would change, 1 when something would, 2 on error.
-pub fn run_diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
-    match diff(cmd) {
-        Ok(code) => Ok(code),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            Ok(ExitCode::from(2))
-        }
-    }
-}
-
-fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
+/// Runs `ikp diff`: exit 0 when nothing would change, 1 when something would (an error exits 2,
+/// see `main`).
+pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let plan = plan_release(&cmd.release)?;
     let options = DiffOptions {
         show_secrets: cmd.show_secrets,
@@ -408,12 +400,18 @@ fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
         let report = apply::diff_release(&client, &plan, &options)
             .await
             .map_err(one_line)?;
-        let mut out = std::io::stdout().lock();
+        let mut text = String::new();
         for entry in &report.changed {
             if let Some(note) = &entry.note {
-                writeln!(out, "# {}: {note}", entry.object)?;
+                text.push_str(&format!("# {}: {note}\n", entry.object));
             }
-            write!(out, "{}", entry.unified)?;
+            text.push_str(&entry.unified);
+        }
+        match out.write_all(text.as_bytes()) {
+            // The exit code is diff's answer, not a report on its output: a reader that stopped
+            // early (`ikp diff ... | head`) still gets "changes found".
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => {}
+            written => written?,
         }
         if !report.errors.is_empty() {
             let messages: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
@@ -431,40 +429,41 @@ fn diff(cmd: DiffCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `ikp status`.
-pub fn run_status(cmd: StatusCmd) -> anyhow::Result<ExitCode> {
+pub fn run_status(cmd: StatusCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let (record, objects) = apply::release_status(&client, &cmd.namespace, &cmd.name)
             .await
             .map_err(one_line)?;
         let latest = record.latest().context("the release has no revisions")?;
-        println!("NAME: {}", record.name);
-        println!("NAMESPACE: {}", record.namespace);
-        println!("REVISION: {}", latest.revision);
-        println!("STATUS: {}", latest.status);
-        println!("CHART: {}-{}", latest.chart_name, latest.chart_version);
-        println!("UPDATED: {}", latest.updated);
-        println!("DESCRIPTION: {}", latest.description);
-        println!("OBJECTS:");
+        writeln!(out, "NAME: {}", record.name)?;
+        writeln!(out, "NAMESPACE: {}", record.namespace)?;
+        writeln!(out, "REVISION: {}", latest.revision)?;
+        writeln!(out, "STATUS: {}", latest.status)?;
+        writeln!(out, "CHART: {}-{}", latest.chart_name, latest.chart_version)?;
+        writeln!(out, "UPDATED: {}", latest.updated)?;
+        writeln!(out, "DESCRIPTION: {}", latest.description)?;
+        writeln!(out, "OBJECTS:")?;
         for (object, state) in &objects {
-            println!("  {object}: {state}");
+            writeln!(out, "  {object}: {state}")?;
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// Runs `ikp list`.
-pub fn run_list(cmd: ListCmd) -> anyhow::Result<ExitCode> {
+pub fn run_list(cmd: ListCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let namespace = (!cmd.all_namespaces).then_some(cmd.namespace.as_str());
         let records = inventory::list(&client, namespace)
             .await
             .map_err(one_line)?;
-        println!("NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED");
+        writeln!(out, "NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED")?;
         for record in &records {
             if let Some(latest) = record.latest() {
-                println!(
+                writeln!(
+                    out,
                     "{}\t{}\t{}\t{}\t{}-{}\t{}",
                     record.name,
                     record.namespace,
@@ -473,7 +472,7 @@ pub fn run_list(cmd: ListCmd) -> anyhow::Result<ExitCode> {
                     latest.chart_name,
                     latest.chart_version,
                     latest.updated
-                );
+                )?;
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -481,15 +480,16 @@ pub fn run_list(cmd: ListCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `ikp history`.
-pub fn run_history(cmd: HistoryCmd) -> anyhow::Result<ExitCode> {
+pub fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let record = inventory::load_existing(&client, &cmd.namespace, &cmd.name)
             .await
             .map_err(one_line)?;
-        println!("REVISION\tUPDATED\tSTATUS\tCHART\tVALUES\tDESCRIPTION");
+        writeln!(out, "REVISION\tUPDATED\tSTATUS\tCHART\tVALUES\tDESCRIPTION")?;
         for r in &record.revisions {
-            println!(
+            writeln!(
+                out,
                 "{}\t{}\t{}\t{}-{}\tsha256:{}\t{}",
                 r.revision,
                 r.updated,
@@ -498,14 +498,14 @@ pub fn run_history(cmd: HistoryCmd) -> anyhow::Result<ExitCode> {
                 r.chart_version,
                 r.values_digest.get(..12).unwrap_or(&r.values_digest),
                 r.description
-            );
+            )?;
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
 /// Runs `ikp uninstall`.
-pub fn run_uninstall(cmd: UninstallCmd) -> anyhow::Result<ExitCode> {
+pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let mut reporter = TermReporter::new();
@@ -528,12 +528,13 @@ pub fn run_uninstall(cmd: UninstallCmd) -> anyhow::Result<ExitCode> {
             }
             Err(err) => return Err(one_line(err)),
         };
-        println!(
+        writeln!(
+            out,
             "release {:?} in namespace {:?} uninstalled ({} objects deleted)",
             cmd.name,
             cmd.namespace,
             deleted.len()
-        );
+        )?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -1,4 +1,5 @@
 //! `ikp golden check|update DIR`: golden files of rendered output.
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,7 +43,7 @@ fn render_case(case: &GoldenCase) -> String {
 }
 
 /// Runs `ikp golden`.
-pub fn run(cmd: GoldenCmd) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: GoldenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cmd {
         GoldenCmd::Check { dir } => {
             let cases = golden::discover(&dir)?;
@@ -50,25 +51,27 @@ pub fn run(cmd: GoldenCmd) -> anyhow::Result<ExitCode> {
             for case in &cases {
                 let result = golden::check_case(case, &render_case(case));
                 match &result {
-                    CaseResult::Same => println!("ok      {}", case.name),
+                    CaseResult::Same => writeln!(out, "ok      {}", case.name)?,
                     CaseResult::Differs(diff) => {
-                        println!(
+                        writeln!(
+                            out,
                             "FAILED  {} (output differs from {})",
                             case.name,
                             golden::EXPECTED_FILE
-                        );
-                        print!("{diff}");
+                        )?;
+                        write!(out, "{diff}")?;
                     }
-                    CaseResult::Missing => println!(
+                    CaseResult::Missing => writeln!(
+                        out,
                         "MISSING {}: no {} (run `ikp golden update {}`)",
                         case.name,
                         golden::EXPECTED_FILE,
                         dir.display()
-                    ),
+                    )?,
                 }
                 summary.record(&result);
             }
-            println!("{summary}");
+            writeln!(out, "{summary}")?;
             Ok(if summary.all_passed() {
                 ExitCode::SUCCESS
             } else {
@@ -81,14 +84,15 @@ pub fn run(cmd: GoldenCmd) -> anyhow::Result<ExitCode> {
             for case in &cases {
                 if golden::update_case(case, &render_case(case))? {
                     changed += 1;
-                    println!("updated {}", case.name);
+                    writeln!(out, "updated {}", case.name)?;
                 }
             }
-            println!(
+            writeln!(
+                out,
                 "golden: {} cases, {changed} updated, {} unchanged",
                 cases.len(),
                 cases.len() - changed
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

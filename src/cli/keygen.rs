@@ -2,9 +2,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use base64::Engine as _;
 use ikp::keygen::{self, KeyType};
+use std::io::Write;
 
 /// Flags of `ikp keygen`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,7 @@ pub struct KeygenCmd {
 }
 
 /// Runs `ikp keygen`.
-pub fn run(cmd: KeygenCmd) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: KeygenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let path = cmd
         .file
         .clone()
@@ -50,12 +50,6 @@ pub fn run(cmd: KeygenCmd) -> anyhow::Result<ExitCode> {
         files.private.display(),
         files.public.display(),
     );
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(err).context("cannot write to stdout")
-        }
-        _ => Ok(ExitCode::SUCCESS),
-    }
+    out.write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,10 @@
 //! Command line: one subcommand per job; each submodule owns its flags and turns them into library calls.
+//!
+//! Every command writes its output to the `out` it is given and returns its errors; `main` maps both to
+//! the exit code and prints the one `error: ` line, so a closed pipe or a failure is handled the same way
+//! for all of them.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,8 +18,12 @@ mod serve;
 pub mod values_args;
 
 /// ikp: render and apply the InterLink tunnel charts, and serve the InterLink Kubernetes plugin API.
+///
+/// Exit status: 0 success, 1 a values, render or cluster error, 2 a usage error; `ikp diff` exits
+/// 0 when nothing would change, 1 when something would, 2 on any error. Errors are one line on stderr,
+/// starting `error: `.
 #[derive(Debug, Parser)]
-#[command(name = "ikp", version, about, propagate_version = true)]
+#[command(name = "ikp", version, about, long_about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,9 +34,12 @@ enum Command {
     /// Render a chart's manifests, like `helm template`.
     Render(Box<render::RenderCmd>),
     /// Apply a release to a cluster with server-side apply (install or upgrade).
-    Apply(apply::ApplyCmd),
+    Apply(Box<apply::ApplyCmd>),
     /// Show what `apply` would change in the cluster.
-    Diff(apply::DiffCmd),
+    ///
+    /// Exit status, as with `kubectl diff`: 0 nothing would change, 1 something would, 2 an error
+    /// (values, render, cluster or usage).
+    Diff(Box<apply::DiffCmd>),
     /// Show a release's status.
     Status(apply::StatusCmd),
     /// List releases.
@@ -47,27 +59,172 @@ enum Command {
     Serve(Box<serve::ServeCmd>),
 }
 
-/// Parses the process arguments, runs the command and maps its outcome to an exit code.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Render(cmd) => render::run(*cmd),
-        Command::Apply(cmd) => apply::run_apply(cmd),
-        Command::Diff(cmd) => apply::run_diff(cmd),
-        Command::Status(cmd) => apply::run_status(cmd),
-        Command::List(cmd) => apply::run_list(cmd),
-        Command::History(cmd) => apply::run_history(cmd),
-        Command::Uninstall(cmd) => apply::run_uninstall(cmd),
-        Command::Golden(cmd) => golden::run(cmd),
-        Command::Keygen(cmd) => keygen::run(cmd),
-        Command::Schema(cmd) => schema::run(cmd),
-        Command::Serve(cmd) => serve::run(*cmd),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(1)
+/// Exit code of a command that failed (usage errors are clap's 2).
+const FAILURE: u8 = 1;
+/// Exit code of `ikp diff` on an error: 1 means "changes found" there, as with `kubectl diff`.
+const DIFF_FAILURE: u8 = 2;
+
+impl Cli {
+    /// Parses the process arguments. Help and version are printed here (exit 0); a usage error is
+    /// printed as one `error: ` line and its exit code (2) returned.
+    pub fn parse_args() -> Result<Cli, ExitCode> {
+        Cli::try_parse().map_err(|err| report_usage_error(&err))
+    }
+
+    /// The exit code if the command fails.
+    pub fn failure_code(&self) -> u8 {
+        match self.command {
+            Command::Diff(_) => DIFF_FAILURE,
+            _ => FAILURE,
         }
+    }
+
+    /// Runs the command, writing its output to `out`.
+    pub fn run(self, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Render(cmd) => render::run(*cmd, out),
+            Command::Apply(cmd) => apply::run_apply(*cmd, out),
+            Command::Diff(cmd) => apply::run_diff(*cmd, out),
+            Command::Status(cmd) => apply::run_status(cmd, out),
+            Command::List(cmd) => apply::run_list(cmd, out),
+            Command::History(cmd) => apply::run_history(cmd, out),
+            Command::Uninstall(cmd) => apply::run_uninstall(cmd, out),
+            Command::Golden(cmd) => golden::run(cmd, out),
+            Command::Keygen(cmd) => keygen::run(cmd, out),
+            Command::Schema(cmd) => schema::run(cmd, out),
+            Command::Serve(cmd) => serve::run(*cmd, out),
+        }
+    }
+}
+
+/// Prints a clap outcome that is not a parsed command line and returns its exit code: help and
+/// version as clap writes them, a usage error folded onto one `error: ` line.
+fn report_usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let code = u8::try_from(err.exit_code()).unwrap_or(2);
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // A closed stdout (`ikp --help | head -0`) leaves nothing to report.
+            let _ = err.print();
+        }
+        _ => {
+            let _ = writeln!(std::io::stderr(), "{}", usage_error_line(&err.to_string()));
+        }
+    }
+    ExitCode::from(code)
+}
+
+/// clap's multi-line usage error as one line: the message with its tips and possible values, and the
+/// command whose `--help` explains it (the usage block itself is left out).
+fn usage_error_line(text: &str) -> String {
+    let mut line = String::new();
+    let mut command = None;
+    for raw in text.lines() {
+        let trimmed = raw.trim();
+        if let Some(usage) = trimmed.strip_prefix("Usage:") {
+            command.get_or_insert_with(|| {
+                usage
+                    .split_whitespace()
+                    .take_while(|word| !word.starts_with(['[', '<', '-']))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
+            continue;
+        }
+        if trimmed.is_empty() || trimmed.starts_with("For more information") || command.is_some() {
+            continue;
+        }
+        if line.is_empty() {
+            line.push_str(trimmed);
+        } else if trimmed.starts_with("tip:") {
+            line.push_str("; ");
+            line.push_str(trimmed);
+        } else {
+            line.push(' ');
+            line.push_str(trimmed);
+        }
+    }
+    if !line.starts_with("error:") {
+        line.insert_str(0, "error: ");
+    }
+    match command {
+        Some(command) if !command.is_empty() => format!("{line} (see '{command} --help')"),
+        _ => line,
+    }
+}
+
+/// The error and its causes on one line, each cause once: a cause whose text an outer message already
+/// includes (many errors quote their source) is not repeated.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        line.push_str(": ");
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Whether the error comes from writing to a closed pipe (`ikp ... | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read nope.pub (for ssh.publicKey): {source}")]
+    struct Quoting {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_quoted_by_its_error_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let err = anyhow::Error::new(Quoting { source: io }).context("values");
+        assert_eq!(
+            error_line(&err),
+            "values: cannot read nope.pub (for ssh.publicKey): No such file or directory"
+        );
+    }
+
+    #[test]
+    fn causes_not_quoted_are_appended() {
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_line(&err), "outer: inner");
+    }
+
+    #[test]
+    fn broken_pipe_is_found_under_context() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let err = anyhow::Error::new(io).context("cannot write to stdout");
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("broken pipe")));
+    }
+
+    #[test]
+    fn usage_errors_fold_onto_one_line_naming_the_help() {
+        let text = "error: invalid value 'bogus' for '--dry-run[=<MODE>]'\n  [possible values: client, server]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(text),
+            "error: invalid value 'bogus' for '--dry-run[=<MODE>]' [possible values: client, server]"
+        );
+        let text = "error: unexpected argument '--sett' found\n\n  tip: a similar argument exists: '--set'\n\nUsage: ikp render --set <KEY=VALUE> <[NAME] CHART>...\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_error_line(text),
+            "error: unexpected argument '--sett' found; tip: a similar argument exists: '--set' (see 'ikp render --help')"
+        );
     }
 }

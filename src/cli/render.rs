@@ -1,7 +1,7 @@
 //! `ikp render`: the flags of `helm template`, the output of `helm template`.
 //!
 //! Everything is rendered and checked before the first byte is written, so an error never leaves
-//! half a manifest on stdout. A closed stdout (`ikp render ... | head`) ends quietly with success.
+//! half a manifest on stdout.
 
 use std::io::Write;
 use std::path::Path;
@@ -201,7 +201,11 @@ fn produce(cmd: &RenderCmd, base: Option<&Path>) -> anyhow::Result<RenderOutput>
         let yaml = YamlNode::from_json(&masked)
             .map(|node| to_yaml(&node))
             .unwrap_or_default();
-        eprintln!("COMPUTED VALUES (secrets masked):\n{yaml}\n");
+        // Diagnostics only: a closed stderr must not stop the render.
+        let _ = writeln!(
+            std::io::stderr(),
+            "COMPUTED VALUES (secrets masked):\n{yaml}\n"
+        );
     }
     let mut manifests: Vec<Manifest> = release.rendered.manifests.clone();
     if cmd.redact_secrets {
@@ -250,7 +254,7 @@ pub fn render_in_dir(cmd: &RenderCmd, base: &Path) -> anyhow::Result<String> {
 }
 
 /// Runs `ikp render`.
-pub fn run(cmd: RenderCmd) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: RenderCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let output = produce(&cmd, None)?;
     for file in &output.files {
         let path = Path::new(&file.path);
@@ -261,14 +265,6 @@ pub fn run(cmd: RenderCmd) -> anyhow::Result<ExitCode> {
         std::fs::write(path, &file.content)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let mut out = std::io::stdout().lock();
-    let written = out
-        .write_all(output.stdout.as_bytes())
-        .and_then(|()| out.flush());
-    match written {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        // `ikp render ... | head`: the reader has what it wanted.
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(err) => Err(err).context("cannot write to stdout"),
-    }
+    out.write_all(output.stdout.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,5 @@
 //! `ikp serve`: the InterLink plugin HTTP API.
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,7 +28,8 @@ pub struct ServeCmd {
     /// Largest accepted request body in bytes (app.max_body_bytes).
     #[arg(long, value_name = "BYTES")]
     max_body_bytes: Option<String>,
-    /// trace, debug, info, warning, error (log.level); RUST_LOG overrides it.
+    /// trace, debug, info, warning (or warn), error, critical (log.level; critical logs what error does);
+    /// RUST_LOG overrides it.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
     /// text or json (log.format).
@@ -42,7 +44,7 @@ pub struct ServeCmd {
 }
 
 /// Runs `ikp serve`.
-pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: ServeCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let env = |name: &str| std::env::var(name).ok();
     let config = config::load(ConfigSources {
         file: cmd.config,
@@ -73,7 +75,7 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
         None => Arc::new(NoTunnel),
     };
     if cmd.check_config {
-        print_summary(&config);
+        print_summary(&config, out)?;
         return Ok(ExitCode::SUCCESS);
     }
     init_tracing(&config);
@@ -102,29 +104,37 @@ pub fn run(cmd: ServeCmd) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(config: &ServeConfig) {
-    println!(
+fn print_summary(config: &ServeConfig, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
         "config file: {}",
         config
             .file
             .as_ref()
             .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string())
-    );
-    println!("listen: {}", config.app.listen);
-    println!("socket mode: {:o}", config.app.socket_mode);
-    println!("max body bytes: {}", config.app.max_body_bytes);
-    println!("log level: {}", config.log.level.as_directive());
-    println!(
+    )?;
+    writeln!(out, "listen: {}", config.app.listen)?;
+    writeln!(out, "socket mode: {:o}", config.app.socket_mode)?;
+    writeln!(out, "max body bytes: {}", config.app.max_body_bytes)?;
+    writeln!(out, "log level: {}", config.log.level.as_directive())?;
+    writeln!(
+        out,
         "remote cluster: {:?} context={:?}",
         config.k8s.connection.source, config.k8s.connection.context
-    );
-    println!("namespace prefix: {:?}", config.offloading.namespace_prefix);
-    println!(
+    )?;
+    writeln!(
+        out,
+        "namespace prefix: {:?}",
+        config.offloading.namespace_prefix
+    )?;
+    writeln!(
+        out,
         "namespace prefix exclusions: {:?}",
         config.offloading.namespace_prefix_exclusions
-    );
-    println!("mesh: {:?}", config.mesh);
-    println!("tcp tunnel enabled: {}", config.tcp_tunnel.enabled);
+    )?;
+    writeln!(out, "mesh: {:?}", config.mesh)?;
+    writeln!(out, "tcp tunnel enabled: {}", config.tcp_tunnel.enabled)?;
+    Ok(())
 }
 
 fn init_tracing(config: &ServeConfig) {
