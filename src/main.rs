@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // Nothing more can be done if stderr is gone too.
             let _ = writeln!(std::io::stderr(), "error: {}", cli::error_line(&err));
-            ExitCode::from(failure)
+            cli::exit_code_of(&err, failure)
         }
     }
 }

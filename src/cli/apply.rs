@@ -11,75 +11,8 @@ use ikp::apply::{
     UninstallOptions, inventory,
 };
 use ikp::kubeclient::ClientArgs;
-use ikp::pipeline::Renderer;
 
-use super::values_args::ValuesArgs;
-
-/// Default namespace, as with kubectl and Helm when the kubeconfig names none.
-const DEFAULT_NAMESPACE: &str = "default";
-
-/// What `--dry-run` simulates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DryRunMode {
-    /// Print the objects that would be applied; no cluster call.
-    Client,
-    /// Send every object to the API server with `dryRun=All` and report its verdict; nothing is stored.
-    Server,
-}
-
-/// The release and chart to render: the arguments `ikp render` takes that matter to a cluster.
-#[derive(Debug, clap::Args)]
-pub struct ReleaseArgs {
-    /// `[NAME] CHART`: the release name and a chart directory or the name of a built-in chart
-    /// (gateway, bastion). NAME may be left out with `--generate-name` or `--name-template`.
-    #[arg(value_name = "[NAME] CHART", num_args = 1..=2, required = true)]
-    pub args: Vec<String>,
-    /// Namespace of the release.
-    #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
-    pub namespace: String,
-    /// Release name to use when NAME is not given (a literal name).
-    #[arg(long = "name-template", value_name = "NAME")]
-    pub name_template: Option<String>,
-    /// Generate the release name (`<chart>-<unix time>`) when NAME is not given.
-    #[arg(short = 'g', long = "generate-name")]
-    pub generate_name: bool,
-    /// Values flags (`-f`, `--set`, ...).
-    #[command(flatten)]
-    pub values: ValuesArgs,
-}
-
-impl ReleaseArgs {
-    /// The chart argument (the last positional).
-    fn chart(&self) -> anyhow::Result<&str> {
-        match self.args.as_slice() {
-            [.., chart] if self.args.len() <= 2 => Ok(chart),
-            _ => anyhow::bail!("expected [NAME] CHART"),
-        }
-    }
-
-    /// The release name: given, from `--name-template`, or generated from the chart's name.
-    fn release_name(&self, chart_name: &str) -> anyhow::Result<String> {
-        if let [name, _] = self.args.as_slice() {
-            return Ok(name.clone());
-        }
-        if let Some(name) = &self.name_template {
-            anyhow::ensure!(
-                !name.contains("{{"),
-                "--name-template {name:?}: only a literal name is supported (no template functions)"
-            );
-            return Ok(name.clone());
-        }
-        anyhow::ensure!(
-            self.generate_name,
-            "a release name is required: pass NAME CHART, or --generate-name"
-        );
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        Ok(format!("{chart_name}-{seconds}"))
-    }
-}
+use super::args::{DEFAULT_NAMESPACE, DryRunMode, NamePolicy, ReleaseArgs};
 
 /// Flags of `ikp apply`.
 #[derive(Debug, clap::Args)]
@@ -91,7 +24,8 @@ pub struct ApplyCmd {
     /// Create the release namespace if it does not exist.
     #[arg(long)]
     create_namespace: bool,
-    /// Simulate: `client` prints the objects (Secret data redacted), `server` asks the API server.
+    /// Simulate: `client` prints the objects (Secret data redacted), `server` asks the API server;
+    /// `none` applies (also true/false, as in Helm).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
     dry_run: Option<DryRunMode>,
     /// Wait until workloads are ready (Deployments available) before declaring success.
@@ -304,15 +238,13 @@ async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
     Ok(client.client().await?)
 }
 
-/// Renders the release into a plan through the render pipeline (exactly what `ikp render` prints);
-/// never calls the cluster.
-fn plan_release(release: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
-    let chart = ikp::chart::resolve(release.chart()?)?;
-    let metadata = chart.metadata.clone();
-    let name = release.release_name(&metadata.name)?;
-    let layers = release.values.to_layers()?;
-    let rendered = Renderer::new(chart)?.render(&name, &release.namespace, &layers)?;
-    let plan = ReleasePlan::from_release(&rendered, &metadata).map_err(one_line)?;
+/// Renders the release through the render pipeline (exactly what `ikp render` renders) and makes
+/// it a plan; never calls the cluster. A release must be named, as with `helm install`.
+fn plan_release(args: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
+    let request = args.resolve(NamePolicy::Required, None)?;
+    let metadata = request.chart.metadata.clone();
+    let release = request.render()?;
+    let plan = ReleasePlan::from_release(&release, &metadata).map_err(one_line)?;
     Ok(plan)
 }
 

@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod args;
 mod golden;
 mod keygen;
 mod render;
 mod schema;
 mod serve;
-pub mod values_args;
 
 /// ikp: render and apply the InterLink tunnel charts, and serve the InterLink Kubernetes plugin API.
 ///
@@ -59,8 +59,10 @@ enum Command {
     Serve(Box<serve::ServeCmd>),
 }
 
-/// Exit code of a command that failed (usage errors are clap's 2).
+/// Exit code of a command that failed.
 const FAILURE: u8 = 1;
+/// Exit code of a usage error, clap's or a [`UsageError`].
+const USAGE: u8 = 2;
 /// Exit code of `ikp diff` on an error: 1 means "changes found" there, as with `kubectl diff`.
 const DIFF_FAILURE: u8 = 2;
 
@@ -71,7 +73,7 @@ impl Cli {
         Cli::try_parse().map_err(|err| report_usage_error(&err))
     }
 
-    /// The exit code if the command fails.
+    /// The exit code if the command fails with an error that is not a [`UsageError`].
     pub fn failure_code(&self) -> u8 {
         match self.command {
             Command::Diff(_) => DIFF_FAILURE,
@@ -152,6 +154,21 @@ fn usage_error_line(text: &str) -> String {
     match command {
         Some(command) if !command.is_empty() => format!("{line} (see '{command} --help')"),
         _ => line,
+    }
+}
+
+/// A command line that parses but asks for something the command cannot do (a flag that does not
+/// apply with another): exits 2, like clap's usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The exit code of a failed command: 2 for a usage error, else the command's `failure` code.
+pub fn exit_code_of(err: &anyhow::Error, failure: u8) -> ExitCode {
+    if err.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(USAGE)
+    } else {
+        ExitCode::from(failure)
     }
 }
 
