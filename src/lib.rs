@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod chart;
+pub mod compat;
 pub mod config;
 pub mod golden;
 pub mod k8s_syntax;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::render::reader::read_document;
+use crate::compat::readback::read_document;
 
 /// `Chart.yaml` fields the templates and the output use.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use base64::Engine as _;
 use minijinja::value::{Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State};
 
-use super::gofmt::go_quote;
-use super::toyaml::{YamlNode, to_yaml};
-use crate::values::gofmt::go_format_float as format_float_g;
+use crate::compat::gofmt::go_format_float as format_float_g;
+use crate::compat::gojson::go_quote;
+use crate::compat::toyaml::{YamlNode, to_yaml};
 
 /// Installs the Helm-compatible filters, functions and value printing into `env`.
 pub fn install(env: &mut Environment<'_>) {

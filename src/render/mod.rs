@@ -6,12 +6,9 @@
 
 pub mod engine;
 pub mod functions;
-pub mod gofmt;
 pub mod manifest;
 pub mod objects;
-pub mod reader;
 pub mod redact;
-pub mod toyaml;
 
 pub use engine::{ChartEngine, ReleaseInfo};
 pub use manifest::Manifest;
@@ -96,7 +93,7 @@ pub fn render_release(
             document_index = 0;
         }
         document_index += 1;
-        let object = reader::read_document(&manifest.content).map_err(|err| {
+        let object = crate::compat::readback::read_document(&manifest.content).map_err(|err| {
             let line_text = manifest.content.lines().nth(err.line.saturating_sub(1));
             let context = match line_text {
                 Some(text) if !looks_like_secret(&manifest.content) => {
@@ -273,6 +270,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut pending = vec![
             root.join("chart"),
+            root.join("compat"),
             root.join("render"),
             root.join("values"),
             root.join("pipeline.rs"),

@@ -9,9 +9,9 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::reader::plain_json;
+use crate::compat::gofmt::go_format_float as format_float_g;
+use crate::compat::readback::plain_json;
 use crate::k8s_syntax;
-use crate::values::gofmt::go_format_float as format_float_g;
 
 /// What is wrong with one rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -539,7 +539,7 @@ fn collect_leaves(value: &Value, key: String, out: &mut Vec<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::reader::read_document;
+    use crate::compat::readback::read_document;
     use serde_json::json;
 
     fn check(doc: &str) -> Result<(), ObjectProblem> {

@@ -10,17 +10,12 @@
 //! int64; every number from a YAML document (chart defaults included) or `--set-json` is a
 //! float64 (`serde_json::Number::from_f64`), after YAML 1.1 scalar resolution.
 
-pub mod gofmt;
 pub mod merge;
 pub mod model;
 pub mod path;
 pub mod rules;
 pub mod sshkey;
-pub mod strvals;
-#[cfg(test)]
-mod testing;
 pub mod validate;
-pub mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -28,11 +23,11 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+use crate::compat::strvals::{self, StrvalsError, ValueMode};
+use crate::compat::yaml::{self, YamlError};
 use path::OriginMap;
 pub use path::{KeyPath, Segment};
-use strvals::{StrvalsError, ValueMode};
 pub use validate::{ValidationError, ValidationErrors, validate};
-use yaml::YamlError;
 
 /// Which of the two tunnel charts a release uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::gofmt::go_print_number;
-use super::yaml;
+use crate::compat::gofmt::go_print_number;
+use crate::compat::yaml;
 
 /// Go template truthiness (`if`, `and`, `default`): nil, false, 0, "" and empty maps and
 /// lists are false; everything else, the string "0" included, is true.

@@ -1,6 +1,6 @@
 //! Go's number and string formatting that the values layer does not already provide: how
 //! encoding/json writes a float64 (the first step of `toYaml`), and `%q` quoting for `quote`.
-//! (`%v` of a float64 is `crate::values::gofmt::go_format_float`.)
+//! (`%v` of a float64 is `super::gofmt::go_format_float`.)
 
 use std::fmt::Write as _;
 

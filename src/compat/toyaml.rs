@@ -8,9 +8,9 @@ use std::cmp::Ordering;
 
 use minijinja::value::{Value, ValueKind};
 
-use super::gofmt::format_float_json;
-use crate::values::gofmt::go_format_float as format_float_g;
-use crate::values::yaml::{Scalar, resolve_plain};
+use super::gofmt::go_format_float as format_float_g;
+use super::gojson::format_float_json;
+use super::yaml::{Scalar, resolve_plain};
 
 /// A value after the JSON round trip, ready to be written.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::path::KeyPath;
+use super::keypath::KeyPath;
 
 /// Helm's limit on list indexes (`strvals.MaxIndex`).
 pub const MAX_INDEX: usize = 65536;
@@ -864,7 +864,7 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::values::testing::json_tree;
+    use crate::compat::testing::json_tree;
     use proptest::prelude::*;
 
     /// Escapes a key for the key part of a `--set` argument.

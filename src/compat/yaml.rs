@@ -9,7 +9,7 @@ use granit_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
 use super::gofmt::go_format_float32;
-use super::path::KeyPath;
+use super::keypath::KeyPath;
 
 /// A parsed values document: the tree and the 1-based line where each node starts.
 #[derive(Clone, Debug, Default)]
@@ -648,8 +648,8 @@ mod tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::values::strvals::floats_everywhere;
-    use crate::values::testing::json_tree;
+    use crate::compat::strvals::floats_everywhere;
+    use crate::compat::testing::json_tree;
     use proptest::prelude::*;
 
     // YAML allows only printable characters unescaped (JSON escapes just C0 controls).

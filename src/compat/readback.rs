@@ -4,7 +4,7 @@
 
 use serde_json::{Number, Value};
 
-use crate::values::yaml::{YamlError, load_tree, resolve_plain};
+use super::yaml::{YamlError, load_tree, resolve_plain};
 
 /// Why a document is not YAML that Kubernetes can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +58,7 @@ fn error_line(error: &YamlError) -> usize {
 
 /// What an unquoted scalar with this text reads as, or None when JSON cannot carry it.
 pub fn plain_json(text: &str) -> Option<Value> {
-    use crate::values::yaml::Scalar;
+    use super::yaml::Scalar;
     Some(match resolve_plain(text) {
         Scalar::Null => Value::Null,
         Scalar::Bool(b) => Value::Bool(b),

@@ -1,0 +1,122 @@
+//! Key paths into a value tree (`tunnel.gateway.ssh.port`, `resources.claims[0].name`), written
+//! and parsed the way Helm's error messages and `--set` spell them.
+
+use std::fmt;
+
+/// One step of a [`KeyPath`]: a map key or a list index.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Segment {
+    /// A map key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+}
+
+/// A path from the root of a value tree to one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyPath(pub Vec<Segment>);
+
+impl KeyPath {
+    /// The empty path (the root).
+    pub fn root() -> Self {
+        KeyPath(Vec::new())
+    }
+
+    /// This path extended by a map key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(Segment::Key(key.to_owned()));
+        KeyPath(segments)
+    }
+
+    /// This path extended by a list index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(Segment::Index(index));
+        KeyPath(segments)
+    }
+
+    /// The path one level up, or `None` at the root.
+    pub fn parent(&self) -> Option<Self> {
+        let (_, rest) = self.0.split_last()?;
+        Some(KeyPath(rest.to_vec()))
+    }
+
+    /// Whether `self` equals `other` or lies below it.
+    pub fn starts_with(&self, other: &KeyPath) -> bool {
+        self.0.starts_with(&other.0)
+    }
+
+    /// The last map key of the path, if the path ends in a key.
+    pub fn last_key(&self) -> Option<&str> {
+        match self.0.last() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Parses the dotted form written by `Display` (`a.b[0].c`). Keys containing `.` or `[`
+    /// cannot be told apart in this form; use the segments directly for those.
+    pub fn parse_dotted(dotted: &str) -> Self {
+        let mut segments = Vec::new();
+        for part in dotted.split('.').filter(|p| !p.is_empty()) {
+            let (name, mut rest) = match part.find('[') {
+                Some(at) => (&part[..at], &part[at..]),
+                None => (part, ""),
+            };
+            if !name.is_empty() {
+                segments.push(Segment::Key(name.to_owned()));
+            }
+            while let Some(close) = rest.find(']') {
+                match rest[1..close].parse::<usize>() {
+                    Ok(i) => segments.push(Segment::Index(i)),
+                    Err(_) => segments.push(Segment::Key(rest[..=close].to_owned())),
+                }
+                rest = &rest[close + 1..];
+            }
+        }
+        KeyPath(segments)
+    }
+
+    /// Looks the path up in a value tree.
+    pub fn lookup<'v>(&self, tree: &'v serde_json::Value) -> Option<&'v serde_json::Value> {
+        let mut node = tree;
+        for segment in &self.0 {
+            node = match (segment, node) {
+                (Segment::Key(k), serde_json::Value::Object(map)) => map.get(k)?,
+                (Segment::Index(i), serde_json::Value::Array(items)) => items.get(*i)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+}
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(k) if n == 0 => write!(f, "{k}")?,
+                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Index(i) => write!(f, "[{i}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        let path = KeyPath::root()
+            .key("resources")
+            .key("claims")
+            .index(2)
+            .key("name");
+        assert_eq!(path.to_string(), "resources.claims[2].name");
+        assert_eq!(KeyPath::parse_dotted("resources.claims[2].name"), path);
+    }
+}
