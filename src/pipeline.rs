@@ -60,7 +60,7 @@ pub fn validate_release_name(name: &str) -> Result<(), PipelineError> {
             ),
         });
     }
-    if !crate::k8s_syntax::is_dns1123_subdomain(name) {
+    if !crate::k8s::syntax::is_dns1123_subdomain(name) {
         return Err(PipelineError::InvalidReleaseName {
             name: name.to_owned(),
             rule: "must be lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (a DNS-1123 subdomain)".to_owned(),

@@ -10,7 +10,7 @@ use ikp::apply::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
     UninstallOptions, inventory,
 };
-use ikp::kubeclient::ClientArgs;
+use ikp::k8s::client::ClientArgs;
 
 use super::args::{DEFAULT_NAMESPACE, DryRunMode, NamePolicy, ReleaseArgs};
 

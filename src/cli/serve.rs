@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use ikp::config::{self, ConfigSources, FlagOverrides, LogFormat, ServeConfig};
-use ikp::kubeclient::ClientArgs;
+use ikp::k8s::client::ClientArgs;
 use ikp::offload::service::{NoTunnel, TunnelHook};
 use ikp::tunnel::{BastionTunnel, TunnelSettings};
 

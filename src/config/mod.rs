@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use crate::kubeclient::{ClusterConnection, KubeconfigSource, TlsOverrides};
+use crate::k8s::client::{ClusterConnection, KubeconfigSource, TlsOverrides};
 use crate::mesh::MeshOptions;
 
 /// Default config file, relative to the working directory (the original resolved it against `src/`).

@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::k8s_syntax;
+use crate::k8s::syntax;
 
 /// Label on every remote object and namespace the plugin creates (value [`OFFLOADING_VALUE`]).
 pub const OFFLOADING_LABEL: &str = "interlink.io";
@@ -59,8 +59,8 @@ pub fn is_valid_uid(uid: &str) -> bool {
 /// well, since the original used that bound for every name).
 pub fn is_valid_name(name: &str, kind: NameKind) -> bool {
     match kind {
-        NameKind::Label => k8s_syntax::is_dns1123_label(name),
-        NameKind::Subdomain => name.len() <= MAX_NAME_LEN && k8s_syntax::is_dns1123_subdomain(name),
+        NameKind::Label => syntax::is_dns1123_label(name),
+        NameKind::Subdomain => name.len() <= MAX_NAME_LEN && syntax::is_dns1123_subdomain(name),
     }
 }
 

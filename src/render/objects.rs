@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::compat::gofmt::go_format_float as format_float_g;
 use crate::compat::readback::plain_json;
-use crate::k8s_syntax;
+use crate::k8s::syntax;
 
 /// What is wrong with one rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ fn check_name(name: Option<&String>, kind: &str) -> Check {
         return problem("metadata.name", "is required");
     };
     if kind == "Service" {
-        if !k8s_syntax::is_dns1035_label(name) {
+        if !syntax::is_dns1035_label(name) {
             return problem(
                 "metadata.name",
                 format!(
@@ -154,7 +154,7 @@ fn check_name(name: Option<&String>, kind: &str) -> Check {
                 ),
             );
         }
-    } else if !k8s_syntax::is_dns1123_subdomain(name) {
+    } else if !syntax::is_dns1123_subdomain(name) {
         return problem(
             "metadata.name",
             format!(
@@ -167,13 +167,13 @@ fn check_name(name: Option<&String>, kind: &str) -> Check {
 
 fn check_labels(labels: Option<&std::collections::BTreeMap<String, String>>, field: &str) -> Check {
     for (key, value) in labels.into_iter().flatten() {
-        if !k8s_syntax::is_label_key(key) {
+        if !syntax::is_label_key(key) {
             return problem(
                 format!("{field}.{key}"),
                 format!("{key:?} is not a valid label key"),
             );
         }
-        if !k8s_syntax::is_label_value(value) {
+        if !syntax::is_label_value(value) {
             return problem(
                 format!("{field}.{key}"),
                 format!(
@@ -195,7 +195,7 @@ fn check_metadata(
 
 fn check_data_keys<'a>(keys: impl Iterator<Item = &'a String>, field: &str) -> Check {
     for key in keys {
-        if !k8s_syntax::is_config_key(key) {
+        if !syntax::is_config_key(key) {
             return problem(
                 format!("{field}.{key}"),
                 format!("{key:?} is not a valid key: letters, digits, '-', '_' and '.' only"),
@@ -255,7 +255,7 @@ fn check_service(service: &Service) -> Check {
             Some(IntOrString::Int(target)) => {
                 check_port(i64::from(*target), format!("{field}.targetPort"))?
             }
-            Some(IntOrString::String(name)) if !k8s_syntax::is_port_name(name) => {
+            Some(IntOrString::String(name)) if !syntax::is_port_name(name) => {
                 return problem(
                     format!("{field}.targetPort"),
                     format!("{name:?} is neither a port number nor a port name"),
@@ -336,7 +336,7 @@ fn check_deployment(deployment: &Deployment) -> Check {
 }
 
 fn check_container(container: &Container, field: &str) -> Check {
-    if !k8s_syntax::is_dns1123_label(&container.name) {
+    if !syntax::is_dns1123_label(&container.name) {
         return problem(
             format!("{field}.name"),
             format!("{:?} is not a DNS-1123 label", container.name),
@@ -367,7 +367,7 @@ fn check_container(container: &Container, field: &str) -> Check {
         )?;
     }
     for (i, env) in container.env.iter().flatten().enumerate() {
-        if !k8s_syntax::is_env_var_name(&env.name) {
+        if !syntax::is_env_var_name(&env.name) {
             return problem(
                 format!("{field}.env[{i}].name"),
                 format!("{:?} is not a valid environment variable name", env.name),
@@ -382,7 +382,7 @@ fn check_container(container: &Container, field: &str) -> Check {
         ] {
             for (name, quantity) in list.iter().flatten() {
                 let at = format!("{field}.resources.{section}.{name}");
-                let Some(amount) = k8s_syntax::quantity_value(&quantity.0) else {
+                let Some(amount) = syntax::quantity_value(&quantity.0) else {
                     return problem(
                         at,
                         format!(
@@ -652,14 +652,11 @@ mod tests {
 
     #[test]
     fn quantities_parse() {
-        assert_eq!(k8s_syntax::quantity_value("100m"), Some(0.1));
-        assert_eq!(
-            k8s_syntax::quantity_value("16Mi"),
-            Some(16.0 * 1024.0 * 1024.0)
-        );
-        assert_eq!(k8s_syntax::quantity_value("1e3"), Some(1000.0));
-        assert_eq!(k8s_syntax::quantity_value("0.5"), Some(0.5));
-        assert_eq!(k8s_syntax::quantity_value("abc"), None);
-        assert_eq!(k8s_syntax::quantity_value("1.2.3"), None);
+        assert_eq!(syntax::quantity_value("100m"), Some(0.1));
+        assert_eq!(syntax::quantity_value("16Mi"), Some(16.0 * 1024.0 * 1024.0));
+        assert_eq!(syntax::quantity_value("1e3"), Some(1000.0));
+        assert_eq!(syntax::quantity_value("0.5"), Some(0.5));
+        assert_eq!(syntax::quantity_value("abc"), None);
+        assert_eq!(syntax::quantity_value("1.2.3"), None);
     }
 }

@@ -26,7 +26,6 @@ use tower::ServiceBuilder;
 use tracing::Instrument;
 
 use crate::config::{ListenAddress, ServeConfig};
-use crate::kubeclient;
 use crate::offload::interlink::{CreateRequest, LogRequest};
 use crate::offload::service::{OffloadError, OffloadService, StatusCache, TunnelHook};
 use crate::offload::transform::TransformSettings;
@@ -40,7 +39,7 @@ pub const SESSION_HEADER: &str = "InterLink-Http-Session";
 pub enum ServeError {
     /// The remote cluster client could not be built.
     #[error("remote cluster (k8s section): {0}")]
-    Kube(#[from] kubeclient::KubeClientError),
+    Kube(#[from] crate::k8s::client::KubeClientError),
     /// A non-socket file is in the way of the unix socket.
     #[error("refusing to replace {path}: it exists and is not a unix socket")]
     NotASocket {
@@ -100,10 +99,10 @@ pub fn router(state: AppState) -> Router {
 /// Builds the remote client, starts the status cache and serves until SIGTERM/SIGINT.
 pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::default());
-    let kube_config = kubeclient::build_config(&config.k8s.connection).await?;
+    let kube_config = crate::k8s::client::build_config(&config.k8s.connection).await?;
     let counter = metrics.remote_api_requests.clone();
     let client = kube::client::ClientBuilder::try_from(kube_config)
-        .map_err(|source| kubeclient::KubeClientError::Build { source })?
+        .map_err(|source| crate::k8s::client::KubeClientError::Build { source })?
         .with_layer(&tower::util::MapRequestLayer::new(
             move |request: http::Request<kube::client::Body>| {
                 counter.inc();

@@ -177,7 +177,7 @@ pub fn is_ipv6(text: &str) -> bool {
     text.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
-pub use crate::k8s_syntax::{
+pub use crate::k8s::syntax::{
     is_dns1035_label, is_dns1123_label, is_dns1123_subdomain, is_label_value,
 };
 
@@ -281,7 +281,7 @@ pub fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>,
 }
 
 /// A Kubernetes resource quantity (`100m`, `1Gi`, `0.5`, `1e3`), as its numeric value.
-pub use crate::k8s_syntax::quantity_value as quantity;
+pub use crate::k8s::syntax::quantity_value as quantity;
 
 /// A container resource name: a standard one or a domain-qualified extended resource.
 pub fn is_resource_name(name: &str) -> bool {
@@ -293,7 +293,7 @@ pub fn is_resource_name(name: &str) -> bool {
                     .is_some_and(|size| quantity(size).is_some())
         }
         Some((domain, rest)) => {
-            is_dns1123_subdomain(domain) && crate::k8s_syntax::is_qualified_name_part(rest)
+            is_dns1123_subdomain(domain) && crate::k8s::syntax::is_qualified_name_part(rest)
         }
     }
 }
