@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use ikp::golden::{self, CaseResult, GoldenCase, Summary};
+use ikp::tools::golden::{self, CaseResult, GoldenCase, Summary};
 
 use super::render::{RenderCmd, render_in_dir};
 

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use base64::Engine as _;
-use ikp::keygen::{self, KeyType};
+use ikp::tools::keygen::{self, KeyType};
 use std::io::Write;
 
 /// Flags of `ikp keygen`.
