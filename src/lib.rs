@@ -8,13 +8,9 @@
 pub mod apply;
 pub mod chart;
 pub mod compat;
-pub mod config;
 pub mod k8s;
-pub mod mesh;
-pub mod offload;
 pub mod pipeline;
+pub mod plugin;
 pub mod render;
-pub mod serve;
 pub mod tools;
-pub mod tunnel;
 pub mod values;

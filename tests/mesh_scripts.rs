@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use ikp::mesh::{SCRATCH_DIR, SCRIPT_DIR, SCRIPT_KEY, kubernetes_wrapper, slurm_wrapper};
+use ikp::plugin::mesh::{SCRATCH_DIR, SCRIPT_DIR, SCRIPT_KEY, kubernetes_wrapper, slurm_wrapper};
 
 fn syntax_check(shell: &str, script: &str) {
     let out = Command::new(shell)

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ikp::config::{self, ConfigSources, FlagOverrides, LogFormat, ServeConfig};
 use ikp::k8s::client::ClientArgs;
-use ikp::offload::service::{NoTunnel, TunnelHook};
-use ikp::tunnel::{BastionTunnel, TunnelSettings};
+use ikp::plugin::config::{self, ConfigSources, FlagOverrides, LogFormat, ServeConfig};
+use ikp::plugin::offload::service::{NoTunnel, TunnelHook};
+use ikp::plugin::tunnel::{BastionTunnel, TunnelSettings};
 
 /// Flags of `ikp serve`. Each overrides the config key named in its help; see config.sample.ini.
 #[derive(Debug, clap::Args)]
@@ -100,7 +100,7 @@ pub fn run(cmd: ServeCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(ikp::serve::run(config, tunnel))?;
+    runtime.block_on(ikp::plugin::serve::run(config, tunnel))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Toleration;
 
 use crate::k8s::client::{ClusterConnection, KubeconfigSource, TlsOverrides};
-use crate::mesh::MeshOptions;
+use crate::plugin::mesh::MeshOptions;
 
 /// Default config file, relative to the working directory (the original resolved it against `src/`).
 pub const DEFAULT_CONFIG_FILE: &str = "private/config.ini";

@@ -25,10 +25,10 @@ use serde_json::json;
 use crate::apply::plan::ReleasePlan;
 use crate::apply::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
 use crate::chart;
-use crate::config::TunnelConfig;
-use crate::offload::names::{POD_UID_LABEL, is_valid_uid};
-use crate::offload::service::{HookFuture, OffloadError, TunnelContext, TunnelHook};
 use crate::pipeline::{PipelineError, Release, Renderer};
+use crate::plugin::config::TunnelConfig;
+use crate::plugin::offload::names::{POD_UID_LABEL, is_valid_uid};
+use crate::plugin::offload::service::{HookFuture, OffloadError, TunnelContext, TunnelHook};
 use crate::values::ValueLayers;
 
 /// Label marking the objects this module creates, so they are told apart from the pod's own objects.
@@ -484,7 +484,7 @@ mod tests {
         TunnelSettings {
             gateway_host: "gw.example.org".to_owned(),
             gateway_ssh_port: Some(2200),
-            private_key_base64: include_str!("../tests/fixtures/tunnel/id_ed25519.b64")
+            private_key_base64: include_str!("../../tests/fixtures/tunnel/id_ed25519.b64")
                 .trim()
                 .to_owned(),
             bastion_namespace: "tcp-tunnel".to_owned(),

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::config::AppConfig;
+use crate::plugin::config::AppConfig;
 
 fn k8s(kind: &str) -> Value {
     json!({"type": "object", "description": format!("Kubernetes core/v1 {kind}, standard JSON encoding")})

@@ -17,8 +17,8 @@ use super::names::{
     self, NameKind, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL, SOURCE_NAME_ANNOTATION,
     SOURCE_NAMESPACE_ANNOTATION, SOURCE_UID_ANNOTATION,
 };
-use crate::config::OffloadingConfig;
-use crate::mesh::{self, MeshOptions, MeshOutcome};
+use crate::plugin::config::OffloadingConfig;
+use crate::plugin::mesh::{self, MeshOptions, MeshOutcome};
 
 /// The identity of a local pod, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,10 +25,10 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
-use crate::config::{ListenAddress, ServeConfig};
-use crate::offload::interlink::{CreateRequest, LogRequest};
-use crate::offload::service::{OffloadError, OffloadService, StatusCache, TunnelHook};
-use crate::offload::transform::TransformSettings;
+use crate::plugin::config::{ListenAddress, ServeConfig};
+use crate::plugin::offload::interlink::{CreateRequest, LogRequest};
+use crate::plugin::offload::service::{OffloadError, OffloadService, StatusCache, TunnelHook};
+use crate::plugin::offload::transform::TransformSettings;
 use metrics::{EndpointLabels, Metrics, RequestLabels};
 
 /// Header carrying the InterLink correlation id.
