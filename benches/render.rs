@@ -7,10 +7,10 @@
 //! Run: `cargo bench --bench render` (criterion prints time per render; throughput is renders/s).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ikp::chart;
-use ikp::pipeline::Renderer;
-use ikp::render::{ChartEngine, ReleaseInfo};
-use ikp::values::{SetKind, ValueLayers, compose};
+use ikp::release::chart;
+use ikp::release::pipeline::Renderer;
+use ikp::release::render::{ChartEngine, ReleaseInfo};
+use ikp::release::values::{SetKind, ValueLayers, compose};
 
 const PRIVATE_KEY_B64: &str = include_str!("../examples/id_ed25519.b64");
 const PUBLIC_KEY: &str = include_str!("../examples/id_ed25519.pub");

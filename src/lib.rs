@@ -6,11 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod apply;
-pub mod chart;
 pub mod compat;
 pub mod k8s;
-pub mod pipeline;
 pub mod plugin;
-pub mod render;
+pub mod release;
 pub mod tools;
-pub mod values;

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ikp::values::{ChartKind, SetKind, ValueLayers, compose, validate};
+use ikp::release::values::{ChartKind, SetKind, ValueLayers, compose, validate};
 
 const CASES: &str = "tests/fixtures/helm-cases";
 

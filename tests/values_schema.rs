@@ -3,8 +3,8 @@
 //! as the charts do. Regenerate them with `IKP_UPDATE_SCHEMAS=1 cargo test --test values_schema`.
 
 use assert_cmd::Command;
-use ikp::values::ChartKind;
-use ikp::values::model::{schema, schema_text};
+use ikp::release::values::ChartKind;
+use ikp::release::values::model::{schema, schema_text};
 use serde_json::{Value, json};
 
 const CHARTS: [ChartKind; 2] = [ChartKind::Gateway, ChartKind::Bastion];

@@ -245,8 +245,8 @@ impl ReleasePlan {
 
     /// Builds the plan of a release the render pipeline produced from `chart`.
     pub fn from_release(
-        release: &crate::pipeline::Release,
-        chart: &crate::chart::ChartMetadata,
+        release: &crate::release::pipeline::Release,
+        chart: &crate::release::chart::ChartMetadata,
     ) -> Result<Self, ApplyError> {
         let manifests: Vec<RenderedManifest> = release
             .rendered

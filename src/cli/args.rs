@@ -8,9 +8,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ikp::chart::{self, Chart};
-use ikp::pipeline::{Release, Renderer};
-use ikp::values::{SetKind, ValueLayers, ValuesError};
+use ikp::release::chart::{self, Chart};
+use ikp::release::pipeline::{Release, Renderer};
+use ikp::release::values::{SetKind, ValueLayers, ValuesError};
 
 use super::UsageError;
 

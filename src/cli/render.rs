@@ -11,9 +11,9 @@ use anyhow::Context as _;
 
 use super::args::{DryRunMode, NamePolicy, OutputArgs, ReleaseArgs};
 use ikp::compat::toyaml::{YamlNode, to_yaml};
-use ikp::pipeline::Release;
-use ikp::render::manifest::{self, Manifest};
-use ikp::render::redact::{redact_secret_document, redact_values};
+use ikp::release::pipeline::Release;
+use ikp::release::render::manifest::{self, Manifest};
+use ikp::release::render::redact::{redact_secret_document, redact_values};
 
 /// Flags of `ikp render` (Helm's names, so a `helm template` command line works with `template`
 /// replaced by `render`).

@@ -2,8 +2,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use ikp::values::ChartKind;
-use ikp::values::model::schema_text;
+use ikp::release::values::ChartKind;
+use ikp::release::values::model::schema_text;
 
 /// Flags of `ikp schema`.
 #[derive(Debug, clap::Args)]

@@ -24,12 +24,12 @@ use serde_json::json;
 
 use crate::apply::plan::ReleasePlan;
 use crate::apply::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
-use crate::chart;
-use crate::pipeline::{PipelineError, Release, Renderer};
 use crate::plugin::config::TunnelConfig;
 use crate::plugin::offload::names::{POD_UID_LABEL, is_valid_uid};
 use crate::plugin::offload::service::{HookFuture, OffloadError, TunnelContext, TunnelHook};
-use crate::values::ValueLayers;
+use crate::release::chart;
+use crate::release::pipeline::{PipelineError, Release, Renderer};
+use crate::release::values::ValueLayers;
 
 /// Label marking the objects this module creates, so they are told apart from the pod's own objects.
 pub const COMPONENT_LABEL: &str = "interlink.io/component";
@@ -517,10 +517,10 @@ mod tests {
     fn names_fit_kubernetes_limits_and_differ_per_port() {
         let release = bastion_release_name(65535, UID);
         assert!(
-            release.len() <= crate::pipeline::MAX_RELEASE_NAME,
+            release.len() <= crate::release::pipeline::MAX_RELEASE_NAME,
             "{release}"
         );
-        crate::pipeline::validate_release_name(&release).expect("valid release name");
+        crate::release::pipeline::validate_release_name(&release).expect("valid release name");
         let service = tunnel_service_name(65535, UID);
         assert!(service.len() <= 63 && service.starts_with(|c: char| c.is_ascii_lowercase()));
         assert_ne!(

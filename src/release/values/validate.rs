@@ -729,11 +729,11 @@ fn chart_schema(kind: ChartKind) -> &'static Value {
     let (cell, text) = match kind {
         ChartKind::Gateway => (
             &GATEWAY,
-            include_str!("../../schemas/gateway.values.schema.json"),
+            include_str!("../../../schemas/gateway.values.schema.json"),
         ),
         ChartKind::Bastion => (
             &BASTION,
-            include_str!("../../schemas/bastion.values.schema.json"),
+            include_str!("../../../schemas/bastion.values.schema.json"),
         ),
     };
     cell.get_or_init(|| serde_json::from_str(text).unwrap_or_else(|_| model::schema(kind)))
@@ -997,10 +997,12 @@ pub fn validate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::{SetKind, ValueLayers, compose};
+    use crate::release::values::{SetKind, ValueLayers, compose};
 
-    const GATEWAY_DEFAULTS: &str = include_str!("../../tests/fixtures/values/gateway-values.yaml");
-    const BASTION_DEFAULTS: &str = include_str!("../../tests/fixtures/values/bastion-values.yaml");
+    const GATEWAY_DEFAULTS: &str =
+        include_str!("../../../tests/fixtures/values/gateway-values.yaml");
+    const BASTION_DEFAULTS: &str =
+        include_str!("../../../tests/fixtures/values/bastion-values.yaml");
     const PUBLIC_KEY: &str = "ssh.publicKey=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKb+Ny6AabMc+bhMQqBVWV/v8ufuGZTK6pVkEbKAhDTW test";
     // base64 of a throwaway ed25519 key from the Helm reference cases (it protects nothing).
     const PRIVATE_KEY: &str = "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KYjNCbGJuTnphQzFyWlhrdGRqRUFBQUFBQkc1dmJtVUFBQUFFYm05dVpRQUFBQUFBQUFBQkFBQUFNd0FBQUF0emMyZ3RaVwpReU5UVXhPUUFBQUNDbS9qY3VnR216SFBtNFRFS2dWVmxmNy9MbjdobVV5dXFWWkJHeWdJUTAxZ0FBQUpqTk9RMjV6VGtOCnVRQUFBQXR6YzJndFpXUXlOVFV4T1FBQUFDQ20vamN1Z0dtekhQbTRURUtnVlZsZjcvTG43aG1VeXVxVlpCR3lnSVEwMWcKQUFBRUREc1UyYnV5NDFkbVBqakNTMTlCRndkaU53YnBOTTVEVUlFKzFzSld3SnlLYitOeTZBYWJNYytiaE1RcUJWV1Yvdgo4dWZ1R1pUSzZwVmtFYktBaERUV0FBQUFGV2hsYkcwdGNtVm1MWFJsYzNRdFpXUXlOVFV4T1E9PQotLS0tLUVORCBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K";

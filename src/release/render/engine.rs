@@ -8,7 +8,7 @@ use minijinja::value::Value;
 
 use super::RenderError;
 use super::functions;
-use crate::chart::Chart;
+use crate::release::chart::Chart;
 
 /// Release facts the templates can read as `Release.*` (Helm's names).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -166,8 +166,8 @@ fn looks_like_secret(content: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chart;
-    use crate::values::{SetKind, ValueLayers, compose};
+    use crate::release::chart;
+    use crate::release::values::{SetKind, ValueLayers, compose};
     use serde_json::Value;
 
     /// The merged values for `--set` arguments, through the values layer.
@@ -202,8 +202,8 @@ mod tests {
         Ok(manifest::format_stream(&rendered.manifests))
     }
 
-    const RSA_PUB: &str = include_str!("../../tests/fixtures/helm-cases/keys/id_rsa.pub");
-    const RSA_B64: &str = include_str!("../../tests/fixtures/helm-cases/keys/id_rsa.b64");
+    const RSA_PUB: &str = include_str!("../../../tests/fixtures/helm-cases/keys/id_rsa.pub");
+    const RSA_B64: &str = include_str!("../../../tests/fixtures/helm-cases/keys/id_rsa.b64");
 
     #[test]
     fn seed_gateway_matches_helm() {
@@ -269,11 +269,8 @@ mod tests {
         .unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut pending = vec![
-            root.join("chart"),
+            root.join("release"),
             root.join("compat"),
-            root.join("render"),
-            root.join("values"),
-            root.join("pipeline.rs"),
             root.join("k8s").join("syntax.rs"),
         ];
         let mut checked = 0;

@@ -2,9 +2,11 @@
 //! rendered, read-back and checked manifests. `ikp render`, `apply`, `diff` and `serve` all go
 //! through [`Renderer::render`], so what is applied is exactly what `render` prints.
 
-use crate::chart::Chart;
-use crate::render::{ChartEngine, ReleaseInfo, RenderError, RenderedRelease, render_release};
-use crate::values::{
+use crate::release::chart::Chart;
+use crate::release::render::{
+    ChartEngine, ReleaseInfo, RenderError, RenderedRelease, render_release,
+};
+use crate::release::values::{
     ChartKind, ValidationErrors, ValueLayers, Values, ValuesError, compose_over, parse_defaults,
     validate,
 };
