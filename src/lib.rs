@@ -5,8 +5,8 @@
 //! HTTP → [`serve`] → [`offload`] → kube.
 #![forbid(unsafe_code)]
 
-pub mod apply;
 pub mod compat;
+pub mod deploy;
 pub mod k8s;
 pub mod plugin;
 pub mod release;

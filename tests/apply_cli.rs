@@ -1,13 +1,13 @@
 //! The `ikp status|list|history|uninstall` commands through the binary, against the test control plane,
 //! and the flag handling of `apply`/`diff` that needs no cluster.
 //!
-//! Releases are installed with the library (`ikp::apply::apply_release`) from a small plan; the commands
+//! Releases are installed with the library (`ikp::deploy::apply_release`) from a small plan; the commands
 //! under test then read and delete them through the real binary and kubeconfig.
 
 mod support;
 
 use assert_cmd::Command;
-use ikp::apply::{self, ApplyOptions, ReleasePlan, RenderedManifest};
+use ikp::deploy::{self, ApplyOptions, ReleasePlan, RenderedManifest};
 use support::cluster::TestCluster;
 
 fn ikp() -> Command {
@@ -108,7 +108,7 @@ async fn status_history_list_and_uninstall_through_the_binary() {
     let client = cluster.client();
     let plan = small_plan("cli", ns.name());
     for _ in 0..2 {
-        apply::apply_release(&client, &plan, &ApplyOptions::default(), &mut ())
+        deploy::apply_release(&client, &plan, &ApplyOptions::default(), &mut ())
             .await
             .expect("apply");
     }

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use ikp::apply::{RevisionStatus, inventory};
+use ikp::deploy::{RevisionStatus, inventory};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::Api;
 use kube::api::{Patch, PatchParams};

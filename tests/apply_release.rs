@@ -1,4 +1,4 @@
-//! `ikp::apply` against the project's test control plane (etcd + kube-apiserver v1.36 + controller-manager
+//! `ikp::deploy` against the project's test control plane (etcd + kube-apiserver v1.36 + controller-manager
 //! + scheduler + kwok), one namespace per test.
 //!
 //! The plans are built from manifests shaped exactly like the gateway/bastion charts' output (the seed
@@ -12,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ikp::apply::{
+use ikp::deploy::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan,
     RenderedManifest, Reporter, RevisionStatus, UninstallOptions, inventory,
 };
@@ -135,7 +135,7 @@ impl Gateway {
     }
 
     fn plan(&self, namespace: &str) -> ReleasePlan {
-        let digest = apply::plan::values_digest(&serde_json::json!({
+        let digest = deploy::plan::values_digest(&serde_json::json!({
             "nodePort": self.node_port, "tunnel": self.tunnel.map(|t| vec![t.0, t.1]), "user": self.user
         }));
         ReleasePlan::from_manifests(
@@ -270,7 +270,7 @@ async fn install_seed_gateway_is_applied_by_field_manager_ikp() {
     gw.tunnel = Some((8181, 30181));
     let plan = gw.plan(ns.name());
     let mut recorder = Recorder::default();
-    let outcome = apply::apply_release(&client, &plan, &opts(), &mut recorder)
+    let outcome = deploy::apply_release(&client, &plan, &opts(), &mut recorder)
         .await
         .expect("apply");
     assert_eq!(outcome.revision, 1);
@@ -355,7 +355,7 @@ async fn install_seed_gateway_is_applied_by_field_manager_ikp() {
         let annotations = meta.annotations.clone().unwrap_or_default();
         assert_eq!(
             annotations
-                .get(apply::RELEASE_NAME_ANNOTATION)
+                .get(deploy::RELEASE_NAME_ANNOTATION)
                 .map(String::as_str),
             Some("msoff")
         );
@@ -410,12 +410,12 @@ async fn upgrade_adds_then_prunes_the_tunnel_service() {
     };
     let client = cluster.client();
     let mut gw = Gateway::new("prune", 30301);
-    apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("install");
 
     gw.tunnel = Some((8181, 30302));
-    let outcome = apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    let outcome = deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("upgrade");
     assert_eq!(outcome.revision, 2);
@@ -429,7 +429,7 @@ async fn upgrade_adds_then_prunes_the_tunnel_service() {
     assert_eq!(created, vec!["prune-gateway-30302"]);
 
     gw.tunnel = None;
-    let outcome = apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    let outcome = deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("downgrade");
     assert_eq!(outcome.revision, 3);
@@ -437,7 +437,7 @@ async fn upgrade_adds_then_prunes_the_tunnel_service() {
     assert_eq!(pruned, vec!["prune-gateway-30302"]);
     assert!(!service_exists(&client, ns.name(), "prune-gateway-30302").await);
 
-    let again = apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    let again = deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("no-op");
     assert!(
@@ -484,7 +484,7 @@ async fn history_keeps_only_the_newest_revisions() {
         ..opts()
     };
     for _ in 0..4 {
-        apply::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
+        deploy::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
             .await
             .expect("apply");
     }
@@ -509,10 +509,10 @@ async fn diff_shows_drift_then_conflict_then_clean_after_forced_apply() {
     let client = cluster.client();
     let gw = Gateway::new("drift", 30304);
     let plan = gw.plan(ns.name());
-    apply::apply_release(&client, &plan, &opts(), &mut ())
+    deploy::apply_release(&client, &plan, &opts(), &mut ())
         .await
         .expect("install");
-    let clean = apply::diff_release(&client, &plan, &DiffOptions::default())
+    let clean = deploy::diff_release(&client, &plan, &DiffOptions::default())
         .await
         .expect("diff");
     assert!(!clean.has_changes(), "{:?}", clean.changed);
@@ -532,7 +532,7 @@ async fn diff_shows_drift_then_conflict_then_clean_after_forced_apply() {
         .await
         .expect("edit");
 
-    let drift = apply::diff_release(&client, &plan, &DiffOptions::default())
+    let drift = deploy::diff_release(&client, &plan, &DiffOptions::default())
         .await
         .expect("diff");
     assert!(drift.has_changes());
@@ -558,7 +558,7 @@ async fn diff_shows_drift_then_conflict_then_clean_after_forced_apply() {
         entry.note
     );
 
-    let err = apply::apply_release(&client, &plan, &opts(), &mut ())
+    let err = deploy::apply_release(&client, &plan, &opts(), &mut ())
         .await
         .expect_err("conflict");
     let text = err.to_string();
@@ -578,14 +578,14 @@ async fn diff_shows_drift_then_conflict_then_clean_after_forced_apply() {
         force_conflicts: true,
         ..opts()
     };
-    apply::apply_release(&client, &plan, &forced, &mut ())
+    deploy::apply_release(&client, &plan, &forced, &mut ())
         .await
         .expect("forced apply");
     assert_eq!(
         user_name(&client, ns.name(), "drift-gateway").await,
         "interlink-user"
     );
-    let after = apply::diff_release(&client, &plan, &DiffOptions::default())
+    let after = deploy::diff_release(&client, &plan, &DiffOptions::default())
         .await
         .expect("diff");
     assert!(!after.has_changes(), "{:?}", after.changed);
@@ -602,7 +602,7 @@ async fn conflict_with_another_apply_manager_needs_force() {
     };
     let client = cluster.client();
     let mut gw = Gateway::new("conf", 30305);
-    apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("install");
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
@@ -618,7 +618,7 @@ async fn conflict_with_another_apply_manager_needs_force() {
         .expect("other manager applies");
 
     gw.user = "new-user";
-    let err = apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    let err = deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect_err("conflict");
     let text = err.to_string();
@@ -643,7 +643,7 @@ async fn conflict_with_another_apply_manager_needs_force() {
         force_conflicts: true,
         ..opts()
     };
-    apply::apply_release(&client, &gw.plan(ns.name()), &forced, &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &forced, &mut ())
         .await
         .expect("forced");
     let cm = configmaps.get("conf-gateway").await.expect("get");
@@ -675,14 +675,14 @@ async fn immutable_selector_change_is_reported_with_the_fix() {
     };
     let client = cluster.client();
     let mut gw = Gateway::new("imm", 30306);
-    apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("install");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
     let old_uid = deployments.get("imm-gateway").await.expect("get").uid();
 
     gw.extra_selector_label = true;
-    let err = apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    let err = deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect_err("immutable");
     let text = err.to_string();
@@ -702,7 +702,7 @@ async fn immutable_selector_change_is_reported_with_the_fix() {
         ..opts()
     };
     let mut recorder = Recorder::default();
-    apply::apply_release(&client, &gw.plan(ns.name()), &recreate, &mut recorder)
+    deploy::apply_release(&client, &gw.plan(ns.name()), &recreate, &mut recorder)
         .await
         .expect("recreate");
     assert!(
@@ -741,7 +741,7 @@ async fn wait_succeeds_when_the_deployment_becomes_available() {
     };
     let started = Instant::now();
     let mut recorder = Recorder::default();
-    apply::apply_release(&client, &gw.plan(ns.name()), &options, &mut recorder)
+    deploy::apply_release(&client, &gw.plan(ns.name()), &options, &mut recorder)
         .await
         .expect("apply --wait");
     eprintln!(
@@ -777,7 +777,7 @@ async fn wait_timeout_names_the_blocking_object_and_its_last_event() {
         timeout: Duration::from_secs(8),
         ..opts()
     };
-    let err = apply::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
+    let err = deploy::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
         .await
         .expect_err("timeout");
     eprintln!("{err}");
@@ -817,7 +817,7 @@ async fn atomic_upgrade_rolls_back_to_the_previous_revision() {
     };
     let client = cluster.client();
     let mut gw = Gateway::new("atom", 30309);
-    apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("install");
 
@@ -830,7 +830,7 @@ async fn atomic_upgrade_rolls_back_to_the_previous_revision() {
         timeout: Duration::from_secs(8),
         ..opts()
     };
-    let err = apply::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
+    let err = deploy::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
         .await
         .expect_err("rolled back");
     eprintln!("{err}");
@@ -897,7 +897,7 @@ async fn atomic_first_install_leaves_nothing_behind() {
         timeout: Duration::from_secs(5),
         ..opts()
     };
-    let err = apply::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
+    let err = deploy::apply_release(&client, &gw.plan(ns.name()), &options, &mut ())
         .await
         .expect_err("rolled back");
     let ApplyError::RolledBack { cause, outcome } = &err else {
@@ -924,20 +924,20 @@ async fn uninstall_leaves_nothing_with_the_release_label() {
     let client = cluster.client();
     let mut gw = Gateway::new("gone", 30312);
     gw.tunnel = Some((8181, 30313));
-    apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("install");
     let options = UninstallOptions {
         wait: true,
         timeout: Duration::from_secs(30),
     };
-    let deleted = apply::uninstall_release(&client, ns.name(), "gone", &options, &mut ())
+    let deleted = deploy::uninstall_release(&client, ns.name(), "gone", &options, &mut ())
         .await
         .expect("uninstall");
     assert_eq!(deleted.len(), 5);
     assert_release_gone(&client, ns.name(), "gone").await;
 
-    let err = apply::uninstall_release(&client, ns.name(), "gone", &options, &mut ())
+    let err = deploy::uninstall_release(&client, ns.name(), "gone", &options, &mut ())
         .await
         .expect_err("second");
     assert!(matches!(err, ApplyError::ReleaseNotFound { .. }), "{err:?}");
@@ -971,7 +971,7 @@ async fn interrupted_apply_converges_on_the_next_apply() {
     };
     let client = cluster.client();
     let mut gw = Gateway::new("intr", 30314);
-    apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("install");
 
@@ -981,7 +981,7 @@ async fn interrupted_apply_converges_on_the_next_apply() {
     let killed = {
         let client = client.clone();
         tokio::spawn(async move {
-            apply::apply_release(
+            deploy::apply_release(
                 &client,
                 &plan,
                 &ApplyOptions::default(),
@@ -1006,7 +1006,7 @@ async fn interrupted_apply_converges_on_the_next_apply() {
 
     gw.tunnel = None;
     gw.user = "final";
-    let outcome = apply::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
+    let outcome = deploy::apply_release(&client, &gw.plan(ns.name()), &opts(), &mut ())
         .await
         .expect("converge");
     assert_eq!(outcome.revision, 3);
@@ -1043,7 +1043,7 @@ async fn server_dry_run_creates_nothing() {
     };
     let client = cluster.client();
     let gw = Gateway::new("dry", 30316);
-    let verdicts = apply::dry_run_server(&client, &gw.plan(ns.name()), &opts())
+    let verdicts = deploy::dry_run_server(&client, &gw.plan(ns.name()), &opts())
         .await
         .expect("dry run");
     let outcomes: Vec<(String, String)> = verdicts
@@ -1075,7 +1075,7 @@ async fn secret_data_is_kept_out_of_the_inventory_and_redacted_in_diff() {
     let client = cluster.client();
     let old_key = "b2xkLXByaXZhdGUta2V5"; // "old-private-key"
     let new_key = "bmV3LXByaXZhdGUta2V5"; // "new-private-key"
-    apply::apply_release(
+    deploy::apply_release(
         &client,
         &bastion_plan("bas", ns.name(), old_key),
         &opts(),
@@ -1099,7 +1099,7 @@ async fn secret_data_is_kept_out_of_the_inventory_and_redacted_in_diff() {
     );
 
     let plan = bastion_plan("bas", ns.name(), new_key);
-    let report = apply::diff_release(&client, &plan, &DiffOptions::default())
+    let report = deploy::diff_release(&client, &plan, &DiffOptions::default())
         .await
         .expect("diff");
     let text: String = report.changed.iter().map(|e| e.unified.clone()).collect();
@@ -1112,7 +1112,7 @@ async fn secret_data_is_kept_out_of_the_inventory_and_redacted_in_diff() {
         show_secrets: true,
         ..DiffOptions::default()
     };
-    let report = apply::diff_release(&client, &plan, &shown)
+    let report = deploy::diff_release(&client, &plan, &shown)
         .await
         .expect("diff");
     let text: String = report.changed.iter().map(|e| e.unified.clone()).collect();
@@ -1150,10 +1150,10 @@ async fn objects_of_another_release_are_not_taken_over() {
         )
         .expect("plan")
     };
-    apply::apply_release(&client, &shared("first", "one"), &opts(), &mut ())
+    deploy::apply_release(&client, &shared("first", "one"), &opts(), &mut ())
         .await
         .expect("first release");
-    let err = apply::apply_release(&client, &shared("second", "two"), &opts(), &mut ())
+    let err = deploy::apply_release(&client, &shared("second", "two"), &opts(), &mut ())
         .await
         .expect_err("owned by first");
     let text = err.to_string();

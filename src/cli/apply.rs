@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ikp::apply::{
+use ikp::deploy::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
     UninstallOptions, inventory,
 };
@@ -251,7 +251,7 @@ fn plan_release(args: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
 /// YAML of an object with Secret data redacted, for `--dry-run=client`.
 fn redacted_yaml(obj: &kube::api::DynamicObject) -> anyhow::Result<String> {
     let mut value = serde_json::to_value(obj).context("cannot serialise object")?;
-    apply::redact_secret_data(Some(&mut value), None);
+    deploy::redact_secret_data(Some(&mut value), None);
     serde_yaml::to_string(&value).context("cannot serialise object")
 }
 
@@ -283,7 +283,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         if cmd.dry_run == Some(DryRunMode::Server) {
-            let verdicts = apply::dry_run_server(&client, &plan, &options)
+            let verdicts = deploy::dry_run_server(&client, &plan, &options)
                 .await
                 .map_err(one_line)?;
             let mut refused = 0;
@@ -302,7 +302,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::SUCCESS);
         }
         let mut reporter = TermReporter::new();
-        let outcome = apply::apply_release(&client, &plan, &options, &mut reporter)
+        let outcome = deploy::apply_release(&client, &plan, &options, &mut reporter)
             .await
             .map_err(one_line)?;
         writeln!(
@@ -329,7 +329,7 @@ pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
-        let report = apply::diff_release(&client, &plan, &options)
+        let report = deploy::diff_release(&client, &plan, &options)
             .await
             .map_err(one_line)?;
         let mut text = String::new();
@@ -364,7 +364,7 @@ pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 pub fn run_status(cmd: StatusCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
-        let (record, objects) = apply::release_status(&client, &cmd.namespace, &cmd.name)
+        let (record, objects) = deploy::release_status(&client, &cmd.namespace, &cmd.name)
             .await
             .map_err(one_line)?;
         let latest = record.latest().context("the release has no revisions")?;
@@ -445,7 +445,7 @@ pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<E
             wait: cmd.wait,
             timeout: cmd.timeout,
         };
-        let deleted = match apply::uninstall_release(
+        let deleted = match deploy::uninstall_release(
             &client,
             &cmd.namespace,
             &cmd.name,

@@ -22,8 +22,8 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::apply::plan::ReleasePlan;
-use crate::apply::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
+use crate::deploy::plan::ReleasePlan;
+use crate::deploy::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
 use crate::plugin::config::TunnelConfig;
 use crate::plugin::offload::names::{POD_UID_LABEL, is_valid_uid};
 use crate::plugin::offload::service::{HookFuture, OffloadError, TunnelContext, TunnelHook};
@@ -328,7 +328,7 @@ impl BastionTunnel {
                     action: format!("apply Service {}/{name}", ctx.remote_namespace),
                     source,
                 })?;
-            apply::apply_release(&ctx.client, plan, &options, &mut ())
+            deploy::apply_release(&ctx.client, plan, &options, &mut ())
                 .await
                 .map_err(|source| TunnelError::Release {
                     release: plan.name.clone(),
@@ -364,7 +364,7 @@ impl BastionTunnel {
             timeout: std::time::Duration::from_secs(60),
         };
         for release in &releases {
-            match apply::uninstall_release(&ctx.client, namespace, release, &uninstall, &mut ())
+            match deploy::uninstall_release(&ctx.client, namespace, release, &uninstall, &mut ())
                 .await
             {
                 Ok(_) | Err(ApplyError::ReleaseNotFound { .. }) => {}

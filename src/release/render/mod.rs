@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn render_path_does_not_use_tokio_or_kube() {
         let forbidden = regex::Regex::new(
-            r"\b(tokio|kube|kube_client|kube_runtime|axum|hyper)::|use\s+(tokio|kube|axum|hyper)\b|crate::(k8s::client|plugin|apply)\b",
+            r"\b(tokio|kube|kube_client|kube_runtime|axum|hyper)::|use\s+(tokio|kube|axum|hyper)\b|crate::(k8s::client|plugin|deploy)\b",
         )
         .unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
