@@ -12,12 +12,9 @@ use ikp::release::values::{ChartKind, SetKind, ValueLayers, compose, validate};
 
 const CASES: &str = "tests/fixtures/helm-cases";
 
-/// The chart defaults: the charts' own values.yaml once they are in the tree, else the copy
-/// documented from charts.md.
+/// The chart defaults: the charts' own values.yaml.
 fn defaults(kind: ChartKind) -> String {
-    let chart = PathBuf::from(format!("charts/{}/values.yaml", kind.name()));
-    let fixture = PathBuf::from(format!("tests/fixtures/values/{}-values.yaml", kind.name()));
-    let path = if chart.exists() { chart } else { fixture };
+    let path = PathBuf::from(format!("charts/{}/values.yaml", kind.name()));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

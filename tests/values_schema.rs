@@ -118,7 +118,7 @@ fn helm_accepts_the_schemas() {
             ),
         )
         .expect("Chart.yaml");
-        let defaults = format!("tests/fixtures/values/{}-values.yaml", kind.name());
+        let defaults = format!("charts/{}/values.yaml", kind.name());
         std::fs::copy(&defaults, chart.join("values.yaml")).expect("values.yaml");
         std::fs::write(chart.join("values.schema.json"), schema_text(kind)).expect("schema");
         std::fs::write(
