@@ -5,6 +5,10 @@
 //! They are byte loops rather than regexes on purpose: every `ikp render` process runs them once, and
 //! compiling the equivalent regexes cost more than the whole render.
 
+/// TCP and UDP port numbers.
+pub const PORTS: std::ops::RangeInclusive<u16> = 1..=65535;
+/// The API server's default `--service-node-port-range`: the node ports a Service may ask for.
+pub const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 /// Longest DNS-1123 / DNS-1035 label.
 pub const MAX_LABEL: usize = 63;
 /// Longest DNS-1123 subdomain.

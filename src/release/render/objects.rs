@@ -32,9 +32,6 @@ const SUPPORTED: &[(&str, &str)] = &[
     ("apps/v1", "Deployment"),
 ];
 
-/// Default range of the API server's `--service-node-port-range`.
-const NODE_PORT_RANGE: std::ops::RangeInclusive<i64> = 30000..=32767;
-
 /// Checks one document (already read as JSON). `values` is the release's value tree, searched to
 /// say which values key produced a bad field.
 pub fn check_object(object: &Value, values: &Value) -> Result<(), ObjectProblem> {
@@ -224,8 +221,9 @@ fn check_secret(secret: &Secret) -> Check {
 }
 
 fn check_port(value: i64, field: String) -> Check {
-    if !(1..=65535).contains(&value) {
-        return problem(field, format!("{value} is not a port number (1-65535)"));
+    let (min, max) = (*syntax::PORTS.start(), *syntax::PORTS.end());
+    if !(i64::from(min)..=i64::from(max)).contains(&value) {
+        return problem(field, format!("{value} is not a port number ({min}-{max})"));
     }
     Ok(())
 }
@@ -270,10 +268,11 @@ fn check_service(service: &Service) -> Check {
                     "a node port cannot be used when the Service type is ClusterIP",
                 );
             }
-            if !NODE_PORT_RANGE.contains(&i64::from(node_port)) {
+            let (min, max) = (*syntax::NODE_PORTS.start(), *syntax::NODE_PORTS.end());
+            if !(i32::from(min)..=i32::from(max)).contains(&node_port) {
                 return problem(
                     format!("{field}.nodePort"),
-                    format!("{node_port} is outside the node port range 30000-32767"),
+                    format!("{node_port} is outside the node port range {min}-{max}"),
                 );
             }
         }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
@@ -13,16 +14,29 @@ use serde_json::Value;
 
 use super::ChartKind;
 use super::rules;
+use crate::k8s::syntax;
 
 /// A TCP port, 1–65535 (a number, or the same number as decimal text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "u16")]
 pub struct Port(pub u16);
 
+impl Port {
+    /// The numbers a port may take.
+    pub const RANGE: RangeInclusive<u16> = syntax::PORTS;
+    /// What the error message calls it (`must be a port number 1–65535`).
+    const WHAT: &str = "a port number";
+
+    /// Reads a port from a value, or says in one line why it is not one.
+    pub fn parse(value: &Value) -> Result<u16, String> {
+        rules::integer_in_range(value, *Self::RANGE.start(), *Self::RANGE.end(), Self::WHAT)
+    }
+}
+
 impl TryFrom<Value> for Port {
     type Error = String;
     fn try_from(value: Value) -> Result<Self, String> {
-        rules::port(&value).map(Port)
+        Port::parse(&value).map(Port)
     }
 }
 
@@ -37,11 +51,12 @@ impl JsonSchema for Port {
         "Port".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let (min, max) = (*Self::RANGE.start(), *Self::RANGE.end());
         json_schema!({
-            "description": "A TCP port, 1-65535: an integer, or the same integer as decimal text without a leading zero.",
+            "description": format!("A TCP port, {min}-{max}: an integer, or the same integer as decimal text without a leading zero."),
             "anyOf": [
-                {"type": "integer", "minimum": 1, "maximum": 65535},
-                {"type": "string", "pattern": "^[1-9][0-9]{0,4}$"}
+                {"type": "integer", "minimum": min, "maximum": max},
+                {"type": "string", "pattern": format!("^{}$", decimal_pattern(&Self::RANGE))}
             ]
         })
     }
@@ -52,10 +67,22 @@ impl JsonSchema for Port {
 #[serde(try_from = "Value", into = "u16")]
 pub struct NodePort(pub u16);
 
+impl NodePort {
+    /// The numbers a node port may take: the API server's default range.
+    pub const RANGE: RangeInclusive<u16> = syntax::NODE_PORTS;
+    /// What the error message calls it (`must be a node port in the range 30000–32767`).
+    const WHAT: &str = "a node port in the range";
+
+    /// Reads a node port from a value, or says in one line why it is not one.
+    pub fn parse(value: &Value) -> Result<u16, String> {
+        rules::integer_in_range(value, *Self::RANGE.start(), *Self::RANGE.end(), Self::WHAT)
+    }
+}
+
 impl TryFrom<Value> for NodePort {
     type Error = String;
     fn try_from(value: Value) -> Result<Self, String> {
-        rules::node_port(&value).map(NodePort)
+        NodePort::parse(&value).map(NodePort)
     }
 }
 
@@ -70,14 +97,31 @@ impl JsonSchema for NodePort {
         "NodePort".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let (min, max) = (*Self::RANGE.start(), *Self::RANGE.end());
         json_schema!({
-            "description": "A node port in Kubernetes' default range 30000-32767: an integer, or the same integer as decimal text.",
+            "description": format!("A node port in Kubernetes' default range {min}-{max}: an integer, or the same integer as decimal text."),
             "anyOf": [
-                {"type": "integer", "minimum": 30000, "maximum": 32767},
-                {"type": "string", "pattern": "^3[0-9]{4}$"}
+                {"type": "integer", "minimum": min, "maximum": max},
+                {"type": "string", "pattern": format!("^{}$", decimal_pattern(&Self::RANGE))}
             ]
         })
     }
+}
+
+/// A regular expression for the decimal text of the numbers in `range` (no sign, no leading
+/// zero), as tight as a prefix and a digit count make it: `3[0-9]{4}` for 30000–32767,
+/// `[1-9][0-9]{0,4}` for 1–65535. The exact bounds are the integer alternative's job.
+fn decimal_pattern(range: &RangeInclusive<u16>) -> String {
+    let (low, high) = (range.start().to_string(), range.end().to_string());
+    if low.len() == high.len() {
+        let common = low
+            .bytes()
+            .zip(high.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        return format!("{}[0-9]{{{}}}", &low[..common], low.len() - common);
+    }
+    format!("[1-9][0-9]{{{},{}}}", low.len() - 1, high.len() - 1)
 }
 
 /// The gateway's `service.port`: a node port, or off (absent, null, `""`, `0`, `false`), which
@@ -107,11 +151,13 @@ impl JsonSchema for NodePortOrOff {
         "NodePortOrOff".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let range = NodePort::RANGE;
+        let (min, max) = (*range.start(), *range.end());
         json_schema!({
-            "description": "Node port of the sshd NodePort Service (30000-32767); null, empty, 0 or false for no such Service.",
+            "description": format!("Node port of the sshd NodePort Service ({min}-{max}); null, empty, 0 or false for no such Service."),
             "anyOf": [
-                {"type": "integer", "minimum": 30000, "maximum": 32767},
-                {"type": "string", "pattern": "^(3[0-9]{4})?$"},
+                {"type": "integer", "minimum": min, "maximum": max},
+                {"type": "string", "pattern": format!("^({})?$", decimal_pattern(&range))},
                 {"enum": [null, 0, false]}
             ]
         })
@@ -261,7 +307,7 @@ pub struct GatewaySsh {
     #[schemars(length(min = 1))]
     pub public_key: String,
     /// The login user that bastions connect as.
-    #[schemars(length(min = 1, max = 32))]
+    #[schemars(length(min = 1, max = rules::MAX_LOGIN_NAME))]
     pub user_name: String,
 }
 
@@ -346,7 +392,7 @@ pub struct BastionSsh {
     #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
     pub private_key: String,
     /// The gateway's login user.
-    #[schemars(length(min = 1, max = 32))]
+    #[schemars(length(min = 1, max = rules::MAX_LOGIN_NAME))]
     pub user_name: String,
 }
 
@@ -355,7 +401,7 @@ pub struct BastionSsh {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BastionGateway {
     /// Public host name or IP address of the gateway.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = syntax::MAX_SUBDOMAIN))]
     pub host: String,
     /// The ssh login.
     pub ssh: BastionSsh,
@@ -368,7 +414,7 @@ pub struct BastionService {
     /// Port opened on the gateway's side of the tunnel.
     pub gateway_port: Port,
     /// Host of the service in the remote cluster.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = syntax::MAX_SUBDOMAIN))]
     pub target_host: String,
     /// Port of that service.
     pub target_port: Port,
@@ -421,6 +467,37 @@ impl BastionValues {
     }
 }
 
+/// Whether `value` names a variant of the model's enum `T` (as serde reads it).
+pub fn is_variant<T: serde::de::DeserializeOwned>(value: &Value) -> bool {
+    value.is_string() && T::deserialize(value).is_ok()
+}
+
+/// The variants of the model's enum `T` for a message: `Always, IfNotPresent or Never`.
+pub fn variant_list<T: JsonSchema>() -> String {
+    let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    let names: Vec<&str> = schema
+        .get("oneOf")
+        .or_else(|| schema.get("anyOf"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|variant| variant.get("const").and_then(Value::as_str))
+        .chain(
+            schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        )
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// The JSON Schema (draft-07) of a chart's values.
 pub fn schema(kind: ChartKind) -> Value {
     let mut settings = schemars::generate::SchemaSettings::draft07();
@@ -438,4 +515,47 @@ pub fn schema_text(kind: ChartKind) -> String {
     let mut text = serde_json::to_string_pretty(&schema(kind)).unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ports() {
+        assert_eq!(Port::parse(&json!(2222)), Ok(2222));
+        assert_eq!(Port::parse(&json!(2222.0)), Ok(2222));
+        assert_eq!(Port::parse(&json!("30222")), Ok(30222));
+        assert_eq!(Port::parse(&json!(83.0)), Ok(83));
+        assert!(Port::parse(&json!("0123")).is_err_and(|e| e.contains("octal")));
+        assert!(Port::parse(&json!("1e3")).is_err());
+        assert!(Port::parse(&json!(99999)).is_err_and(|e| e == "must be a port number 1–65535"));
+        assert!(Port::parse(&json!(30222.5)).is_err_and(|e| e.contains("30222.5")));
+        assert!(Port::parse(&json!(true)).is_err());
+        assert!(Port::parse(&json!(0)).is_err());
+        assert!(Port::parse(&json!(-1)).is_err());
+        assert!(NodePort::parse(&json!(30181)).is_ok());
+        assert!(NodePort::parse(&json!(8080)).is_err());
+    }
+
+    #[test]
+    fn enums_are_listed_and_read_as_serde_does() {
+        assert_eq!(
+            variant_list::<PullPolicy>(),
+            "Always, IfNotPresent or Never"
+        );
+        assert_eq!(variant_list::<ServiceType>(), "NodePort or LoadBalancer");
+        assert!(is_variant::<PullPolicy>(&json!("Never")));
+        assert!(!is_variant::<PullPolicy>(&json!("never")));
+        assert!(!is_variant::<PullPolicy>(&json!(1)));
+    }
+
+    #[test]
+    fn decimal_patterns_follow_the_range() {
+        assert_eq!(decimal_pattern(&Port::RANGE), "[1-9][0-9]{0,4}");
+        assert_eq!(decimal_pattern(&NodePort::RANGE), "3[0-9]{4}");
+        assert_eq!(decimal_pattern(&(1..=3600)), "[1-9][0-9]{0,3}");
+        assert_eq!(decimal_pattern(&(100..=199)), "1[0-9]{2}");
+    }
 }

@@ -76,16 +76,6 @@ pub fn integer_in_range(value: &Value, min: u16, max: u16, what: &str) -> Result
     Ok(number as u16)
 }
 
-/// A TCP port, 1–65535.
-pub fn port(value: &Value) -> Result<u16, String> {
-    integer_in_range(value, 1, 65535, "a port number")
-}
-
-/// A NodePort in Kubernetes' default range, 30000–32767.
-pub fn node_port(value: &Value) -> Result<u16, String> {
-    integer_in_range(value, 30000, 32767, "a node port in the range")
-}
-
 /// True if `text`, written unquoted after `key: ` in a template, reads back (with Kubernetes'
 /// YAML 1.1 rules) as the same string. A final line break is allowed: the YAML reader drops it,
 /// which changes nothing a consumer of the value cares about.
@@ -131,21 +121,23 @@ pub fn unquoted_problem(text: &str) -> String {
     }
 }
 
+/// Longest login name shadow's `useradd` accepts.
+pub const MAX_LOGIN_NAME: usize = 32;
+
 /// A login name as shadow's `useradd`/`usermod` accept it: a letter or `_`, then letters,
-/// digits, `_`, `.` and `-`; at most 32 characters.
+/// digits, `_`, `.` and `-`; at most [`MAX_LOGIN_NAME`] characters.
 pub fn login_name(text: &str) -> Result<(), String> {
     let mut chars = text.chars();
     let first_ok = chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
     if !first_ok
-        || text.len() > 32
+        || text.len() > MAX_LOGIN_NAME
         || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     {
-        return Err(
-            "must be a login name: a letter or '_', then letters, digits, '_', '.' or '-', at most 32 characters"
-                .into(),
-        );
+        return Err(format!(
+            "must be a login name: a letter or '_', then letters, digits, '_', '.' or '-', at most {MAX_LOGIN_NAME} characters"
+        ));
     }
     Ok(())
 }
@@ -155,7 +147,7 @@ pub fn login_name(text: &str) -> Result<(), String> {
 pub fn is_hostname(text: &str) -> bool {
     let name = text.strip_suffix('.').unwrap_or(text);
     !name.is_empty()
-        && name.len() <= 253
+        && name.len() <= crate::k8s::syntax::MAX_SUBDOMAIN
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -312,23 +304,6 @@ pub fn trunc63_trim(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn ports() {
-        assert_eq!(port(&json!(2222)), Ok(2222));
-        assert_eq!(port(&json!(2222.0)), Ok(2222));
-        assert_eq!(port(&json!("30222")), Ok(30222));
-        assert_eq!(port(&json!(83.0)), Ok(83));
-        assert!(port(&json!("0123")).is_err_and(|e| e.contains("octal")));
-        assert!(port(&json!("1e3")).is_err());
-        assert!(port(&json!(99999)).is_err_and(|e| e == "must be a port number 1–65535"));
-        assert!(port(&json!(30222.5)).is_err_and(|e| e.contains("30222.5")));
-        assert!(port(&json!(true)).is_err());
-        assert!(port(&json!(0)).is_err());
-        assert!(port(&json!(-1)).is_err());
-        assert!(node_port(&json!(30181)).is_ok());
-        assert!(node_port(&json!(8080)).is_err());
-    }
 
     #[test]
     fn truthiness_like_go_templates() {

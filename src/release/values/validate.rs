@@ -233,7 +233,7 @@ impl Checker<'_> {
 
     fn required_port(&mut self, path: &KeyPath, what: &str) {
         if let Some(value) = self.required(path, what)
-            && let Err(rule) = rules::port(&value)
+            && let Err(rule) = model::Port::parse(&value)
         {
             self.invalid(path, rule);
         }
@@ -301,10 +301,11 @@ impl Checker<'_> {
             self.invalid(&tag, rule);
         }
         let policy = p("image.pullPolicy");
-        if let Some(value) = self.required(&policy, "Always, IfNotPresent or Never")
-            && !matches!(value.as_str(), Some("Always" | "IfNotPresent" | "Never"))
+        let policies = model::variant_list::<model::PullPolicy>();
+        if let Some(value) = self.required(&policy, &policies)
+            && !model::is_variant::<model::PullPolicy>(&value)
         {
-            self.invalid(&policy, "must be Always, IfNotPresent or Never");
+            self.invalid(&policy, format!("must be {policies}"));
         }
     }
 
@@ -393,7 +394,7 @@ impl Checker<'_> {
             if let Some(port) = self.get(&port_path).cloned()
                 && is_truthy(Some(&port))
             {
-                match rules::node_port(&port) {
+                match model::NodePort::parse(&port) {
                     Ok(n) => sshd_node_port = Some(n),
                     Err(rule) => self.invalid(
                         &port_path,
@@ -401,12 +402,13 @@ impl Checker<'_> {
                     ),
                 }
                 let type_path = p("service.type");
-                if let Some(kind) = self.required(&type_path, "NodePort or LoadBalancer")
-                    && !matches!(kind.as_str(), Some("NodePort" | "LoadBalancer"))
+                let types = model::variant_list::<model::ServiceType>();
+                if let Some(kind) = self.required(&type_path, &types)
+                    && !model::is_variant::<model::ServiceType>(&kind)
                 {
                     self.invalid(
                         &type_path,
-                        "must be NodePort or LoadBalancer: service.port sets a node port, which other Service types do not have",
+                        format!("must be {types}: service.port sets a node port, which other Service types do not have"),
                     );
                 }
             }
@@ -425,7 +427,7 @@ impl Checker<'_> {
                 &node_port_path,
                 "the node port exposing sourcePort (set sourcePort and sourceNodePort together)",
             ) {
-                match rules::node_port(&value) {
+                match model::NodePort::parse(&value) {
                     Err(rule) => self.invalid(&node_port_path, rule),
                     Ok(n) if Some(n) == sshd_node_port => self.invalid(
                         &node_port_path,
