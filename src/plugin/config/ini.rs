@@ -1,6 +1,11 @@
 //! The INI dialect of Python's `configparser.ConfigParser` with its defaults, as far as the original
 //! plugin's `config.ini` files use it: `[section]` headers, `key = value` or `key: value`, keys
 //! case-insensitive, full-line `#`/`;` comments, indented continuation lines, `%%` for a literal `%`.
+//!
+//! One deliberate difference: a `#` or `;` preceded by whitespace starts an inline comment, which is
+//! dropped with the whitespace before it (`gateway_port = 30222   # sshd NodePort` is `30222`). Python's
+//! default leaves such text in the value, where it could only ever make a port, host or name invalid; a
+//! value that needs ` #` or ` ;` (say, inside a JSON string) writes it without the space before it.
 
 use std::collections::BTreeMap;
 
@@ -80,7 +85,9 @@ pub fn parse(text: &str) -> Result<IniDocument, IniError> {
                 .and_then(|keys| keys.get_mut(key))
                 .ok_or(IniError::Malformed { line })?;
             entry.value.push('\n');
-            entry.value.push_str(&unescape(trimmed, line, key)?);
+            entry
+                .value
+                .push_str(&unescape(strip_inline_comment(trimmed), line, key)?);
             continue;
         }
         if let Some(name) = trimmed
@@ -105,7 +112,11 @@ pub fn parse(text: &str) -> Result<IniDocument, IniError> {
         if key.is_empty() {
             return Err(IniError::Malformed { line });
         }
-        let value = unescape(trimmed[split + 1..].trim(), line, &key)?;
+        let value = unescape(
+            strip_inline_comment(trimmed[split + 1..].trim()),
+            line,
+            &key,
+        )?;
         let Some(sec) = &section else {
             return Err(IniError::NoSection { line, key });
         };
@@ -121,6 +132,19 @@ pub fn parse(text: &str) -> Result<IniDocument, IniError> {
         open_key = Some(key);
     }
     Ok(document)
+}
+
+/// `value` without an inline comment: from the first `#` or `;` that follows whitespace (or starts the
+/// value) to the end, along with the whitespace before it.
+fn strip_inline_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    let start = bytes.iter().enumerate().position(|(i, &b)| {
+        (b == b'#' || b == b';') && (i == 0 || bytes[i - 1].is_ascii_whitespace())
+    });
+    match start {
+        Some(i) => value[..i].trim_end(),
+        None => value,
+    }
 }
 
 fn unescape(value: &str, line: usize, key: &str) -> Result<String, IniError> {
@@ -164,6 +188,20 @@ mod tests {
         let doc = parse("[a]\nurl = unix:///var/run/x.sock\nratio = 50%%\n").expect("valid");
         assert_eq!(value(&doc, "a", "url"), "unix:///var/run/x.sock");
         assert_eq!(value(&doc, "a", "ratio"), "50%");
+    }
+
+    /// A snippet pasted from the README carries `# ...` after the values; they must not become part of them.
+    #[test]
+    fn inline_comment_after_whitespace_is_not_part_of_the_value() {
+        let doc = parse(
+            "[t]\nport = 30222               # the sshd NodePort\nhost = gw.example.org\t; a node\nempty = # nothing\nkeep = a#b;c\njson = {\"a\":\n  \"b\"} # tail\n",
+        )
+        .expect("valid");
+        assert_eq!(value(&doc, "t", "port"), "30222");
+        assert_eq!(value(&doc, "t", "host"), "gw.example.org");
+        assert_eq!(value(&doc, "t", "empty"), "");
+        assert_eq!(value(&doc, "t", "keep"), "a#b;c");
+        assert_eq!(value(&doc, "t", "json"), "{\"a\":\n\"b\"}");
     }
 
     #[test]
