@@ -67,16 +67,42 @@ fn missing_and_changed_expected_files_fail_with_a_diff() {
     );
 }
 
+/// `update` once wrote a failed render (`ERROR: ...`) as the expected output, and `check` passed from
+/// then on.
 #[test]
-fn an_expected_failure_can_be_golden() {
+fn golden_update_refuses_a_failed_render() {
     let root = tempfile::tempdir().unwrap();
-    std::fs::write(root.path().join("args"), "msoff\nbastion\n").unwrap();
+    let bad = root.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("args"), "msoff\ngateway\n--bogus\n").unwrap();
     let dir = root.path().to_str().unwrap();
-    assert!(ikp(&["golden", "update", dir]).status.success());
-    let expected = std::fs::read_to_string(root.path().join("expected.yaml")).unwrap();
-    assert!(expected.starts_with("ERROR: "), "{expected}");
-    assert!(expected.contains("tunnel.gateway.host"), "{expected}");
-    assert!(ikp(&["golden", "check", dir]).status.success());
+    let out = ikp(&["golden", "update", dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("bad: "), "{stderr}");
+    assert!(stderr.contains("--bogus"), "{stderr}");
+    assert!(!bad.join("expected.yaml").exists());
+}
+
+#[test]
+fn golden_check_reports_a_render_error_as_a_failure() {
+    let root = tempfile::tempdir().unwrap();
+    // An expected file as an older `update` would have written it for a failing render.
+    std::fs::write(root.path().join("args"), "msoff\nbastion\n").unwrap();
+    std::fs::write(
+        root.path().join("expected.yaml"),
+        "ERROR: tunnel.gateway.host is required\n",
+    )
+    .unwrap();
+    let out = ikp(&["golden", "check", root.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("(render error: "), "{stdout}");
+    assert!(stdout.contains("tunnel.gateway.host"), "{stdout}");
+    assert!(
+        stdout.contains("golden: 0 passed, 1 failed, 0 missing"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -12,12 +12,13 @@ use super::render::{RenderCmd, render_in_dir};
 #[derive(Debug, clap::Subcommand)]
 pub enum GoldenCmd {
     /// Render every case under DIR and compare with its expected.yaml; print a unified diff per
-    /// mismatch. Exit 1 on any mismatch or missing expected file.
+    /// mismatch. Exit 1 on any mismatch, render error or missing expected file.
     Check {
         /// A case directory (holding an `args` file) or a directory of cases.
         dir: PathBuf,
     },
-    /// Render every case under DIR and write its expected.yaml.
+    /// Render every case under DIR and write its expected.yaml. Writes nothing and exits 1 when any
+    /// case fails to render.
     Update {
         /// A case directory (holding an `args` file) or a directory of cases.
         dir: PathBuf,
@@ -32,14 +33,13 @@ struct CaseArgs {
     render: RenderCmd,
 }
 
-/// Renders one case; a render error becomes the case's text, so expected failures can be golden.
-fn render_case(case: &GoldenCase) -> String {
-    let result = CaseArgs::try_parse_from(&case.args)
+/// Renders one case: its output, or the render (or argument) error.
+fn render_case(case: &GoldenCase) -> Result<String, String> {
+    CaseArgs::try_parse_from(&case.args)
         .map_err(|err| err.to_string())
         .and_then(|parsed| {
             render_in_dir(&parsed.render, &case.dir).map_err(|err| format!("{err:#}"))
-        });
-    golden::rendered_text(result)
+        })
 }
 
 /// Runs `ikp golden`.
@@ -49,7 +49,8 @@ pub fn run(cmd: GoldenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             let cases = golden::discover(&dir)?;
             let mut summary = Summary::default();
             for case in &cases {
-                let result = golden::check_case(case, &render_case(case));
+                let rendered = render_case(case);
+                let result = golden::check_case(case, rendered.as_deref().map_err(String::as_str));
                 match &result {
                     CaseResult::Same => writeln!(out, "ok      {}", case.name)?,
                     CaseResult::Differs(diff) => {
@@ -60,6 +61,9 @@ pub fn run(cmd: GoldenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                             golden::EXPECTED_FILE
                         )?;
                         write!(out, "{diff}")?;
+                    }
+                    CaseResult::RenderFailed(message) => {
+                        writeln!(out, "FAILED  {} (render error: {message})", case.name)?;
                     }
                     CaseResult::Missing => writeln!(
                         out,
@@ -79,19 +83,23 @@ pub fn run(cmd: GoldenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             })
         }
         GoldenCmd::Update { dir } => {
-            let cases = golden::discover(&dir)?;
-            let mut changed = 0;
-            for case in &cases {
-                if golden::update_case(case, &render_case(case))? {
-                    changed += 1;
-                    writeln!(out, "updated {}", case.name)?;
-                }
+            let rendered: Vec<_> = golden::discover(&dir)?
+                .into_iter()
+                .map(|case| {
+                    let result = render_case(&case);
+                    (case, result)
+                })
+                .collect();
+            let changed = golden::update_cases(&rendered)?;
+            for name in &changed {
+                writeln!(out, "updated {name}")?;
             }
             writeln!(
                 out,
-                "golden: {} cases, {changed} updated, {} unchanged",
-                cases.len(),
-                cases.len() - changed
+                "golden: {} cases, {} updated, {} unchanged",
+                rendered.len(),
+                changed.len(),
+                rendered.len() - changed.len()
             )?;
             Ok(ExitCode::SUCCESS)
         }

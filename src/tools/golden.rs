@@ -2,6 +2,9 @@
 //! with an `args` file (the `ikp render` arguments, one per line) and any values files it names;
 //! the expected output is `expected.yaml` beside it. `check` compares and shows a unified diff per
 //! mismatch; `update` rewrites the expected files. How a case is rendered is up to the caller.
+//!
+//! A render that fails is never an expected output: `check` counts it as a failure, and `update`
+//! writes nothing when any case fails to render.
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +55,12 @@ pub enum GoldenError {
         /// The args file.
         path: PathBuf,
     },
+    /// Some cases failed to render, so no expected file was written.
+    #[error("{} failed to render, nothing was written: {}", case_count(failures.len()), failure_list(failures))]
+    RenderFailed {
+        /// (case name, render error) of every failing case.
+        failures: Vec<(String, String)>,
+    },
     /// An expected file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -61,6 +70,32 @@ pub enum GoldenError {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn case_count(n: usize) -> String {
+    if n == 1 {
+        "golden case".to_owned()
+    } else {
+        format!("{n} golden cases")
+    }
+}
+
+fn failure_list(failures: &[(String, String)]) -> String {
+    failures
+        .iter()
+        .map(|(name, message)| format!("{name}: {}", one_line(message)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A render error on one line (clap's usage errors span several).
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Reads an args file: one argument per line, blank lines and lines starting with `#` skipped.
@@ -121,15 +156,6 @@ fn collect_case_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), GoldenErr
     Ok(())
 }
 
-/// What a case rendered to: its output, or the error text when rendering failed (an expected
-/// failure is a valid golden result too).
-pub fn rendered_text(result: Result<String, String>) -> String {
-    match result {
-        Ok(output) => output,
-        Err(message) => format!("ERROR: {}\n", message.trim_end()),
-    }
-}
-
 /// The verdict on one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaseResult {
@@ -139,10 +165,16 @@ pub enum CaseResult {
     Differs(String),
     /// No expected file yet.
     Missing,
+    /// The case did not render; the error, on one line.
+    RenderFailed(String),
 }
 
-/// Compares a case's rendered text with its expected file.
-pub fn check_case(case: &GoldenCase, rendered: &str) -> CaseResult {
+/// Compares a case's render (its output, or the render error) with its expected file.
+pub fn check_case(case: &GoldenCase, rendered: Result<&str, &str>) -> CaseResult {
+    let rendered = match rendered {
+        Ok(output) => output,
+        Err(message) => return CaseResult::RenderFailed(one_line(message)),
+    };
     let Ok(expected) = std::fs::read_to_string(case.expected_path()) else {
         return CaseResult::Missing;
     };
@@ -160,8 +192,36 @@ pub fn check_case(case: &GoldenCase, rendered: &str) -> CaseResult {
     CaseResult::Differs(diff)
 }
 
+/// Writes the expected file of every case, or none when any case failed to render; returns the names
+/// of the cases whose file changed.
+pub fn update_cases(
+    rendered: &[(GoldenCase, Result<String, String>)],
+) -> Result<Vec<String>, GoldenError> {
+    let failures: Vec<(String, String)> = rendered
+        .iter()
+        .filter_map(|(case, result)| {
+            result
+                .as_ref()
+                .err()
+                .map(|message| (case.name.clone(), message.clone()))
+        })
+        .collect();
+    if !failures.is_empty() {
+        return Err(GoldenError::RenderFailed { failures });
+    }
+    let mut changed = Vec::new();
+    for (case, result) in rendered {
+        if let Ok(output) = result
+            && update_case(case, output)?
+        {
+            changed.push(case.name.clone());
+        }
+    }
+    Ok(changed)
+}
+
 /// Writes a case's expected file; returns whether it changed.
-pub fn update_case(case: &GoldenCase, rendered: &str) -> Result<bool, GoldenError> {
+fn update_case(case: &GoldenCase, rendered: &str) -> Result<bool, GoldenError> {
     let path = case.expected_path();
     if std::fs::read_to_string(&path).is_ok_and(|old| old == rendered) {
         return Ok(false);
@@ -175,7 +235,7 @@ pub fn update_case(case: &GoldenCase, rendered: &str) -> Result<bool, GoldenErro
 pub struct Summary {
     /// Cases whose output matched.
     pub passed: usize,
-    /// Cases whose output differed.
+    /// Cases whose output differed or that failed to render.
     pub failed: usize,
     /// Cases without an expected file.
     pub missing: usize,
@@ -186,7 +246,7 @@ impl Summary {
     pub fn record(&mut self, result: &CaseResult) {
         match result {
             CaseResult::Same => self.passed += 1,
-            CaseResult::Differs(_) => self.failed += 1,
+            CaseResult::Differs(_) | CaseResult::RenderFailed(_) => self.failed += 1,
             CaseResult::Missing => self.missing += 1,
         }
     }
@@ -228,11 +288,11 @@ mod tests {
         let cases = discover(root.path()).unwrap();
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].name, "one");
-        assert_eq!(check_case(&cases[0], "out\n"), CaseResult::Missing);
+        assert_eq!(check_case(&cases[0], Ok("out\n")), CaseResult::Missing);
         assert!(update_case(&cases[0], "out\n").unwrap());
         assert!(!update_case(&cases[0], "out\n").unwrap());
-        assert_eq!(check_case(&cases[0], "out\n"), CaseResult::Same);
-        match check_case(&cases[0], "changed\n") {
+        assert_eq!(check_case(&cases[0], Ok("out\n")), CaseResult::Same);
+        match check_case(&cases[0], Ok("changed\n")) {
             CaseResult::Differs(diff) => {
                 assert!(diff.contains("-out"), "{diff}");
                 assert!(diff.contains("+changed"), "{diff}");
@@ -251,15 +311,52 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_recorded_as_text() {
-        assert_eq!(
-            rendered_text(Err("bad value\n".into())),
-            "ERROR: bad value\n"
-        );
+    fn render_error_is_a_failed_check_even_against_a_recorded_error() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join(ARGS_FILE), "msoff\nbastion\n").unwrap();
+        std::fs::write(root.path().join(EXPECTED_FILE), "ERROR: bad value\n").unwrap();
+        let case = &discover(root.path()).unwrap()[0];
+        let result = check_case(case, Err("bad value\n  more\n"));
+        assert_eq!(result, CaseResult::RenderFailed("bad value more".into()));
         let mut summary = Summary::default();
         summary.record(&CaseResult::Same);
         summary.record(&CaseResult::Missing);
+        summary.record(&result);
         assert!(!summary.all_passed());
-        assert_eq!(summary.to_string(), "golden: 1 passed, 0 failed, 1 missing");
+        assert_eq!(summary.to_string(), "golden: 1 passed, 1 failed, 1 missing");
+    }
+
+    #[test]
+    fn update_refuses_to_record_a_failed_render_and_writes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        for name in ["good", "bad"] {
+            std::fs::create_dir_all(root.path().join(name)).unwrap();
+            std::fs::write(root.path().join(name).join(ARGS_FILE), "x\n").unwrap();
+        }
+        let cases = discover(root.path()).unwrap();
+        let rendered: Vec<_> = cases
+            .into_iter()
+            .map(|case| {
+                let result = if case.name == "bad" {
+                    Err("unexpected argument '--bogus'".to_owned())
+                } else {
+                    Ok("out\n".to_owned())
+                };
+                (case, result)
+            })
+            .collect();
+        let err = update_cases(&rendered).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "golden case failed to render, nothing was written: bad: unexpected argument '--bogus'"
+        );
+        for (case, _) in &rendered {
+            assert!(!case.expected_path().exists(), "{} written", case.name);
+        }
+        let good: Vec<_> = rendered
+            .into_iter()
+            .filter(|(c, _)| c.name == "good")
+            .collect();
+        assert_eq!(update_cases(&good).unwrap(), vec!["good".to_owned()]);
     }
 }
