@@ -1,6 +1,10 @@
 //! Chart loading: the built-in `gateway` and `bastion` charts embedded in the binary, or a chart
 //! directory in the same layout (`Chart.yaml`, `values.yaml`, `templates/`). As with Helm, a chart
 //! argument that names an existing directory is that directory; otherwise a built-in chart's name.
+//!
+//! Chart directories are written in ikp's template dialect (minijinja with Helm's functions as filters,
+//! `docs/charts.md`), not in Helm's Go templates. A directory whose templates read like Go templates is
+//! refused with an error saying so, instead of failing on the first `.` with a parser message.
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +95,20 @@ pub enum ChartError {
         path: PathBuf,
         /// The field name.
         field: &'static str,
+    },
+    /// A template is written in Helm's Go-template syntax, which ikp does not render.
+    #[error(
+        "{path}:{line}: `{snippet}` is Helm Go-template syntax; ikp renders chart directories written in its \
+         minijinja dialect (`{{{{ Values.x }}}}`, `{{% if %}}`, macros instead of `include`): see docs/charts.md, \
+         or use one of the built-in charts (gateway, bastion)"
+    )]
+    GoTemplate {
+        /// The template file.
+        path: PathBuf,
+        /// 1-based line of the first Go-template action.
+        line: usize,
+        /// That action, shortened.
+        snippet: String,
     },
     /// The chart has subcharts, which ikp does not render.
     #[error("{path}: subcharts (a non-empty charts/ directory) are not supported by ikp")]
@@ -216,6 +234,15 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
         collect_templates(&templates_dir, "templates", &mut templates)?;
     }
     templates.sort_by(|a, b| a.path.cmp(&b.path));
+    for template in &templates {
+        if let Some((line, snippet)) = find_go_template_action(&template.source) {
+            return Err(ChartError::GoTemplate {
+                path: dir.join(&template.path),
+                line,
+                snippet,
+            });
+        }
+    }
     Ok(Chart {
         metadata,
         values_yaml,
@@ -247,6 +274,67 @@ fn collect_templates(dir: &Path, prefix: &str, out: &mut Vec<ChartFile>) -> Resu
         }
     }
     Ok(())
+}
+
+/// Words that start a Go-template action but are never the start of a minijinja expression: Go's control
+/// keywords take their argument after a space (minijinja writes `{% if %}`), and Helm's `include`/`template`
+/// calls take a quoted name after a space (a minijinja call needs parentheses).
+const GO_ACTION_WORDS: &[&str] = &[
+    "include", "template", "define", "block", "if", "else", "end", "range", "with", "toYaml",
+    "tpl", "required", "default", "quote", "printf",
+];
+
+/// Helm's built-in objects as Go templates name them, with the leading dot minijinja never writes.
+const GO_BUILTIN_OBJECTS: &[&str] = &[
+    ".Values",
+    ".Release",
+    ".Chart",
+    ".Capabilities",
+    ".Files",
+    ".Template",
+];
+
+/// The first `{{ ... }}` action of `source` that is Go-template syntax: (1-based line, the action).
+/// `{{/* ... */}}` comments, `{{ .Values.x }}`, `{{ $var }}`, `{{- include "x" . }}`, `{{ end }}` and
+/// `.Values` after a space or `(` all count; ikp's own `{{ Values.x }}` and `{{ root.Values.x }}` do not.
+fn find_go_template_action(source: &str) -> Option<(usize, String)> {
+    let mut rest = source;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        let inner = after[..end].trim_start_matches('-').trim_start();
+        let first_word: &str = inner
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or_default();
+        let after_word = inner[first_word.len()..].chars().next();
+        let go = inner.starts_with('.')
+            || inner.starts_with('$')
+            || inner.starts_with("/*")
+            || (GO_ACTION_WORDS.contains(&first_word)
+                && matches!(after_word, None | Some(' ' | '\t' | '-' | '}')))
+            || GO_BUILTIN_OBJECTS.iter().any(|object| {
+                [" ", "(", "\t"]
+                    .iter()
+                    .any(|before| inner.contains(&format!("{before}{object}")))
+            });
+        if go {
+            let line = source[..offset + start].matches('\n').count() + 1;
+            let action: String = rest[start..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(60)
+                .collect();
+            return Some((line, action.trim_end().to_owned()));
+        }
+        let consumed = start + 2 + end;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    None
 }
 
 /// A Chart.yaml field as text: strings as they are, numbers as YAML wrote them.
@@ -315,6 +403,52 @@ mod tests {
             assert_eq!(on_disk.values_yaml, embedded.values_yaml);
             assert_eq!(on_disk.metadata, embedded.metadata);
         }
+    }
+
+    /// A Helm chart directory failed with minijinja's `unexpected '.'`, which never said the directory is
+    /// read in another dialect.
+    #[test]
+    fn go_template_chart_directory_is_refused_as_such() {
+        let helm_twin = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/helm-gateway");
+        let err = load_dir(&helm_twin).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(&err, ChartError::GoTemplate { path, .. } if path.ends_with("templates/_helpers.tpl")),
+            "{message}"
+        );
+        assert!(message.contains("Helm Go-template syntax"), "{message}");
+        assert!(message.contains("docs/charts.md"), "{message}");
+    }
+
+    #[test]
+    fn go_template_actions_are_told_apart_from_the_ikp_dialect() {
+        for go in [
+            "name: {{ .Release.Name }}",
+            "{{- include \"x.labels\" . | nindent 4 }}",
+            "{{ toYaml .Values.resources }}",
+            "{{- if .Values.service }}",
+            "{{- end }}",
+            "{{ $name := 1 }}",
+            "{{/* comment */}}",
+            "{{ default \"a\" (.Values.x) }}",
+        ] {
+            assert!(find_go_template_action(go).is_some(), "{go}");
+        }
+        for ikp in [
+            "name: {{ Values.name }}",
+            "{{- labels | nindent(4) }}",
+            "{{ root.Values.x | default(root.Chart.Name) }}",
+            "{{ printf(\"%s-%s\", a, b) }}",
+            "{%- if Values.service %}x{%- endif %}",
+            "{{ toYaml(Values.resources) }}",
+            "{{ range(3) }}",
+        ] {
+            assert_eq!(find_go_template_action(ikp), None, "{ikp}");
+        }
+        assert_eq!(
+            find_go_template_action("a: 1\nb: {{ Values.b }}\nc: {{ .Values.c }}\n"),
+            Some((3, "{{ .Values.c }}".to_owned()))
+        );
     }
 
     #[test]
