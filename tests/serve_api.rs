@@ -7,7 +7,9 @@
 //! - the ServiceAccount admission plugin (a fresh namespace's `default` account appears after a moment);
 //! - the scheduler's Unschedulable condition for pods no node fits, and kwok marking scheduled pods Running;
 //! - kwok deleting pods promptly once they carry a deletionTimestamp;
-//! - `pods/log` proxied to kwok's ClusterLogs (fixed lines, `follow` keeps the stream open).
+//! - `pods/log` proxied to kwok's ClusterLogs (fixed lines, `follow` keeps the stream open);
+//! - RBAC: the plugin runs as a ServiceAccount bound to exactly the ClusterRole of `deploy/remote-rbac.yaml`
+//!   (`support::identity`), so that role is proven sufficient; assertions use the admin client.
 
 mod serve_common;
 mod support;
@@ -22,6 +24,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use serve_common::{Plugin, PluginOptions, all_running, fixture, new_uid, pod_of, wait_status};
 use support::cluster::TestCluster;
+use support::identity::{OFFLOAD_ROLES, RemoteIdentity};
 
 const LOG_LINE: &str = "ikp test cluster log line";
 
@@ -73,11 +76,11 @@ async fn create(plugin: &Plugin, body: &Value) -> Value {
 
 /// A started plugin with one simple pod offloaded and running: (plugin, pod uid, pod).
 async fn plugin_with_running_pod(
-    cluster: &TestCluster,
+    identity: &RemoteIdentity,
     ns: &str,
     label: &str,
 ) -> (Plugin, String, Value) {
-    let plugin = Plugin::start(PluginOptions::new(label, cluster.kubeconfig())).await;
+    let plugin = Plugin::start(PluginOptions::new(label, identity.kubeconfig())).await;
     plugin.wait_ready().await;
     let uid = new_uid();
     let body = fixture("simple-pod", ns, &uid);
@@ -115,7 +118,8 @@ async fn original_test_pods_over_a_unix_socket() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-unix").await else {
         return;
     };
-    let mut plugin = Plugin::start(PluginOptions::new("unix", cluster.kubeconfig())).await;
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
+    let mut plugin = Plugin::start(PluginOptions::new("unix", identity.kubeconfig())).await;
     plugin.wait_ready().await;
     let client = cluster.client();
 
@@ -259,10 +263,11 @@ async fn gpu_pod_over_tcp_with_namespace_prefix() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-gpu").await else {
         return;
     };
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
     let client = cluster.client();
     let prefix = format!("ikpt{}", &new_uid()[..6]);
     let gpu_model = format!("T4-{}", &new_uid()[..6]);
-    let mut options = PluginOptions::new("tcp-gpu", cluster.kubeconfig());
+    let mut options = PluginOptions::new("tcp-gpu", identity.kubeconfig());
     options.tcp = true;
     options.env = vec![
         ("OFFLOADING_NAMESPACE_PREFIX", prefix.clone()),
@@ -341,8 +346,9 @@ async fn pvc_pod_creates_and_deletes_its_claim() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-pvc").await else {
         return;
     };
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
     let client = cluster.client();
-    let mut plugin = Plugin::start(PluginOptions::new("pvc", cluster.kubeconfig())).await;
+    let mut plugin = Plugin::start(PluginOptions::new("pvc", identity.kubeconfig())).await;
     plugin.wait_ready().await;
     let uid = new_uid();
     let body = fixture("pvc-pod", ns.name(), &uid);
@@ -401,8 +407,9 @@ async fn failed_create_leaves_nothing_behind() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-rollback").await else {
         return;
     };
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
     let client = cluster.client();
-    let mut plugin = Plugin::start(PluginOptions::new("rollback", cluster.kubeconfig())).await;
+    let mut plugin = Plugin::start(PluginOptions::new("rollback", identity.kubeconfig())).await;
     plugin.wait_ready().await;
 
     // 1. Secret rejected after the two ConfigMaps were created.
@@ -454,7 +461,8 @@ async fn follow_logs_and_restart() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-follow").await else {
         return;
     };
-    let (mut plugin, uid, pod) = plugin_with_running_pod(&cluster, ns.name(), "follow").await;
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
+    let (mut plugin, uid, pod) = plugin_with_running_pod(&identity, ns.name(), "follow").await;
 
     let request = log_request(&pod, "busybox", json!({"Follow": true, "Timestamps": true}));
     let response = tokio::time::timeout(
@@ -504,8 +512,11 @@ async fn follow_logs_and_restart() {
     assert!(end.is_ok(), "follow stream did not end at shutdown");
 
     // A new process rebuilds its view from the remote labels.
-    let mut restarted =
-        Plugin::start(PluginOptions::new("follow-restarted", cluster.kubeconfig())).await;
+    let mut restarted = Plugin::start(PluginOptions::new(
+        "follow-restarted",
+        identity.kubeconfig(),
+    ))
+    .await;
     restarted.wait_ready().await;
     let entry = wait_status(&restarted, &pod, "Running after restart", all_running).await;
     assert!(entry["JID"].as_str().is_some_and(|j| !j.is_empty()));
@@ -527,7 +538,8 @@ async fn mesh_annotation_is_offloaded_without_logging_the_key() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-mesh").await else {
         return;
     };
-    let mut plugin = Plugin::start(PluginOptions::new("mesh", cluster.kubeconfig())).await;
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
+    let mut plugin = Plugin::start(PluginOptions::new("mesh", identity.kubeconfig())).await;
     plugin.wait_ready().await;
     let uid = new_uid();
     let mut body = fixture("simple-pod", ns.name(), &uid);
@@ -589,7 +601,8 @@ async fn pod_deleted_while_the_plugin_was_down_is_reported_gone() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-vanished").await else {
         return;
     };
-    let (mut plugin, uid, pod) = plugin_with_running_pod(&cluster, ns.name(), "vanished").await;
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
+    let (mut plugin, uid, pod) = plugin_with_running_pod(&identity, ns.name(), "vanished").await;
     assert!(plugin.stop().success());
 
     let pods: Api<Pod> = Api::namespaced(cluster.client(), ns.name());
@@ -605,7 +618,7 @@ async fn pod_deleted_while_the_plugin_was_down_is_reported_gone() {
 
     let mut restarted = Plugin::start(PluginOptions::new(
         "vanished-restarted",
-        cluster.kubeconfig(),
+        identity.kubeconfig(),
     ))
     .await;
     restarted.wait_ready().await;

@@ -4,7 +4,9 @@
 //! - server-side apply (field manager `ikp`) of Services, Secrets, ConfigMaps and Deployments, with API
 //!   defaulting of the applied objects (compared here as "what ikp render prints is contained in the live object");
 //! - list by label selector and delete of those kinds, and namespace creation;
-//! - the pod create/delete flow of `ikp serve` (kwok schedules and runs the pod).
+//! - the pod create/delete flow of `ikp serve` (kwok schedules and runs the pod);
+//! - RBAC: the plugin runs as a ServiceAccount bound to exactly the ClusterRoles of `deploy/remote-rbac.yaml`
+//!   and `deploy/remote-rbac-tcp-tunnel.yaml` (`support::identity`), so those roles are proven sufficient.
 
 mod serve_common;
 mod support;
@@ -17,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use serve_common::{Plugin, PluginOptions, fixture, new_uid, pod_of};
 use support::cluster::TestCluster;
+use support::identity::{OFFLOAD_ROLES, RemoteIdentity, TUNNEL_ROLES};
 
 const GATEWAY_HOST: &str = "gateway.example.org";
 const GATEWAY_SSH_PORT: u16 = 2200;
@@ -43,8 +46,8 @@ fn tunnel_env(bastion_namespace: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn start_plugin(cluster: &TestCluster, name: &str, bastion_namespace: &str) -> Plugin {
-    let mut options = PluginOptions::new(name, cluster.kubeconfig());
+async fn start_plugin(identity: &RemoteIdentity, name: &str, bastion_namespace: &str) -> Plugin {
+    let mut options = PluginOptions::new(name, identity.kubeconfig());
     options.env = tunnel_env(bastion_namespace);
     let plugin = Plugin::start(options).await;
     plugin.wait_ready().await;
@@ -172,8 +175,10 @@ async fn two_port_pod_gets_a_service_and_a_bastion_release_per_port() {
         return;
     };
     let bastion_ns = cluster.namespace("tunnel-bastion").await;
+    let identity =
+        RemoteIdentity::from_deploy(&cluster, &remote_ns, &[OFFLOAD_ROLES, TUNNEL_ROLES]).await;
     let client = cluster.client();
-    let plugin = start_plugin(&cluster, "tunnel-two-ports", bastion_ns.name()).await;
+    let plugin = start_plugin(&identity, "tunnel-two-ports", bastion_ns.name()).await;
     let uid = new_uid();
     let create = two_port_pod(remote_ns.name(), &uid);
 
@@ -277,6 +282,8 @@ async fn a_failed_bastion_apply_rolls_back_every_tunnel_object() {
         return;
     };
     let bastion_ns = cluster.namespace("tunnel-fail-bastion").await;
+    let identity =
+        RemoteIdentity::from_deploy(&cluster, &remote_ns, &[OFFLOAD_ROLES, TUNNEL_ROLES]).await;
     let client = cluster.client();
     let uid = new_uid();
     // The second port's bastion ConfigMap name is taken by another release: its apply is refused after
@@ -297,7 +304,7 @@ async fn a_failed_bastion_apply_rolls_back_every_tunnel_object() {
         .await
         .expect("create squatter");
 
-    let plugin = start_plugin(&cluster, "tunnel-rollback", bastion_ns.name()).await;
+    let plugin = start_plugin(&identity, "tunnel-rollback", bastion_ns.name()).await;
     let create = two_port_pod(remote_ns.name(), &uid);
     let reply = plugin
         .request("POST", "/create", Some(&create))
@@ -332,11 +339,13 @@ async fn delete_after_a_restart_still_removes_the_tunnel() {
         return;
     };
     let bastion_ns = cluster.namespace("tunnel-restart-bastion").await;
+    let identity =
+        RemoteIdentity::from_deploy(&cluster, &remote_ns, &[OFFLOAD_ROLES, TUNNEL_ROLES]).await;
     let client = cluster.client();
     let uid = new_uid();
     let create = two_port_pod(remote_ns.name(), &uid);
 
-    let mut first = start_plugin(&cluster, "tunnel-restart-1", bastion_ns.name()).await;
+    let mut first = start_plugin(&identity, "tunnel-restart-1", bastion_ns.name()).await;
     let reply = first
         .request("POST", "/create", Some(&create))
         .await
@@ -349,7 +358,7 @@ async fn delete_after_a_restart_still_removes_the_tunnel() {
             .is_empty()
     );
 
-    let second = start_plugin(&cluster, "tunnel-restart-2", bastion_ns.name()).await;
+    let second = start_plugin(&identity, "tunnel-restart-2", bastion_ns.name()).await;
     let reply = second
         .request("POST", "/delete", Some(&pod_of(&create)))
         .await

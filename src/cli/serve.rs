@@ -38,9 +38,13 @@ pub struct ServeCmd {
     /// Remote cluster (k8s.kubeconfig_path, k8s.context).
     #[command(flatten)]
     kube: ClientArgs,
-    /// Validate the configuration, print a summary and exit.
+    /// Validate the configuration and the remote kubeconfig and context, print a summary and exit.
     #[arg(long)]
     check_config: bool,
+    /// With --check-config: also reach the remote API server and ask it (SelfSubjectAccessReview) for
+    /// every permission the configuration needs; print one line per missing permission, exit 1 if any.
+    #[arg(long, requires = "check_config")]
+    connect: bool,
 }
 
 /// Runs `ikp serve`.
@@ -74,9 +78,12 @@ pub fn run(cmd: ServeCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         }
         None => Arc::new(NoTunnel),
     };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     if cmd.check_config {
-        print_summary(&config, out)?;
-        return Ok(ExitCode::SUCCESS);
+        return runtime.block_on(check_config(&config, cmd.connect, out));
     }
     init_tracing(&config);
     tracing::info!(
@@ -96,45 +103,49 @@ pub fn run(cmd: ServeCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             "tcp tunnel enabled: one bastion release per TCP container port"
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     runtime.block_on(ikp::plugin::serve::run(config, tunnel))?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(config: &ServeConfig, out: &mut dyn Write) -> std::io::Result<()> {
+/// `--check-config`: loads the remote kubeconfig and context as `serve` would (without connecting), prints
+/// the summary; with `--connect`, asks the API server for every permission the configuration needs.
+async fn check_config(
+    config: &ServeConfig,
+    connect: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let kube_config = ikp::k8s::client::build_config(&config.k8s.connection)
+        .await
+        .context("invalid configuration")?;
+    let server = kube_config.cluster_url.to_string();
+    write!(
+        out,
+        "{}",
+        ikp::plugin::config::summary::summary(config, Some(&server))
+    )?;
+    if !connect {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = kube::Client::try_from(kube_config)
+        .map_err(|source| ikp::k8s::client::KubeClientError::Build { source })?;
+    let required = ikp::plugin::permissions::required(config);
+    let missing = ikp::plugin::permissions::missing(&client, &required)
+        .await
+        .with_context(|| format!("cannot ask {server} for the plugin's permissions"))?;
+    for permission in &missing {
+        writeln!(out, "missing permission: {permission}")?;
+    }
     writeln!(
         out,
-        "config file: {}",
-        config
-            .file
-            .as_ref()
-            .map_or_else(|| "(none)".to_owned(), |p| p.display().to_string())
+        "permissions: {} of {} granted",
+        required.len() - missing.len(),
+        required.len()
     )?;
-    writeln!(out, "listen: {}", config.app.listen)?;
-    writeln!(out, "socket mode: {:o}", config.app.socket_mode)?;
-    writeln!(out, "max body bytes: {}", config.app.max_body_bytes)?;
-    writeln!(out, "log level: {}", config.log.level.as_directive())?;
-    writeln!(
-        out,
-        "remote cluster: {:?} context={:?}",
-        config.k8s.connection.source, config.k8s.connection.context
-    )?;
-    writeln!(
-        out,
-        "namespace prefix: {:?}",
-        config.offloading.namespace_prefix
-    )?;
-    writeln!(
-        out,
-        "namespace prefix exclusions: {:?}",
-        config.offloading.namespace_prefix_exclusions
-    )?;
-    writeln!(out, "mesh: {:?}", config.mesh)?;
-    writeln!(out, "tcp tunnel enabled: {}", config.tcp_tunnel.enabled)?;
-    Ok(())
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn init_tracing(config: &ServeConfig) {

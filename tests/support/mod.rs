@@ -3,8 +3,11 @@
 //! - [`cluster`]: a `kube::Client` for the project's test control plane (`tests/cluster/up`), a fresh
 //!   namespace per test, the `ikp` binary preconfigured for that cluster, and `wait_for` to poll for
 //!   state the cluster reaches asynchronously.
+//! - [`identity`]: a ServiceAccount bound to exactly the roles of `deploy/remote-rbac*.yaml`, and a
+//!   kubeconfig for it: the identity `ikp serve` runs as in the serve tests.
 
 // Every test binary compiles this module but uses a different subset of it.
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod identity;

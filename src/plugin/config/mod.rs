@@ -6,6 +6,7 @@
 //! key and where the value came from. Values of secret keys never appear in errors or `Debug` output.
 
 pub mod ini;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -153,6 +154,18 @@ pub enum ConfigError {
         key: String,
         /// The value, quoted, or `<redacted>` for secret keys.
         value: String,
+        /// Where it was set.
+        origin: Origin,
+        /// What would have been accepted.
+        expected: String,
+    },
+    /// One item of a well-formed list or object value is not acceptable.
+    #[error("{origin}: invalid {item} in `{key}`: expected {expected}")]
+    InvalidItem {
+        /// `section.key`.
+        key: String,
+        /// The item, quoted, with what it is (`label key "a b"`).
+        item: String,
         /// Where it was set.
         origin: Origin,
         /// What would have been accepted.
@@ -791,20 +804,55 @@ fn resolve_offloading(raw: &Raw<'_>) -> Result<OffloadingConfig, ConfigError> {
         && !namespace_prefix.is_empty()
         && !is_dns_label(&namespace_prefix)
     {
-        return Err(
-            v.invalid("a DNS label (lower-case letters, digits and '-', at most 63 characters)")
-        );
+        return Err(v.invalid(DNS_LABEL_EXPECTED));
     }
     let non_empty = |key| {
         raw.get("offloading", key)
             .filter(|v| !v.value.trim().is_empty())
     };
     let namespace_prefix_exclusions = match non_empty("namespace_prefix_exclusions") {
-        Some(v) => v.json("a JSON list of namespace names")?,
+        Some(v) => {
+            let names: Vec<String> = v.json("a JSON list of namespace names")?;
+            if let Some(bad) = names.iter().find(|name| !is_dns_label(name)) {
+                return Err(ConfigError::InvalidItem {
+                    key: v.key.clone(),
+                    item: format!("{bad:?}"),
+                    origin: v.origin.clone(),
+                    expected: format!("namespace names, each {DNS_LABEL_EXPECTED}"),
+                });
+            }
+            names
+        }
         None => Vec::new(),
     };
     let node_selector = match non_empty("node_selector") {
-        Some(v) => Some(v.json("a JSON object of label names to values")?),
+        Some(v) => {
+            let selector: BTreeMap<String, String> =
+                v.json("a JSON object of label names to values")?;
+            for (key, value) in &selector {
+                if !crate::k8s::syntax::is_label_key(key) {
+                    return Err(ConfigError::InvalidItem {
+                        key: v.key.clone(),
+                        item: format!("label key {key:?}"),
+                        origin: v.origin.clone(),
+                        expected: "label keys such as nvidia.com/gpu or zone (an optional DNS \
+                                   subdomain and '/', then at most 63 letters, digits, '-', '_', '.')"
+                            .to_owned(),
+                    });
+                }
+                if !crate::k8s::syntax::is_label_value(value) {
+                    return Err(ConfigError::InvalidItem {
+                        key: v.key.clone(),
+                        item: format!("label value {value:?} of {key:?}"),
+                        origin: v.origin.clone(),
+                        expected: "label values of at most 63 letters, digits, '-', '_', '.', \
+                                   starting and ending with a letter or digit"
+                            .to_owned(),
+                    });
+                }
+            }
+            Some(selector)
+        }
         None => None,
     };
     let node_tolerations = match non_empty("node_tolerations") {
@@ -866,9 +914,19 @@ fn resolve_tunnel(raw: &Raw<'_>) -> Result<TunnelConfig, ConfigError> {
         })?),
         None => None,
     };
+    let bastion_namespace = match raw.get("tcp_tunnel", "bastion_namespace") {
+        Some(v) => {
+            let name = v.value.trim();
+            if !is_dns_label(name) {
+                return Err(v.invalid(DNS_LABEL_EXPECTED));
+            }
+            name.to_owned()
+        }
+        None => "tcp-tunnel".to_owned(),
+    };
     Ok(TunnelConfig {
         enabled,
-        bastion_namespace: raw.string("tcp_tunnel", "bastion_namespace", "tcp-tunnel"),
+        bastion_namespace,
         gateway_host: raw
             .string("tcp_tunnel", "gateway_host", "")
             .trim()
@@ -881,14 +939,13 @@ fn resolve_tunnel(raw: &Raw<'_>) -> Result<TunnelConfig, ConfigError> {
     })
 }
 
+/// What a namespace name (or prefix) must be.
+const DNS_LABEL_EXPECTED: &str =
+    "a DNS label (lower-case letters, digits and '-', at most 63 characters)";
+
 /// Whether `s` is an RFC 1123 label.
 pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    crate::k8s::syntax::is_dns1123_label(s)
 }
 
 #[cfg(test)]

@@ -50,6 +50,17 @@ fn sample_file_loads_with_the_documented_values() {
     );
 }
 
+/// The `[tcp_tunnel]` snippet as the README shows it, inline comments included, is a valid config.
+#[test]
+fn tunnel_snippet_with_inline_comments_loads() {
+    let ini = "[tcp_tunnel]\nenabled = true\ngateway_host = gw.example.org      # a node of the local cluster\n\
+               gateway_port = 30222               # the gateway's sshd NodePort\nbastion_namespace = tcp-tunnel ; where\n";
+    let config = load_with(Some(ini), &[], FlagOverrides::default()).expect("valid");
+    assert_eq!(config.tcp_tunnel.gateway_host, "gw.example.org");
+    assert_eq!(config.tcp_tunnel.gateway_port, Some(30222));
+    assert_eq!(config.tcp_tunnel.bastion_namespace, "tcp-tunnel");
+}
+
 #[test]
 fn env_overrides_file_and_flag_overrides_env() {
     let ini = "[app]\nsocket_address = http://0.0.0.0\nsocket_port = 4000\n";
@@ -139,6 +150,61 @@ fn bad_values_name_key_value_origin_and_expectation() {
     let err =
         load_with(None, &[("LOG_LEVEL", "loud")], FlagOverrides::default()).expect_err("level");
     assert!(err.to_string().contains("log.level"), "{err}");
+}
+
+/// `bastion_namespace = Bad_NS` passed the config check, and then every tunnel `/create` failed with 502.
+#[test]
+fn bastion_namespace_must_be_a_dns_label() {
+    let err = load_with(
+        Some("[tcp_tunnel]\nbastion_namespace = Bad_NS\n"),
+        &[],
+        FlagOverrides::default(),
+    )
+    .expect_err("bad namespace");
+    let message = err.to_string();
+    assert!(
+        message.contains("tcp_tunnel.bastion_namespace")
+            && message.contains("\"Bad_NS\"")
+            && message.contains("config.ini:2")
+            && message.contains("DNS label"),
+        "{message}"
+    );
+}
+
+#[test]
+fn namespace_exclusions_and_node_selector_items_are_checked() {
+    let err = load_with(
+        None,
+        &[(
+            "OFFLOADING_NAMESPACE_PREFIX_EXCLUSIONS",
+            r#"["kube-system", "Bad NS"]"#,
+        )],
+        FlagOverrides::default(),
+    )
+    .expect_err("bad exclusion");
+    let message = err.to_string();
+    assert!(
+        message.contains("offloading.namespace_prefix_exclusions")
+            && message.contains("\"Bad NS\""),
+        "{message}"
+    );
+    let err = load_with(
+        None,
+        &[("OFFLOADING_NODE_SELECTOR", r#"{"gpu model": "T4"}"#)],
+        FlagOverrides::default(),
+    )
+    .expect_err("bad label key");
+    assert!(err.to_string().contains("label key \"gpu model\""), "{err}");
+    let err = load_with(
+        None,
+        &[("OFFLOADING_NODE_SELECTOR", r#"{"gpu": "T4 large"}"#)],
+        FlagOverrides::default(),
+    )
+    .expect_err("bad label value");
+    assert!(
+        err.to_string().contains("label value \"T4 large\""),
+        "{err}"
+    );
 }
 
 #[test]
