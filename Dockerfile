@@ -1,5 +1,5 @@
 # ikp: multi-stage build of the `ikp` binary (statically linked, musl) into a minimal runtime image.
-# Not built in this project's CI (no Docker engine there); see deploy/README.md.
+# Build from the repository root: docker build -t ikp:dev .   (see deploy/README.md)
 FROM rust:1.89-alpine AS build
 RUN apk add --no-cache musl-dev
 WORKDIR /src
