@@ -11,21 +11,29 @@ use ikp::deploy::{
     UninstallOptions, inventory,
 };
 use ikp::k8s::client::ClientArgs;
+use ikp::release::pipeline::Release;
+use ikp::release::render::Manifest;
+use ikp::release::render::stamp::{ExtraMetadata, add_metadata};
 
-use super::args::{DEFAULT_NAMESPACE, DryRunMode, NamePolicy, ReleaseArgs};
+use super::UsageError;
+use super::args::{DEFAULT_NAMESPACE, DryRunMode, NamePolicy, OutputArgs, ReleaseArgs};
+use super::render::{emit, print_computed_values};
 
-/// Flags of `ikp apply`.
+/// Flags of `ikp apply`: `render`'s flags (same meaning; the printing ones shape the
+/// `--dry-run=client` output) plus the cluster's.
 #[derive(Debug, clap::Args)]
 pub struct ApplyCmd {
     #[command(flatten)]
     release: ReleaseArgs,
     #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
     client: ClientArgs,
     /// Create the release namespace if it does not exist.
     #[arg(long)]
     create_namespace: bool,
-    /// Simulate: `client` prints the objects (Secret data redacted), `server` asks the API server;
-    /// `none` applies (also true/false, as in Helm).
+    /// Simulate: `client` prints what `render` prints plus the labels and annotations apply adds
+    /// (Secret data redacted), `server` asks the API server; `none` applies (also true/false, as in Helm).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
     dry_run: Option<DryRunMode>,
     /// Wait until workloads are ready (Deployments available) before declaring success.
@@ -47,6 +55,26 @@ pub struct ApplyCmd {
     /// Revisions kept in the release history.
     #[arg(long, value_name = "N", default_value_t = inventory::DEFAULT_HISTORY_MAX as u16, value_parser = clap::value_parser!(u16).range(1..))]
     history_max: u16,
+}
+
+impl ApplyCmd {
+    /// Refuses the printing flags that cannot apply to a real apply or a server dry run, with the reason.
+    fn check_output_flags(&self) -> Result<(), UsageError> {
+        if self.dry_run == Some(DryRunMode::Client) {
+            return Ok(());
+        }
+        let flag = if !self.output.show_only.is_empty() {
+            "-s/--show-only"
+        } else if self.output.output_dir.is_some() {
+            "--output-dir"
+        } else {
+            return Ok(());
+        };
+        Err(UsageError(format!(
+            "{flag} selects what a render prints and applies only with --dry-run=client (or `ikp render`): \
+             applying part of a release would prune the rest"
+        )))
+    }
 }
 
 /// Flags of `ikp diff`.
@@ -240,19 +268,42 @@ async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
 
 /// Renders the release through the render pipeline (exactly what `ikp render` renders) and makes
 /// it a plan; never calls the cluster. A release must be named, as with `helm install`.
-fn plan_release(args: &ReleaseArgs) -> anyhow::Result<ReleasePlan> {
+fn plan_release(args: &ReleaseArgs) -> anyhow::Result<(Release, ReleasePlan)> {
     let request = args.resolve(NamePolicy::Required, None)?;
     let metadata = request.chart.metadata.clone();
     let release = request.render()?;
     let plan = ReleasePlan::from_release(&release, &metadata).map_err(one_line)?;
-    Ok(plan)
+    Ok((release, plan))
 }
 
-/// YAML of an object with Secret data redacted, for `--dry-run=client`.
-fn redacted_yaml(obj: &kube::api::DynamicObject) -> anyhow::Result<String> {
-    let mut value = serde_json::to_value(obj).context("cannot serialise object")?;
-    deploy::redact_secret_data(Some(&mut value), None);
-    serde_yaml::to_string(&value).context("cannot serialise object")
+/// `--dry-run=client`: what `render` prints with the same flags, plus the labels and annotations
+/// the plan puts on every object, Secret data always redacted.
+fn print_client_dry_run(
+    release: &Release,
+    plan: &ReleasePlan,
+    output: &OutputArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let labels = plan.tracking_labels();
+    let annotations = plan.tracking_annotations();
+    let extra = ExtraMetadata {
+        labels: &labels,
+        annotations: &annotations,
+    };
+    let manifests: Vec<Manifest> = release
+        .rendered
+        .manifests
+        .iter()
+        .map(|manifest| Manifest {
+            content: add_metadata(&manifest.content, &manifest.object, extra),
+            ..manifest.clone()
+        })
+        .collect();
+    let output = OutputArgs {
+        redact_secrets: true,
+        ..output.clone()
+    };
+    emit(release, manifests, &output)?.write(out)
 }
 
 fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
@@ -264,12 +315,14 @@ fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Runs `ikp apply`.
 pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let plan = plan_release(&cmd.release)?;
+    cmd.check_output_flags()?;
+    let (release, plan) = plan_release(&cmd.release)?;
     if cmd.dry_run == Some(DryRunMode::Client) {
-        for obj in &plan.objects {
-            writeln!(out, "---\n{}", redacted_yaml(obj)?.trim_end())?;
-        }
+        print_client_dry_run(&release, &plan, &cmd.output, out)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if cmd.output.debug {
+        print_computed_values(&release);
     }
     let options = ApplyOptions {
         create_namespace: cmd.create_namespace,
@@ -322,7 +375,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
 /// Runs `ikp diff`: exit 0 when nothing would change, 1 when something would (an error exits 2,
 /// see `main`).
 pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let plan = plan_release(&cmd.release)?;
+    let (_, plan) = plan_release(&cmd.release)?;
     let options = DiffOptions {
         show_secrets: cmd.show_secrets,
         force_conflicts: cmd.force_conflicts,

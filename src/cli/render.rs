@@ -118,6 +118,19 @@ impl RenderOutput {
     }
 }
 
+/// `--debug`: the computed values, secrets masked, on stderr.
+pub fn print_computed_values(release: &Release) {
+    let masked = redact_values(&release.values.tree);
+    let yaml = YamlNode::from_json(&masked)
+        .map(|node| to_yaml(&node))
+        .unwrap_or_default();
+    // Diagnostics only: a closed stderr must not stop the command.
+    let _ = writeln!(
+        std::io::stderr(),
+        "COMPUTED VALUES (secrets masked):\n{yaml}\n"
+    );
+}
+
 /// Lays out a rendered release's documents as `helm template` prints them, under the output flags;
 /// `manifests` are the release's documents, possibly edited (stamped by `apply --dry-run=client`).
 pub fn emit(
@@ -126,15 +139,7 @@ pub fn emit(
     output: &OutputArgs,
 ) -> anyhow::Result<RenderOutput> {
     if output.debug {
-        let masked = redact_values(&release.values.tree);
-        let yaml = YamlNode::from_json(&masked)
-            .map(|node| to_yaml(&node))
-            .unwrap_or_default();
-        // Diagnostics only: a closed stderr must not stop the command.
-        let _ = writeln!(
-            std::io::stderr(),
-            "COMPUTED VALUES (secrets masked):\n{yaml}\n"
-        );
+        print_computed_values(release);
     }
     if output.redact_secrets {
         for manifest in &mut manifests {

@@ -269,23 +269,38 @@ impl ReleasePlan {
         )
     }
 
+    /// The labels every object gets where the chart set none: the release and the managing tool.
+    pub fn tracking_labels(&self) -> [(&'static str, String); 2] {
+        [
+            (INSTANCE_LABEL, self.name.clone()),
+            (MANAGED_BY_LABEL, "ikp".to_string()),
+        ]
+    }
+
+    /// The annotations every object gets, whatever the chart set: the release that owns it.
+    pub fn tracking_annotations(&self) -> [(&'static str, String); 2] {
+        [
+            (RELEASE_NAME_ANNOTATION, self.name.clone()),
+            (RELEASE_NAMESPACE_ANNOTATION, self.namespace.clone()),
+        ]
+    }
+
     /// Adds the release labels and annotations to every object and rejects duplicates.
     pub fn stamp_objects(&mut self) -> Result<(), ApplyError> {
         let mut seen = BTreeMap::new();
+        let tracking_labels = self.tracking_labels();
+        let tracking_annotations = self.tracking_annotations();
         for obj in &mut self.objects {
             let labels = obj.metadata.labels.get_or_insert_with(BTreeMap::new);
-            labels
-                .entry(INSTANCE_LABEL.to_string())
-                .or_insert_with(|| self.name.clone());
-            labels
-                .entry(MANAGED_BY_LABEL.to_string())
-                .or_insert_with(|| "ikp".to_string());
+            for (key, value) in &tracking_labels {
+                labels
+                    .entry((*key).to_string())
+                    .or_insert_with(|| value.clone());
+            }
             let annotations = obj.metadata.annotations.get_or_insert_with(BTreeMap::new);
-            annotations.insert(RELEASE_NAME_ANNOTATION.to_string(), self.name.clone());
-            annotations.insert(
-                RELEASE_NAMESPACE_ANNOTATION.to_string(),
-                self.namespace.clone(),
-            );
+            for (key, value) in &tracking_annotations {
+                annotations.insert((*key).to_string(), value.clone());
+            }
             let key = ObjectRef::of(obj).key();
             if seen.insert(key.clone(), ()).is_some() {
                 return Err(ApplyError::DuplicateObject {

@@ -9,6 +9,7 @@ pub mod functions;
 pub mod manifest;
 pub mod objects;
 pub mod redact;
+pub mod stamp;
 
 pub use engine::{ChartEngine, ReleaseInfo};
 pub use manifest::Manifest;
