@@ -31,6 +31,11 @@ if [ -z "${IKP:-}" ]; then # IKP=path times an already built binary
   IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ikp"
 fi
 
+# The timing runs in a scratch directory: relative IKP= and HELM= paths are taken from here.
+absolute() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
+IKP="$(absolute "$IKP")"
+HELM="$(absolute "$HELM")"
+
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cp -r "$ROOT/benches/helm-gateway" "$WORK/helm-gateway"

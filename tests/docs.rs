@@ -420,6 +420,59 @@ fn vs_helm_script_takes_helm_from_the_environment_only() {
     assert!(stderr.contains("set HELM=/path/to/helm"), "{stderr}");
 }
 
+/// The whole script with `helm` found on `PATH` and a relative `IKP=` (the README's
+/// `IKP=target/dist/ikp` once failed because the script times in a scratch directory). The `helm` here is
+/// a stand-in that answers `template` with ikp's own output, so only the script's plumbing is tested.
+#[test]
+fn vs_helm_script_runs_with_helm_on_path_and_a_relative_ikp() {
+    let bin = tempfile::tempdir().unwrap();
+    let fake_helm = bin.path().join("helm");
+    std::fs::write(
+        &fake_helm,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-stand-in; exit 0; fi\n\
+             exec {} render msoff gateway --namespace myservice --set-file ssh.publicKey=key.pub \
+             | sed 's/managed-by: ikp/managed-by: Helm/'\n",
+            env!("CARGO_BIN_EXE_ikp")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &fake_helm,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // Run from the binary's directory with `IKP=ikp`: a path relative to where the script is started.
+    let ikp = Path::new(env!("CARGO_BIN_EXE_ikp"));
+    let out = Command::new("bash")
+        .arg(repo().join("benches/vs-helm.sh"))
+        .current_dir(ikp.parent().expect("binary directory"))
+        .env_remove("HELM")
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("IKP", ikp.file_name().expect("binary name"))
+        .env("RUNS", "2")
+        .output()
+        .expect("run vs-helm.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("identical output"), "{stdout}");
+    assert!(
+        stdout.contains("helm template (v0.0.0-stand-in)"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn fenced_blocks_keep_list_indentation_out() {
     let blocks = fenced_blocks(
