@@ -5,12 +5,11 @@
 //! follows the same rules. The one rule Helm itself gives two answers to, a missing release name, is
 //! the caller's [`NamePolicy`].
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ikp::release::chart::{self, Chart};
 use ikp::release::pipeline::{Release, Renderer};
-use ikp::release::values::{SetKind, ValueLayers, ValuesError};
+use ikp::release::values::{SetKind, ValueLayers, ValuesError, limits};
 
 use super::UsageError;
 
@@ -60,23 +59,22 @@ impl ValuesArgs {
             layers.set_file_base(dir.to_owned());
         }
         for file in &self.values {
+            // Reads are bounded: `-f /dev/zero` fails after 5 MiB instead of filling memory.
             let contents = if file.as_os_str() == "-" {
-                let mut text = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut text)
-                    .map_err(|source| ValuesError::ValuesFileRead {
+                limits::read_limited(std::io::stdin().lock()).map_err(|error| {
+                    ValuesError::ValuesFileRead {
                         file: "stdin".into(),
-                        source,
-                    })?;
-                text
+                        error,
+                    }
+                })?
             } else {
                 let path = match base {
                     Some(dir) if file.is_relative() => dir.join(file),
                     _ => file.clone(),
                 };
-                std::fs::read_to_string(&path).map_err(|source| ValuesError::ValuesFileRead {
+                limits::read_file_limited(&path).map_err(|error| ValuesError::ValuesFileRead {
                     file: path.display().to_string(),
-                    source,
+                    error,
                 })?
             };
             layers.push_values_file(file.clone(), contents)?;

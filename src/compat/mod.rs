@@ -11,6 +11,7 @@
 pub mod gofmt;
 pub mod gojson;
 pub mod keypath;
+pub mod limits;
 pub mod readback;
 pub mod strvals;
 #[cfg(test)]

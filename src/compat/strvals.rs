@@ -10,6 +10,7 @@
 use serde_json::{Map, Number, Value};
 
 use super::keypath::KeyPath;
+use super::limits::{self, LimitError, MAX_DEPTH, NodeBudget, ReadError};
 
 /// Helm's limit on list indexes (`strvals.MaxIndex`).
 pub const MAX_INDEX: usize = 65536;
@@ -60,6 +61,17 @@ pub enum StrvalsError {
         /// The index.
         index: usize,
     },
+    /// `a[0` or `a[0][1`: the argument ends inside an index.
+    #[error("error parsing index: the argument ends in \"{key}[{text}\" with no closing ']'")]
+    UnclosedIndex {
+        /// The list being indexed.
+        key: KeyPath,
+        /// The text after the `[`.
+        text: String,
+    },
+    /// A limit on the size or depth of values (see [`super::limits`]).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// `a[0]x=1`: text after the closing bracket.
     #[error("unexpected data at end of array index: {text:?}")]
     AfterIndex {
@@ -85,25 +97,25 @@ pub enum StrvalsError {
         /// What it holds.
         found: &'static str,
     },
+    // The causes below are part of the message, so they are not also chained as `source()`
+    // (an error chain printed with `{:#}` would repeat them).
     /// `--set-json a=...` whose value is not JSON.
-    #[error("the value of {path} is not valid JSON: {source}")]
+    #[error("the value of {path} is not valid JSON: {error}")]
     Json {
         /// The key being set.
         path: KeyPath,
         /// The JSON parser's error.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     /// `--set-file a=path` whose file cannot be read.
-    #[error("cannot read {file} (for {path}): {source}")]
+    #[error("cannot read {file} (for {path}): {error}")]
     File {
         /// The key being set.
         path: KeyPath,
         /// The file named in the argument.
         file: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// Why it cannot be read.
+        error: ReadError,
     },
 }
 
@@ -128,7 +140,7 @@ pub enum ValueMode<'r> {
     /// `--set-json`: a JSON value, numbers as float64.
     Json,
     /// `--set-file`: the text is a path; the value is the file's contents.
-    File(&'r mut dyn FnMut(&str) -> std::io::Result<String>),
+    File(&'r mut dyn FnMut(&str) -> Result<String, ReadError>),
     /// `--set-literal`: everything after the first `=` is the string value.
     Literal,
 }
@@ -202,17 +214,26 @@ impl From<StrvalsError> for Stop {
 }
 
 /// Applies one `--set`-style argument to `data`. `on_set` is called with every path that
-/// receives a value (and the value), in order.
+/// receives a value (and the value), in order. What the argument creates is taken from
+/// `budget` (see [`super::limits`]).
 pub fn parse_into(
     arg: &str,
     data: &mut Map<String, Value>,
     mode: ValueMode<'_>,
+    budget: &mut NodeBudget,
     on_set: &mut dyn FnMut(&KeyPath, &Value),
 ) -> Result<(), StrvalsError> {
     let mut parser = ArgParser {
+        arg,
         chars: arg.chars().collect(),
+        offsets: arg
+            .char_indices()
+            .map(|(at, _)| at)
+            .chain([arg.len()])
+            .collect(),
         pos: 0,
         mode,
+        budget,
         on_set,
     };
     loop {
@@ -225,9 +246,13 @@ pub fn parse_into(
 }
 
 struct ArgParser<'m, 'r> {
+    arg: &'m str,
     chars: Vec<char>,
+    /// Byte offset in `arg` of each char, and of the end.
+    offsets: Vec<usize>,
     pos: usize,
     mode: ValueMode<'r>,
+    budget: &'m mut NodeBudget,
     on_set: &'m mut dyn FnMut(&KeyPath, &Value),
 }
 
@@ -278,13 +303,40 @@ impl ArgParser<'_, '_> {
         }
     }
 
-    fn set(&mut self, data: &mut Map<String, Value>, path: &KeyPath, key: &str, value: Value) {
+    /// Refuses a path nested deeper than [`MAX_DEPTH`] (Helm limits only the dots, so
+    /// `a[0][0]…` could nest without end).
+    fn check_depth(path: &KeyPath) -> Result<(), StrvalsError> {
+        if path.0.len() > MAX_DEPTH {
+            return Err(LimitError::TooDeep.into());
+        }
+        Ok(())
+    }
+
+    /// Takes a new value's nodes from the budget and checks its depth below `path`.
+    fn admit(&mut self, path: &KeyPath, value: &Value) -> Result<(), StrvalsError> {
+        self.budget.take_tree(value)?;
+        if path.0.len() + limits::depth(value, MAX_DEPTH) > MAX_DEPTH {
+            return Err(LimitError::TooDeep.into());
+        }
+        Ok(())
+    }
+
+    fn set(
+        &mut self,
+        data: &mut Map<String, Value>,
+        path: &KeyPath,
+        key: &str,
+        value: Value,
+    ) -> Result<(), StrvalsError> {
         // Helm never stores an empty key.
         if key.is_empty() {
-            return;
+            return Ok(());
         }
-        (self.on_set)(&path.key(key), &value);
+        let key_path = path.key(key);
+        self.admit(&key_path, &value)?;
+        (self.on_set)(&key_path, &value);
         data.insert(key.to_owned(), value);
+        Ok(())
     }
 
     fn key(
@@ -293,6 +345,7 @@ impl ArgParser<'_, '_> {
         level: usize,
         path: &KeyPath,
     ) -> Result<(), Stop> {
+        Self::check_depth(path)?;
         let stops: &[char] = if self.literal() {
             &['=', '[', '.']
         } else {
@@ -304,11 +357,13 @@ impl ArgParser<'_, '_> {
             None if key.is_empty() => Err(Stop::End),
             None => Err(StrvalsError::NoValue { key }.into()),
             Some('[') => {
-                let index = self.key_index()?;
                 let key_path = path.key(&key);
-                let list = match data.get(&key) {
-                    None => Vec::new(),
-                    Some(Value::Array(items)) => items.clone(),
+                let index = self.key_index(&key_path)?;
+                // The list is taken out and put back (as Helm does, also when the argument
+                // ends early), never copied: copying made `a[0]=1,a[1]=1,…` quadratic.
+                let (mut list, created) = match data.get_mut(&key) {
+                    None => (Vec::new(), true),
+                    Some(Value::Array(items)) => (std::mem::take(items), false),
                     Some(other) => {
                         return Err(StrvalsError::NotAList {
                             path: key_path,
@@ -317,26 +372,18 @@ impl ArgParser<'_, '_> {
                         .into());
                     }
                 };
-                let created = !data.contains_key(&key);
-                match self.list_item(list.clone(), index, level, &key_path) {
-                    Ok(updated) => {
-                        if !key.is_empty() {
-                            let updated = Value::Array(updated);
-                            if created {
-                                (self.on_set)(&key_path, &updated);
-                            }
-                            data.insert(key, updated);
-                        }
-                        Ok(())
-                    }
-                    Err(Stop::End) => {
-                        if !key.is_empty() {
-                            data.insert(key, Value::Array(list));
-                        }
-                        Err(Stop::End)
-                    }
-                    Err(fail) => Err(fail),
+                if created {
+                    self.budget.take(1).map_err(StrvalsError::from)?;
                 }
+                let result = self.list_item(&mut list, index, level, &key_path);
+                if !key.is_empty() {
+                    let list = Value::Array(list);
+                    if created && !matches!(result, Err(Stop::Fail(_))) {
+                        (self.on_set)(&key_path, &list);
+                    }
+                    data.insert(key, list);
+                }
+                result
             }
             Some('=') => self.assign(data, path, &key),
             Some(',') => Err(StrvalsError::NoValueBeforeComma { key }.into()),
@@ -349,7 +396,10 @@ impl ArgParser<'_, '_> {
                 let key_path = path.key(&key);
                 let existed = data.contains_key(&key);
                 let mut inner = match data.get_mut(&key) {
-                    None => Map::new(),
+                    None => {
+                        self.budget.take(1).map_err(StrvalsError::from)?;
+                        Map::new()
+                    }
                     Some(Value::Object(map)) => std::mem::take(map),
                     Some(other) => {
                         return Err(StrvalsError::NotAMap {
@@ -383,28 +433,28 @@ impl ArgParser<'_, '_> {
             ValueMode::Literal => {
                 let value: String = self.chars[self.pos..].iter().collect();
                 self.pos = self.chars.len();
-                self.set(data, path, key, Value::String(value));
+                self.set(data, path, key, Value::String(value))?;
                 Ok(())
             }
             ValueMode::Json => {
                 let value = self.json_value(&path.key(key))?;
-                self.set(data, path, key, value);
+                self.set(data, path, key, value)?;
                 self.empty_value();
                 Ok(())
             }
             _ => match self.value_list(&path.key(key))? {
                 ListOutcome::List(items) => {
-                    self.set(data, path, key, Value::Array(items));
+                    self.set(data, path, key, Value::Array(items))?;
                     Ok(())
                 }
                 ListOutcome::EndOfInput => {
-                    self.set(data, path, key, Value::String(String::new()));
+                    self.set(data, path, key, Value::String(String::new()))?;
                     Err(Stop::End)
                 }
                 ListOutcome::NotAList => {
                     let text = self.runes_until(&[',']).text;
                     let value = self.read_value(&text, &path.key(key))?;
-                    self.set(data, path, key, value);
+                    self.set(data, path, key, value)?;
                     Ok(())
                 }
             },
@@ -420,10 +470,10 @@ impl ArgParser<'_, '_> {
             ValueMode::File(read) => {
                 read(text)
                     .map(Value::String)
-                    .map_err(|source| StrvalsError::File {
+                    .map_err(|error| StrvalsError::File {
                         path: path.clone(),
                         file: text.to_owned(),
-                        source,
+                        error,
                     })
             }
         }
@@ -434,17 +484,19 @@ impl ArgParser<'_, '_> {
         if self.empty_value() {
             return Ok(Value::Null);
         }
-        let rest: String = self.chars[self.pos..].iter().collect();
-        let mut stream = serde_json::Deserializer::from_str(&rest).into_iter::<Value>();
+        // The rest of the argument, without copying it: an argument of many JSON values
+        // would otherwise be copied once per value.
+        let rest = &self.arg[self.offsets[self.pos]..];
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         match stream.next() {
             Some(Ok(value)) => {
                 let consumed = rest[..stream.byte_offset()].chars().count();
                 self.pos += consumed;
                 Ok(floats_everywhere(value))
             }
-            Some(Err(source)) => Err(StrvalsError::Json {
+            Some(Err(error)) => Err(StrvalsError::Json {
                 path: path.clone(),
-                source,
+                error,
             }
             .into()),
             None => Ok(Value::Null),
@@ -494,29 +546,42 @@ impl ArgParser<'_, '_> {
         }
     }
 
-    /// Reads `N]` after a `[`.
-    fn key_index(&mut self) -> Result<i64, Stop> {
+    /// Reads `N]` after a `[`; `key` is the list being indexed (for the error message).
+    fn key_index(&mut self, key: &KeyPath) -> Result<i64, Stop> {
         let run = self.runes_until(&[']']);
         if run.stop.is_none() {
-            // Helm wraps io.EOF here, and its loop then treats the argument as finished.
-            return Err(Stop::End);
+            // Helm 3 fails with "error parsing index: EOF" here; ignoring the argument would
+            // drop a value the user meant to set.
+            return Err(StrvalsError::UnclosedIndex {
+                key: key.clone(),
+                text: run.text,
+            }
+            .into());
         }
         go_atoi(&run.text).ok_or_else(|| StrvalsError::BadIndex { text: run.text }.into())
     }
 
+    /// Helm's `setIndex`: stores `value` at `index`, padding the list with nulls.
     fn set_index(
         &mut self,
-        mut list: Vec<Value>,
+        list: &mut Vec<Value>,
         index: usize,
         value: Value,
         path: &KeyPath,
         report: bool,
-    ) -> Result<Vec<Value>, Stop> {
+    ) -> Result<(), Stop> {
         if index > MAX_INDEX {
             return Err(StrvalsError::IndexTooLarge { index }.into());
         }
+        let item_path = path.index(index);
+        if report {
+            self.admit(&item_path, &value)?;
+        }
         if list.len() <= index {
             let old_len = list.len();
+            self.budget
+                .take(index - old_len)
+                .map_err(StrvalsError::from)?;
             list.resize(index + 1, Value::Null);
             // The null padding is this argument's doing too.
             for padded in old_len..index {
@@ -524,23 +589,25 @@ impl ArgParser<'_, '_> {
             }
         }
         if report {
-            (self.on_set)(&path.index(index), &value);
+            (self.on_set)(&item_path, &value);
         }
         list[index] = value;
-        Ok(list)
+        Ok(())
     }
 
-    /// After `key[index]`: what follows the closing bracket.
+    /// Helm's `listItem`, after `key[index]`: what follows the closing bracket. `list` is changed
+    /// in place as Helm changes it, also when the argument ends early (`Stop::End`).
     fn list_item(
         &mut self,
-        mut list: Vec<Value>,
+        list: &mut Vec<Value>,
         index: i64,
         level: usize,
         path: &KeyPath,
-    ) -> Result<Vec<Value>, Stop> {
+    ) -> Result<(), Stop> {
         let Ok(index) = usize::try_from(index) else {
             return Err(StrvalsError::NegativeIndex { index }.into());
         };
+        Self::check_depth(path)?;
         let run = self.runes_until(&['[', '.', '=']);
         if !run.text.is_empty() {
             return Err(StrvalsError::AfterIndex { text: run.text }.into());
@@ -555,9 +622,9 @@ impl ArgParser<'_, '_> {
                 }
                 ValueMode::Json => {
                     let value = self.json_value(&path.index(index))?;
-                    let list = self.set_index(list, index, value, path, true)?;
+                    self.set_index(list, index, value, path, true)?;
                     self.empty_value();
-                    Ok(list)
+                    Ok(())
                 }
                 _ => match self.value_list(&path.index(index))? {
                     ListOutcome::List(items) => {
@@ -574,11 +641,14 @@ impl ArgParser<'_, '_> {
                 },
             },
             Some('[') => {
-                let next_index = self.key_index()?;
                 let item_path = path.index(index);
-                let inner = match list.get(index) {
-                    None | Some(Value::Null) => Vec::new(),
-                    Some(Value::Array(items)) => items.clone(),
+                let next_index = self.key_index(&item_path)?;
+                let mut inner = match list.get_mut(index) {
+                    None | Some(Value::Null) => {
+                        self.budget.take(1).map_err(StrvalsError::from)?;
+                        Vec::new()
+                    }
+                    Some(Value::Array(items)) => std::mem::take(items),
                     Some(other) => {
                         return Err(StrvalsError::NotAList {
                             path: item_path,
@@ -587,20 +657,36 @@ impl ArgParser<'_, '_> {
                         .into());
                     }
                 };
-                let inner = self.list_item(inner, next_index, level, &item_path)?;
-                self.set_index(list, index, Value::Array(inner), path, false)
+                match self.list_item(&mut inner, next_index, level, &item_path) {
+                    Ok(()) => self.set_index(list, index, Value::Array(inner), path, false),
+                    Err(stop) => {
+                        // Helm's inner list shares its items with the outer one: changes made
+                        // before the stop stay.
+                        if let Some(Value::Array(items)) = list.get_mut(index) {
+                            *items = inner;
+                        }
+                        Err(stop)
+                    }
+                }
             }
             Some(_) => {
-                // '.': a map inside the list; a non-map there is replaced (Helm does the same).
-                let mut inner = match list.get_mut(index) {
-                    Some(Value::Object(map)) => std::mem::take(map),
-                    _ => Map::new(),
-                };
-                if index < list.len() && !list[index].is_object() {
-                    list[index] = Value::Object(Map::new());
+                // '.': a map inside the list. An existing item is changed in place (a non-map
+                // there becomes an empty map first), as in Helm.
+                let item_path = path.index(index);
+                if index < list.len() {
+                    let mut inner = match std::mem::take(&mut list[index]) {
+                        Value::Object(map) => map,
+                        _ => Map::new(),
+                    };
+                    let result = self.key(&mut inner, level, &item_path);
+                    list[index] = Value::Object(inner);
+                    result
+                } else {
+                    self.budget.take(1).map_err(StrvalsError::from)?;
+                    let mut inner = Map::new();
+                    self.key(&mut inner, level, &item_path)?;
+                    self.set_index(list, index, Value::Object(inner), path, false)
                 }
-                self.key(&mut inner, level, &path.index(index))?;
-                self.set_index(list, index, Value::Object(inner), path, false)
             }
         }
     }
@@ -609,7 +695,13 @@ impl ArgParser<'_, '_> {
 /// Parses one argument into a fresh map (for tests and for callers without earlier layers).
 pub fn parse(arg: &str, mode: ValueMode<'_>) -> Result<Value, StrvalsError> {
     let mut data = Map::new();
-    parse_into(arg, &mut data, mode, &mut |_, _| {})?;
+    parse_into(
+        arg,
+        &mut data,
+        mode,
+        &mut NodeBudget::default(),
+        &mut |_, _| {},
+    )?;
     Ok(Value::Object(data))
 }
 
@@ -756,14 +848,26 @@ mod tests {
         let mut data = Map::new();
         data.insert("service".into(), json!({"port": 1}));
         data.insert("ssh".into(), json!(1));
-        let err = parse_into("service[0]=1", &mut data, ValueMode::Typed, &mut |_, _| {})
-            .expect_err("service is a map");
+        let err = parse_into(
+            "service[0]=1",
+            &mut data,
+            ValueMode::Typed,
+            &mut NodeBudget::default(),
+            &mut |_, _| {},
+        )
+        .expect_err("service is a map");
         assert!(
             matches!(err, StrvalsError::NotAList { found: "a map", .. }),
             "{err}"
         );
-        let err = parse_into("ssh.port=1", &mut data, ValueMode::Typed, &mut |_, _| {})
-            .expect_err("ssh is a number");
+        let err = parse_into(
+            "ssh.port=1",
+            &mut data,
+            ValueMode::Typed,
+            &mut NodeBudget::default(),
+            &mut |_, _| {},
+        )
+        .expect_err("ssh is a number");
         assert!(
             matches!(
                 err,
@@ -778,6 +882,7 @@ mod tests {
             "service.type=x",
             &mut data,
             ValueMode::Typed,
+            &mut NodeBudget::default(),
             &mut |_, _| {},
         )
         .expect("merge");
@@ -786,11 +891,44 @@ mod tests {
 
     #[test]
     fn helm_eof_quirks() {
-        // `a[0]` with nothing after and an unclosed index end the argument silently, as in Helm.
+        // `a[0]` with nothing after ends the argument silently, as in Helm.
         assert_eq!(set("a[0]"), json!({"a": []}));
-        assert_eq!(set("a[1"), json!({}));
         // A key ending in a dot sets nothing.
         assert_eq!(set("a."), json!({}));
+        // `a[0].b=` ends inside the map: Helm keeps the list as it was.
+        assert_eq!(set("a[0].b="), json!({"a": []}));
+        // ... but an item that already exists is changed in place.
+        assert_eq!(set("a[0].c=1,a[0].b="), json!({"a": [{"c": 1, "b": ""}]}));
+    }
+
+    // `--set 'image.tag[0'` used to be ignored without a word; Helm 3 fails with
+    // "error parsing index: EOF".
+    #[test]
+    fn set_unclosed_index_is_an_error() {
+        for arg in [
+            "image.tag[0",
+            "a[1",
+            "a[",
+            "x=1,a[0",
+            "a[0][1",
+            "a[0][",
+            "a[0].b[2",
+        ] {
+            let err = set_err(arg);
+            assert!(
+                matches!(err, StrvalsError::UnclosedIndex { .. }),
+                "{arg}: {err}"
+            );
+            assert!(err.to_string().starts_with("error parsing index"), "{err}");
+        }
+        assert_eq!(
+            set_err("image.tag[0").to_string(),
+            "error parsing index: the argument ends in \"image.tag[0\" with no closing ']'"
+        );
+        assert!(matches!(
+            parse("a[0", ValueMode::Json),
+            Err(StrvalsError::UnclosedIndex { .. })
+        ));
     }
 
     #[test]
@@ -828,13 +966,13 @@ mod tests {
 
     #[test]
     fn file_mode_reads_files() {
-        let mut read = |p: &str| -> std::io::Result<String> {
+        let mut read = |p: &str| -> Result<String, ReadError> {
             match p {
                 "key.pub" => Ok("ssh-ed25519 AAAA x\n".into()),
-                _ => Err(std::io::Error::new(
+                _ => Err(ReadError::Io(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "no such file",
-                )),
+                ))),
             }
         };
         let v = parse("ssh.publicKey=key.pub", ValueMode::File(&mut read)).expect("parse");
@@ -854,6 +992,7 @@ mod tests {
             "a.b=1,c[1].d=2,e={x}",
             &mut data,
             ValueMode::Typed,
+            &mut NodeBudget::default(),
             &mut |p, _| seen.push(p.to_string()),
         )
         .expect("parse");

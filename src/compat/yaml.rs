@@ -3,13 +3,14 @@
 //! number a float64, map keys turned into strings, only the first document read. It also keeps
 //! the line of every node, so errors can point into the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use granit_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
 use super::gofmt::go_format_float32;
 use super::keypath::KeyPath;
+use super::limits::{self, LimitError, MAX_ALIAS_NODES, MAX_DEPTH, MAX_NODES};
 
 /// A parsed values document: the tree and the 1-based line where each node starts.
 #[derive(Clone, Debug, Default)]
@@ -70,6 +71,14 @@ pub enum YamlError {
     BadMerge {
         /// 1-based line.
         line: usize,
+    },
+    /// The document is too big, too deep or aliases too much (see [`super::limits`]).
+    #[error("line {line}: {error}")]
+    Limit {
+        /// 1-based line where the limit was reached.
+        line: usize,
+        /// The limit.
+        error: LimitError,
     },
 }
 
@@ -259,7 +268,8 @@ enum Frame {
         anchor: usize,
         pending_key: Option<String>,
         merge_pending: bool,
-        explicit_keys: Vec<String>,
+        /// Keys written in this map (a set: a linear scan made wide maps quadratic).
+        explicit_keys: HashSet<String>,
     },
     Seq {
         items: Vec<Value>,
@@ -303,12 +313,23 @@ fn run(loader: &mut Loader, text: &str) -> Result<(), YamlError> {
     Ok(())
 }
 
+/// An anchored node, with its size and depth so that aliases can be checked before copying it.
+struct Anchored {
+    value: Value,
+    nodes: usize,
+    depth: usize,
+}
+
 #[derive(Default)]
 struct Loader {
     /// Whether to record lines, number texts and the paths they need.
     track: bool,
     stack: Vec<Frame>,
-    anchors: BTreeMap<usize, Value>,
+    anchors: BTreeMap<usize, Anchored>,
+    /// Nodes in the tree so far, aliases counted at their expanded size.
+    nodes: usize,
+    /// Nodes copied in by aliases so far.
+    alias_nodes: usize,
     lines: BTreeMap<KeyPath, usize>,
     number_text: BTreeMap<KeyPath, String>,
     root: Option<Value>,
@@ -373,18 +394,39 @@ impl Loader {
                     {
                         self.number_text.insert(path.clone(), text.to_string());
                     }
+                    self.count(1, line)?;
                     if anchor != 0 {
-                        self.anchors.insert(anchor, value.clone());
+                        self.anchor(anchor, &value);
                     }
                     self.place(slot, value, line)?;
                 }
             }
             Event::Alias(id) => {
                 let slot = self.slot(line)?;
+                let anchored = self
+                    .anchors
+                    .get(&id)
+                    .ok_or(YamlError::UnknownAlias { line })?;
+                let (nodes, depth) = (anchored.nodes, anchored.depth);
+                // Checked before the copy is made: a billion-laughs document never expands.
+                self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(YamlError::Limit {
+                        line,
+                        error: LimitError::ExcessiveAliasing,
+                    });
+                }
+                self.count(nodes, line)?;
+                if self.stack.len() + depth > MAX_DEPTH {
+                    return Err(YamlError::Limit {
+                        line,
+                        error: LimitError::TooDeep,
+                    });
+                }
                 let value = self
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|anchored| anchored.value.clone())
                     .ok_or(YamlError::UnknownAlias { line })?;
                 match slot {
                     Slot::Key => match value {
@@ -409,17 +451,19 @@ impl Loader {
             }
             Event::MappingStart(_, anchor, _) => {
                 let path = self.open(line, "a map")?;
+                self.enter(line)?;
                 self.stack.push(Frame::Map {
                     map: Map::new(),
                     path,
                     anchor,
                     pending_key: None,
                     merge_pending: false,
-                    explicit_keys: Vec::new(),
+                    explicit_keys: HashSet::new(),
                 });
             }
             Event::SequenceStart(_, anchor, _) => {
                 let path = self.open(line, "a list")?;
+                self.enter(line)?;
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
                     path,
@@ -433,7 +477,7 @@ impl Loader {
                     None => return Ok(false),
                 };
                 if anchor != 0 {
-                    self.anchors.insert(anchor, value.clone());
+                    self.anchor(anchor, &value);
                 }
                 let slot = self.slot_for_finished(line)?;
                 self.place(slot, value, line)?;
@@ -441,6 +485,40 @@ impl Loader {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// Adds `nodes` to the document's size, against [`MAX_NODES`].
+    fn count(&mut self, nodes: usize, line: usize) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        if self.nodes > MAX_NODES {
+            return Err(YamlError::Limit {
+                line,
+                error: LimitError::TooManyNodes,
+            });
+        }
+        Ok(())
+    }
+
+    /// A map or list opens: one more node, one level deeper (against [`MAX_DEPTH`]).
+    fn enter(&mut self, line: usize) -> Result<(), YamlError> {
+        self.count(1, line)?;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(YamlError::Limit {
+                line,
+                error: LimitError::TooDeep,
+            });
+        }
+        Ok(())
+    }
+
+    /// Remembers an anchored node with its size and depth.
+    fn anchor(&mut self, id: usize, value: &Value) {
+        let anchored = Anchored {
+            nodes: limits::count_nodes(value, MAX_NODES + 1),
+            depth: limits::depth(value, MAX_DEPTH),
+            value: value.clone(),
+        };
+        self.anchors.insert(id, anchored);
     }
 
     /// Decides where the node that starts now belongs, and records its line.
@@ -488,10 +566,9 @@ impl Loader {
                 *merge_pending = true;
                 return Ok(());
             }
-            if explicit_keys.contains(&key) {
+            if !explicit_keys.insert(key.clone()) {
                 return Err(YamlError::DuplicateKey { line, key });
             }
-            explicit_keys.push(key.clone());
             if self.track {
                 self.lines.insert(path.key(&key), line);
             }

@@ -6,8 +6,10 @@
 //! `docs/charts.md`), not in Helm's Go templates. A directory whose templates read like Go templates is
 //! refused with an error saying so, instead of failing on the first `.` with a parser message.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::compat::limits::{LimitError, MAX_FILE_BYTES};
 use crate::compat::readback::read_document;
 
 /// `Chart.yaml` fields the templates and the output use.
@@ -66,13 +68,20 @@ pub enum ChartError {
         argument: String,
     },
     /// A file of the chart could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also chained as `source()`).
+        error: std::io::Error,
+    },
+    /// A chart file over the size limit.
+    #[error("{path}: {error}")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        error: LimitError,
     },
     /// A chart file is not UTF-8 text.
     #[error("{path} is not UTF-8 text")]
@@ -198,11 +207,22 @@ pub fn resolve(argument: &str) -> Result<Chart, ChartError> {
     })
 }
 
+/// Reads a chart file, at most [`MAX_FILE_BYTES`] of it (a chart directory is user input too).
 fn read_text(path: &Path) -> Result<String, ChartError> {
-    let bytes = std::fs::read(path).map_err(|source| ChartError::Read {
+    let read_error = |error| ChartError::Read {
         path: path.to_owned(),
-        source,
-    })?;
+        error,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ChartError::TooLarge {
+            path: path.to_owned(),
+            error: LimitError::FileTooLarge,
+        });
+    }
     String::from_utf8(bytes).map_err(|_| ChartError::NotText {
         path: path.to_owned(),
     })
@@ -252,14 +272,14 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
 }
 
 fn collect_templates(dir: &Path, prefix: &str, out: &mut Vec<ChartFile>) -> Result<(), ChartError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ChartError::Read {
+    let entries = std::fs::read_dir(dir).map_err(|error| ChartError::Read {
         path: dir.to_owned(),
-        source,
+        error,
     })?;
     for entry in entries {
-        let entry = entry.map_err(|source| ChartError::Read {
+        let entry = entry.map_err(|error| ChartError::Read {
             path: dir.to_owned(),
-            source,
+            error,
         })?;
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();

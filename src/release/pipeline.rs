@@ -32,13 +32,12 @@ pub enum PipelineError {
     #[error(transparent)]
     Validation(#[from] ValidationErrors),
     /// The chart's templates do not compile.
-    #[error("chart {chart}: {source}")]
+    #[error("chart {chart}: {error}")]
     Chart {
         /// The chart's name.
         chart: String,
-        /// What failed.
-        #[source]
-        source: RenderError,
+        /// What failed (part of the message, so not also chained as `source()`).
+        error: RenderError,
     },
     /// Rendering or the check of the rendered objects failed.
     #[error(transparent)]
@@ -96,9 +95,9 @@ pub struct Renderer {
 impl Renderer {
     /// Compiles the chart's templates.
     pub fn new(chart: Chart) -> Result<Self, PipelineError> {
-        let engine = ChartEngine::new(&chart).map_err(|source| PipelineError::Chart {
+        let engine = ChartEngine::new(&chart).map_err(|error| PipelineError::Chart {
             chart: chart.metadata.name.clone(),
-            source,
+            error,
         })?;
         let defaults = parse_defaults(&chart.values_yaml)?;
         Ok(Renderer {

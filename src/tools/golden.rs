@@ -35,13 +35,12 @@ impl GoldenCase {
 #[derive(Debug, thiserror::Error)]
 pub enum GoldenError {
     /// The directory does not exist or cannot be listed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The path.
         path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also chained as `source()`).
+        error: std::io::Error,
     },
     /// No case was found.
     #[error("{path} holds no golden case (a directory with an `{ARGS_FILE}` file)")]
@@ -62,13 +61,12 @@ pub enum GoldenError {
         failures: Vec<(String, String)>,
     },
     /// An expected file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also chained as `source()`).
+        error: std::io::Error,
     },
 }
 
@@ -119,9 +117,9 @@ pub fn discover(root: &Path) -> Result<Vec<GoldenCase>, GoldenError> {
     dirs.into_iter()
         .map(|dir| {
             let args_path = dir.join(ARGS_FILE);
-            let text = std::fs::read_to_string(&args_path).map_err(|source| GoldenError::Read {
+            let text = std::fs::read_to_string(&args_path).map_err(|error| GoldenError::Read {
                 path: args_path.clone(),
-                source,
+                error,
             })?;
             let args = parse_args(&text);
             if args.is_empty() {
@@ -137,17 +135,17 @@ pub fn discover(root: &Path) -> Result<Vec<GoldenCase>, GoldenError> {
 }
 
 fn collect_case_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), GoldenError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| GoldenError::Read {
+    let entries = std::fs::read_dir(dir).map_err(|error| GoldenError::Read {
         path: dir.to_owned(),
-        source,
+        error,
     })?;
     if dir.join(ARGS_FILE).is_file() {
         out.push(dir.to_owned());
     }
     for entry in entries {
-        let entry = entry.map_err(|source| GoldenError::Read {
+        let entry = entry.map_err(|error| GoldenError::Read {
             path: dir.to_owned(),
-            source,
+            error,
         })?;
         if entry.path().is_dir() {
             collect_case_dirs(&entry.path(), out)?;
@@ -226,7 +224,7 @@ fn update_case(case: &GoldenCase, rendered: &str) -> Result<bool, GoldenError> {
     if std::fs::read_to_string(&path).is_ok_and(|old| old == rendered) {
         return Ok(false);
     }
-    std::fs::write(&path, rendered).map_err(|source| GoldenError::Write { path, source })?;
+    std::fs::write(&path, rendered).map_err(|error| GoldenError::Write { path, error })?;
     Ok(true)
 }
 

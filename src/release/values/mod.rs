@@ -23,6 +23,8 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
+pub use crate::compat::limits;
+use crate::compat::limits::{LimitError, NodeBudget, ReadError};
 use crate::compat::strvals::{self, StrvalsError, ValueMode};
 use crate::compat::yaml::{self, YamlError};
 use path::OriginMap;
@@ -97,7 +99,7 @@ impl SetKind {
     ];
 
     /// How this flag's values are read; `read_file` serves `--set-file`.
-    fn mode(self, read_file: &mut dyn FnMut(&str) -> std::io::Result<String>) -> ValueMode<'_> {
+    fn mode(self, read_file: &mut dyn FnMut(&str) -> Result<String, ReadError>) -> ValueMode<'_> {
         match self {
             SetKind::Json => ValueMode::Json,
             SetKind::Set => ValueMode::Typed,
@@ -162,17 +164,17 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Why the values could not be put together.
+/// Why the values could not be put together. Each message is one line that includes its cause;
+/// the causes are fields, not chained `source()`s, so printing the chain does not repeat them.
 #[derive(Debug, thiserror::Error)]
 pub enum ValuesError {
     /// A `-f` file is not valid YAML (or has duplicate keys, NaN, ...).
-    #[error("values file {file}: {source}")]
+    #[error("values file {file}: {error}")]
     ValuesFileSyntax {
         /// The file as given.
         file: String,
         /// What is wrong, with its line.
-        #[source]
-        source: YamlError,
+        error: YamlError,
     },
     /// A `-f` file whose top level is not a map.
     #[error("values file {file}: the top level must be a map of keys to values, not {found}")]
@@ -182,14 +184,21 @@ pub enum ValuesError {
         /// What the top level is.
         found: &'static str,
     },
-    /// A `-f` file that cannot be read.
-    #[error("cannot read values file {file}: {source}")]
+    /// A `-f` file that cannot be read (or is over the size limit).
+    #[error("cannot read values file {file}: {error}")]
     ValuesFileRead {
         /// The file as given.
         file: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// Why it cannot be read.
+        error: ReadError,
+    },
+    /// The values of a file or program tree break a limit of [`limits`].
+    #[error("values from {label}: {error}")]
+    Limit {
+        /// The file or program label.
+        label: String,
+        /// The limit.
+        error: LimitError,
     },
     /// A programmatic tree that is not a map.
     #[error("values from {label}: the top level must be a map, not {found}")]
@@ -200,22 +209,20 @@ pub enum ValuesError {
         found: &'static str,
     },
     /// A `--set`-family argument that cannot be parsed or applied.
-    #[error("{} #{number}: {source}", kind.flag())]
+    #[error("{} #{number}: {error}", kind.flag())]
     Flag {
         /// Which flag.
         kind: SetKind,
         /// 1-based position among flags of that kind.
         number: usize,
         /// What is wrong.
-        #[source]
-        source: StrvalsError,
+        error: StrvalsError,
     },
     /// The chart's own values.yaml is broken (a chart bug, not a user error).
-    #[error("the chart's values.yaml: {source}")]
+    #[error("the chart's values.yaml: {error}")]
     Defaults {
         /// What is wrong.
-        #[source]
-        source: YamlError,
+        error: YamlError,
     },
     /// The chart's own values.yaml is not a map.
     #[error("the chart's values.yaml must be a map, not {found}")]
@@ -272,9 +279,9 @@ impl ValueLayers {
         contents: String,
     ) -> Result<(), ValuesError> {
         let file = origin.display().to_string();
-        let loaded = yaml::load(&contents).map_err(|source| ValuesError::ValuesFileSyntax {
+        let loaded = yaml::load(&contents).map_err(|error| ValuesError::ValuesFileSyntax {
             file: file.clone(),
-            source,
+            error,
         })?;
         let tree = match loaded.tree {
             Value::Null => Value::Object(Map::new()),
@@ -300,10 +307,10 @@ impl ValueLayers {
     pub fn push_set(&mut self, kind: SetKind, arg: &str) -> Result<(), ValuesError> {
         let number = self.flags.iter().filter(|(k, _)| *k == kind).count() + 1;
         let mut no_file = |_: &str| Ok(String::new());
-        strvals::parse(arg, kind.mode(&mut no_file)).map_err(|source| ValuesError::Flag {
+        strvals::parse(arg, kind.mode(&mut no_file)).map_err(|error| ValuesError::Flag {
             kind,
             number,
-            source,
+            error,
         })?;
         self.flags.push((kind, arg.to_owned()));
         Ok(())
@@ -325,12 +332,12 @@ impl ValueLayers {
         self.set_file_base = Some(dir);
     }
 
-    fn read_set_file(base: Option<&Path>, name: &str) -> std::io::Result<String> {
+    fn read_set_file(base: Option<&Path>, name: &str) -> Result<String, ReadError> {
         let path = match base {
             Some(dir) => dir.join(name),
             None => PathBuf::from(name),
         };
-        std::fs::read_to_string(path)
+        limits::read_file_limited(&path)
     }
 }
 
@@ -382,7 +389,7 @@ pub fn compose(defaults_yaml: &str, layers: &ValueLayers) -> Result<Values, Valu
 /// Reads a chart's `values.yaml` into the map the layers are merged over.
 pub fn parse_defaults(defaults_yaml: &str) -> Result<Map<String, Value>, ValuesError> {
     match yaml::load(defaults_yaml)
-        .map_err(|source| ValuesError::Defaults { source })?
+        .map_err(|error| ValuesError::Defaults { error })?
         .tree
     {
         Value::Null => Ok(Map::new()),
@@ -400,21 +407,32 @@ pub fn compose_over(
 ) -> Result<Values, ValuesError> {
     let mut user = Map::new();
     let mut origins = OriginMap::default();
+    let mut budget = NodeBudget::default();
 
     for document in &layers.documents {
+        let label = || match &document.source {
+            DocumentSource::File(f) | DocumentSource::Program(f) => f.clone(),
+        };
         let map = match &document.tree {
-            Value::Object(map) => map.clone(),
-            Value::Null => Map::new(),
+            Value::Object(map) => map,
+            Value::Null => &Map::new(),
             other => {
-                let label = match &document.source {
-                    DocumentSource::File(f) | DocumentSource::Program(f) => f.clone(),
-                };
                 return Err(ValuesError::TreeNotAMap {
-                    label,
+                    label: label(),
                     found: strvals::kind_name(other),
                 });
             }
         };
+        // YAML documents were checked while loading; program trees are checked here.
+        let limit = |error| ValuesError::Limit {
+            label: label(),
+            error,
+        };
+        budget.take_tree(&document.tree).map_err(limit)?;
+        if limits::depth(&document.tree, limits::MAX_DEPTH) > limits::MAX_DEPTH {
+            return Err(limit(LimitError::TooDeep));
+        }
+        let map = map.clone();
         merge::merge_maps(&mut user, map, &KeyPath::root(), &mut |path, value| {
             origins.record(path, value, &mut |p| match &document.source {
                 DocumentSource::File(file) => Origin::ValuesFile {
@@ -441,13 +459,19 @@ pub fn compose_over(
         for (index, (_, arg)) in args.enumerate() {
             let number = index + 1;
             let mut read = |name: &str| ValueLayers::read_set_file(base, name);
-            strvals::parse_into(arg, &mut user, kind.mode(&mut read), &mut |path, value| {
-                origins.record(path, value, &mut |_| Origin::Flag { kind, number });
-            })
-            .map_err(|source| ValuesError::Flag {
+            strvals::parse_into(
+                arg,
+                &mut user,
+                kind.mode(&mut read),
+                &mut budget,
+                &mut |path, value| {
+                    origins.record(path, value, &mut |_| Origin::Flag { kind, number });
+                },
+            )
+            .map_err(|error| ValuesError::Flag {
                 kind,
                 number,
-                source,
+                error,
             })?;
         }
     }

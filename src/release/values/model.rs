@@ -9,12 +9,98 @@ use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::ChartKind;
 use super::rules;
 use crate::k8s::syntax;
+
+/// The schemas of the empty values (null, false, 0, "", [] and {}) that a key read through
+/// `default` or tested with `if` takes as "not set" ([`rules::is_empty_value`]).
+fn empty_value_schemas() -> [Value; 3] {
+    [
+        serde_json::json!({"enum": [null, false, 0, ""]}),
+        serde_json::json!({"type": "array", "maxItems": 0}),
+        serde_json::json!({"type": "object", "maxProperties": 0}),
+    ]
+}
+
+/// A section that a template tests with `if` (the gateway's `service`, `tunnel`,
+/// `tunnel.service`): the section's map, or `None` for any empty value
+/// ([`rules::is_empty_value`]), which leaves the section out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section<T>(pub Option<T>);
+
+impl<T> Default for Section<T> {
+    fn default() -> Self {
+        Section(None)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Section<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if rules::is_empty_value(&value) {
+            return Ok(Section(None));
+        }
+        T::deserialize(value)
+            .map(|section| Section(Some(section)))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: Serialize> Serialize for Section<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Section<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Section_{}", T::schema_name()).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let section = generator.subschema_for::<T>().to_value();
+        let [empty_scalar, empty_list, empty_map] = empty_value_schemas();
+        json_schema!({
+            "anyOf": [section, empty_scalar, empty_list, empty_map]
+        })
+    }
+}
+
+/// `nameOverride` / `fullnameOverride`: text, or `None` for any empty value
+/// ([`rules::is_empty_value`]), which keeps the chart's naming.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Value", into = "Option<String>")]
+pub struct NameOverride(pub Option<String>);
+
+impl TryFrom<Value> for NameOverride {
+    type Error = String;
+    fn try_from(value: Value) -> Result<Self, String> {
+        rules::name_override(&value).map(NameOverride)
+    }
+}
+
+impl From<NameOverride> for Option<String> {
+    fn from(name: NameOverride) -> Option<String> {
+        name.0
+    }
+}
+
+impl JsonSchema for NameOverride {
+    fn schema_name() -> Cow<'static, str> {
+        "NameOverride".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let [empty_scalar, empty_list, empty_map] = empty_value_schemas();
+        json_schema!({
+            "description": "Text; empty (null, false, 0, \"\", [] or {}) keeps the chart's naming.",
+            "anyOf": [{"type": "string"}, empty_scalar, empty_list, empty_map]
+        })
+    }
+}
 
 /// A TCP port, 1–65535 (a number, or the same number as decimal text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,8 +210,8 @@ fn decimal_pattern(range: &RangeInclusive<u16>) -> String {
     format!("[1-9][0-9]{{{},{}}}", low.len() - 1, high.len() - 1)
 }
 
-/// The gateway's `service.port`: a node port, or off (absent, null, `""`, `0`, `false`), which
-/// means no NodePort Service for sshd.
+/// The gateway's `service.port`: a node port, or off (absent or any empty value,
+/// [`rules::is_empty_value`]), which means no NodePort Service for sshd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Option<u16>")]
 pub struct NodePortOrOff(pub Option<NodePort>);
@@ -133,7 +219,7 @@ pub struct NodePortOrOff(pub Option<NodePort>);
 impl TryFrom<Value> for NodePortOrOff {
     type Error = String;
     fn try_from(value: Value) -> Result<Self, String> {
-        if !rules::is_truthy(Some(&value)) && !value.is_object() && !value.is_array() {
+        if rules::is_empty_value(&value) {
             return Ok(NodePortOrOff(None));
         }
         NodePort::try_from(value).map(|p| NodePortOrOff(Some(p)))
@@ -153,18 +239,22 @@ impl JsonSchema for NodePortOrOff {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         let range = NodePort::RANGE;
         let (min, max) = (*range.start(), *range.end());
+        let [empty_scalar, empty_list, empty_map] = empty_value_schemas();
         json_schema!({
-            "description": format!("Node port of the sshd NodePort Service ({min}-{max}); null, empty, 0 or false for no such Service."),
+            "description": format!("Node port of the sshd NodePort Service ({min}-{max}); empty (null, false, 0, \"\", [] or {{}}) for no such Service."),
             "anyOf": [
                 {"type": "integer", "minimum": min, "maximum": max},
-                {"type": "string", "pattern": format!("^({})?$", decimal_pattern(&range))},
-                {"enum": [null, 0, false]}
+                {"type": "string", "pattern": format!("^{}$", decimal_pattern(&range))},
+                empty_scalar,
+                empty_list,
+                empty_map
             ]
         })
     }
 }
 
-/// `image.tag`: a tag, or empty (absent, null, `""`, `0`, `false`) for the chart's appVersion.
+/// `image.tag`: a tag, or empty (absent or any empty value, [`rules::is_empty_value`]) for the
+/// chart's appVersion.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Option<String>")]
 pub struct ImageTag(pub Option<String>);
@@ -187,12 +277,15 @@ impl JsonSchema for ImageTag {
         "ImageTag".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let [empty_scalar, empty_list, empty_map] = empty_value_schemas();
         json_schema!({
-            "description": "Image tag; empty, null, 0 or false use the chart's appVersion.",
+            "description": "Image tag; empty (null, false, 0, \"\", [] or {}) uses the chart's appVersion.",
             "anyOf": [
-                {"type": "string", "pattern": "^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"},
+                {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"},
                 {"type": "integer", "minimum": 0},
-                {"enum": [null, false]}
+                empty_scalar,
+                empty_list,
+                empty_map
             ]
         })
     }
@@ -348,9 +441,9 @@ pub struct GatewayTunnelService {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GatewayTunnel {
-    /// The tunnel NodePort Service; null or empty for none.
+    /// The tunnel NodePort Service; empty for none.
     #[serde(default)]
-    pub service: Option<GatewayTunnelService>,
+    pub service: Section<GatewayTunnelService>,
 }
 
 /// Values of the gateway chart (sshd in the local cluster).
@@ -360,23 +453,23 @@ pub struct GatewayTunnel {
 pub struct GatewayValues {
     /// Replaces the chart name in object names and labels.
     #[serde(default)]
-    pub name_override: Option<String>,
+    pub name_override: NameOverride,
     /// Replaces the whole object name.
     #[serde(default)]
-    pub fullname_override: Option<String>,
+    pub fullname_override: NameOverride,
     /// The sshd image.
     pub image: Image,
     /// sshd settings.
     pub ssh: GatewaySsh,
-    /// The sshd NodePort Service.
+    /// The sshd NodePort Service; empty for none.
     #[serde(default)]
-    pub service: Option<GatewayService>,
+    pub service: Section<GatewayService>,
     /// sshd container resources.
     #[serde(default)]
     pub resources: Option<Resources>,
-    /// The tunnel's NodePort Service.
+    /// The tunnel's NodePort Service; empty for none.
     #[serde(default)]
-    pub tunnel: Option<GatewayTunnel>,
+    pub tunnel: Section<GatewayTunnel>,
     /// Helm's values shared with subcharts.
     #[serde(default)]
     pub global: Option<BTreeMap<String, Value>>,
@@ -437,10 +530,10 @@ pub struct BastionTunnel {
 pub struct BastionValues {
     /// Replaces the chart name in object names and labels.
     #[serde(default)]
-    pub name_override: Option<String>,
+    pub name_override: NameOverride,
     /// Replaces the whole object name.
     #[serde(default)]
-    pub fullname_override: Option<String>,
+    pub fullname_override: NameOverride,
     /// The ssh client image.
     pub image: Image,
     /// The tunnel.

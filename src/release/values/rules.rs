@@ -20,6 +20,28 @@ pub fn is_truthy(value: Option<&Value>) -> bool {
     }
 }
 
+/// The one rule for keys that the templates read through `default` or test with `if`
+/// (`image.tag`, `nameOverride`, `fullnameOverride`, the gateway's `service`, `service.port`,
+/// `tunnel` and `tunnel.service`): Go templates take every empty value — null, false, 0, "", an
+/// empty list and an empty map — as "not set", and use the chart's default (or leave the section
+/// out) whatever the empty value's type. Helm renders them all alike, so ikp accepts them all
+/// alike; a value that is not empty must have the key's own type.
+pub fn is_empty_value(value: &Value) -> bool {
+    !is_truthy(Some(value))
+}
+
+/// `nameOverride` / `fullnameOverride`: text, or `None` when empty ([`is_empty_value`]).
+pub fn name_override(value: &Value) -> Result<Option<String>, String> {
+    match value {
+        _ if is_empty_value(value) => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(
+            "must be text (quote it, or use --set-string), or empty (null, false, 0, \"\", [] or {}) for the chart's default"
+                .into(),
+        ),
+    }
+}
+
 /// What `{{ value }}` prints for a scalar (Go `%v`; nil prints nothing).
 pub fn printed(value: &Value) -> String {
     match value {
@@ -238,11 +260,11 @@ pub fn is_image_tag(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// `image.tag` as the template prints it, or `None` when it is empty (null, `""`, `0`,
-/// `false`) and the chart's appVersion is used. `literal` is how a number was written in a
+/// `image.tag` as the template prints it, or `None` when it is empty ([`is_empty_value`]) and
+/// the chart's appVersion is used. `literal` is how a number was written in a
 /// values file: a float tag such as `1.20` prints as `1.2`, which is refused.
 pub fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>, String> {
-    if !is_truthy(Some(value)) && !value.is_object() && !value.is_array() {
+    if is_empty_value(value) {
         return Ok(None);
     }
     let text = match value {
@@ -264,7 +286,12 @@ pub fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>,
             }
             shown
         }
-        _ => return Err("must be an image tag (text)".into()),
+        _ => {
+            return Err(
+                "must be an image tag (text), or empty (null, false, 0, \"\", [] or {}) for the chart's appVersion"
+                    .into(),
+            );
+        }
     };
     if !is_image_tag(&text) {
         return Err("must be an image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 characters".into());
@@ -410,8 +437,19 @@ mod tests {
         assert!(image_tag(&json!(1.0), Some("1.0")).is_err_and(|e| e.contains("written as 1.0")));
         assert!(image_tag(&json!(1.2), Some("1.20")).is_err_and(|e| e.contains("quote")));
         assert!(image_tag(&json!(1000000.0), None).is_err());
-        assert_eq!(image_tag(&json!(0), None), Ok(None));
-        assert_eq!(image_tag(&json!(""), None), Ok(None));
+        for empty in [
+            json!(null),
+            json!(false),
+            json!(0),
+            json!(""),
+            json!([]),
+            json!({}),
+        ] {
+            assert_eq!(image_tag(&empty, None), Ok(None), "{empty}");
+            assert_eq!(name_override(&empty), Ok(None), "{empty}");
+        }
+        assert!(image_tag(&json!(["v1"]), None).is_err());
+        assert!(name_override(&json!(1)).is_err());
     }
 
     #[test]

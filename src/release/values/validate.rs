@@ -274,9 +274,27 @@ impl Checker<'_> {
     fn name_overrides(&mut self) {
         for key in ["nameOverride", "fullnameOverride"] {
             let path = p(key);
-            match self.get(&path) {
-                None | Some(Value::Null) | Some(Value::String(_)) => {}
-                Some(_) => self.invalid(&path, "must be text (quote it, or use --set-string)"),
+            if let Some(value) = self.get(&path)
+                && let Err(rule) = rules::name_override(value)
+            {
+                self.invalid(&path, rule);
+            }
+        }
+    }
+
+    /// A section that a template tests with `if`: its map, or `None` when it is absent or empty
+    /// ([`rules::is_empty_value`]: the section is left out).
+    fn section(&mut self, path: &KeyPath) -> Option<serde_json::Map<String, Value>> {
+        match self.get(path) {
+            None => None,
+            Some(value) if rules::is_empty_value(value) => None,
+            Some(Value::Object(map)) => Some(map.clone()),
+            Some(_) => {
+                self.invalid(
+                    path,
+                    "must be a map, or empty (null, false, 0, \"\", [] or {}) to leave it out",
+                );
+                None
             }
         }
     }
@@ -389,7 +407,7 @@ impl Checker<'_> {
         }
 
         let mut sshd_node_port = None;
-        if self.optional_map(&p("service")).is_some() {
+        if self.section(&p("service")).is_some() {
             let port_path = p("service.port");
             if let Some(port) = self.get(&port_path).cloned()
                 && is_truthy(Some(&port))
@@ -414,10 +432,7 @@ impl Checker<'_> {
             }
         }
 
-        if self.optional_map(&p("tunnel")).is_some()
-            && let Some(service) = self.optional_map(&p("tunnel.service"))
-            && !service.is_empty()
-        {
+        if self.section(&p("tunnel")).is_some() && self.section(&p("tunnel.service")).is_some() {
             self.required_port(
                 &p("tunnel.service.sourcePort"),
                 "the gateway port the tunnel opens (set sourcePort and sourceNodePort together)",
@@ -514,8 +529,9 @@ impl Checker<'_> {
             return;
         }
         let text_at = |c: &Self, key: &str| match c.get(&p(key)) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::String(_)) | Some(Value::Null) | None => None,
+            None => None,
+            Some(value) if rules::is_empty_value(value) => None,
+            Some(Value::String(s)) => Some(s.clone()),
             Some(_) => Some(String::new()),
         };
         let name_override = text_at(self, "nameOverride");
