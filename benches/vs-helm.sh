@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process comparison for the original README's first example (the gateway with a public
+# Whole-process comparison for README.md's first walkthrough render (the gateway with a public
 # key): `ikp render` against `helm template` on a Go-template twin of the gateway chart
 # (benches/helm-gateway, which renders the same bytes — checked below before timing).
 #

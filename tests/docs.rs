@@ -473,6 +473,56 @@ fn vs_helm_script_runs_with_helm_on_path_and_a_relative_ikp() {
     );
 }
 
+/// The quick start once said a fresh machine needs only "the Rust toolchain". The versions it names must
+/// follow `Cargo.toml`'s `rust-version` and the control plane modules' `go` directives, and it must name
+/// every other tool `make test` runs.
+#[test]
+fn readme_prerequisites_follow_the_build_files() {
+    let readme = read("README.md");
+    // Words joined by single spaces, whatever the line breaks.
+    let quick_start = readme[readme.find("## Quick start").expect("Quick start section")
+        ..readme.find("## The tunnel").expect("next section")]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cargo = read("Cargo.toml");
+    let rust = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version")
+        .trim_matches('"');
+    assert!(
+        quick_start.contains(&format!("Rust toolchain ({rust} or newer")),
+        "README quick start does not name Rust {rust}"
+    );
+    for module in ["k8s", "etcd", "kwok"] {
+        let go_mod = read(&format!("tests/cluster/{module}/go.mod"));
+        let go = go_mod
+            .lines()
+            .find_map(|l| l.strip_prefix("go "))
+            .expect("go directive");
+        let minor: String = go.split('.').take(2).collect::<Vec<_>>().join(".");
+        assert!(
+            quick_start.contains(&format!("Go {minor} or newer")),
+            "README quick start does not name Go {minor} (tests/cluster/{module}/go.mod says go {go})"
+        );
+    }
+    for tool in [
+        "C compiler",
+        "`rustfmt`",
+        "`clippy`",
+        "`make`",
+        "`openssl`",
+        "`python3`",
+        "GB of free disk",
+    ] {
+        assert!(
+            quick_start.contains(tool),
+            "README quick start does not name {tool}"
+        );
+    }
+}
+
 #[test]
 fn fenced_blocks_keep_list_indentation_out() {
     let blocks = fenced_blocks(
