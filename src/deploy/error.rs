@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::k8s::client::describe_error;
+
 /// A field owned by another field manager that an apply would change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldConflict {
@@ -60,24 +62,6 @@ fn list_blockers(blockers: &[WaitBlocker]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n  ")
-}
-
-/// A one-line account of a client error: the server's message, or the innermost transport cause.
-fn describe_kube_error(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => format!(
-            "{} (HTTP {}, {})",
-            status.message, status.code, status.reason
-        ),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => {
-            let mut cause: &dyn std::error::Error = err;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            format!("cannot reach the Kubernetes API server: {cause}")
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Why an apply, diff, status or uninstall failed.
@@ -175,7 +159,7 @@ pub enum ApplyError {
         message: String,
     },
     /// A call to the API server failed.
-    #[error("{action} {object}: {}", describe_kube_error(source))]
+    #[error("{action} {object}: {}", describe_error(source))]
     Kube {
         /// What was being done (`apply`, `get`, `delete`, ...).
         action: &'static str,

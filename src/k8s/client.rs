@@ -227,6 +227,25 @@ pub async fn build_client(connection: &ClusterConnection) -> Result<kube::Client
     kube::Client::try_from(config).map_err(|source| KubeClientError::Build { source })
 }
 
+/// A one-line account of a client error: the API server's message with its HTTP code and reason, or the
+/// innermost transport cause. kube's own `Display` of an API error appends the whole `Status` debug dump.
+pub fn describe_error(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!(
+            "{} (HTTP {}, {})",
+            status.message, status.code, status.reason
+        ),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            let mut cause: &dyn std::error::Error = err;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!("cannot reach the Kubernetes API server: {cause}")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Extracts "line L column C" from a YAML parser message without keeping any quoted input.
 fn error_position(message: &str) -> String {
     let Some(start) = message.find("line ") else {

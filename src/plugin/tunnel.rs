@@ -76,7 +76,7 @@ pub enum TunnelError {
         source: Box<ApplyError>,
     },
     /// A call to the remote API server failed.
-    #[error("{action}: {source}")]
+    #[error("{action}: {}", crate::k8s::client::describe_error(source))]
     Remote {
         /// What was being done, e.g. `apply Service ns/name`.
         action: String,

@@ -36,7 +36,7 @@ pub enum OffloadError {
     #[error(transparent)]
     Request(#[from] RequestError),
     /// The remote API server refused or failed a call.
-    #[error("{action}: {source}")]
+    #[error("{action}: {}", crate::k8s::client::describe_error(source))]
     Remote {
         /// What was being done, e.g. `create ConfigMap ns/name`.
         action: String,
