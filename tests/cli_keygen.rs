@@ -126,3 +126,26 @@ fn base64_decode(text: &str) -> String {
     )
     .unwrap()
 }
+
+#[cfg(unix)]
+#[test]
+fn keygen_refuses_a_dangling_symlink_instead_of_writing_the_key_to_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("target-of-link");
+    std::os::unix::fs::symlink(&target, dir.path().join("id_ed25519")).unwrap();
+    for args in [
+        &["keygen", "-f", "id_ed25519"][..],
+        &["keygen", "-f", "id_ed25519", "--force"][..],
+    ] {
+        let out = ikp(dir.path(), args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("symbolic link"), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(
+            !target.exists(),
+            "private key written through the link: {args:?}"
+        );
+        assert!(!dir.path().join("id_ed25519.pub").exists());
+    }
+}

@@ -53,6 +53,14 @@ pub enum KeygenError {
         #[source]
         source: ssh_key::Error,
     },
+    /// A file of the pair is a symbolic link: writing through it would put the key wherever it points.
+    #[error(
+        "{path} is a symbolic link; refusing to write a key through it (remove it or choose another path)"
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
     /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -130,20 +138,28 @@ pub fn public_key_path(private: &Path) -> PathBuf {
 }
 
 /// Writes the pair to `private` and `private.pub`, creating parent directories. Refuses to replace
-/// either file unless `force`.
+/// either file unless `force`, and refuses symbolic links (also dangling ones) in both cases: the files
+/// are created exclusively, or with `force` written beside the target and renamed over it, so no link
+/// is ever followed.
 pub fn write_key_pair(
     pair: &KeyPair,
     private: &Path,
     force: bool,
 ) -> Result<KeyFiles, KeygenError> {
     let public = public_key_path(private);
-    if !force {
-        for path in [private, public.as_path()] {
-            if path.exists() {
+    for path in [private, public.as_path()] {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(KeygenError::Symlink {
+                    path: path.to_owned(),
+                });
+            }
+            Ok(_) if !force => {
                 return Err(KeygenError::Exists {
                     path: path.to_owned(),
                 });
             }
+            _ => {}
         }
     }
     if let Some(parent) = private.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -152,36 +168,64 @@ pub fn write_key_pair(
             source,
         })?;
     }
-    write_file(private, pair.private_openssh.as_bytes(), 0o600)?;
-    write_file(&public, pair.public_openssh.as_bytes(), 0o644)?;
+    write_file(private, pair.private_openssh.as_bytes(), 0o600, force)?;
+    write_file(&public, pair.public_openssh.as_bytes(), 0o644, force)?;
     Ok(KeyFiles {
         private: private.to_owned(),
         public,
     })
 }
 
-fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), KeygenError> {
-    let write_error = |source| KeygenError::Write {
-        path: path.to_owned(),
-        source,
+/// Creates `path` exclusively (`O_CREAT|O_EXCL` never follows a link), or with `replace` writes a fresh
+/// file beside it and renames it over `path` (a rename replaces a link, not its target).
+fn write_file(path: &Path, content: &[u8], mode: u32, replace: bool) -> Result<(), KeygenError> {
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                KeygenError::Exists { path }
+            } else {
+                KeygenError::Write { path, source }
+            }
+        }
+    };
+    let target = if replace {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".ikp-tmp-{}", std::process::id()));
+        PathBuf::from(name)
+    } else {
+        path.to_owned()
     };
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         options.mode(mode);
-        let mut file = options.open(path).map_err(write_error)?;
-        // The mode given at creation does not apply to a file that already existed.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(write_error)?;
-        file.write_all(content).map_err(write_error)?;
     }
     #[cfg(not(unix))]
-    {
-        let _ = mode;
-        let mut file = options.open(path).map_err(write_error)?;
-        file.write_all(content).map_err(write_error)?;
+    let _ = mode;
+    let written = options.open(&target).and_then(|mut file| {
+        // The creation mode is masked by the umask; the key files get exactly theirs.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        file.write_all(content)?;
+        file.sync_all()
+    });
+    if let Err(source) = written {
+        if replace {
+            let _ = std::fs::remove_file(&target);
+        }
+        return Err(write_error(&target)(source));
+    }
+    if replace {
+        std::fs::rename(&target, path).map_err(|source| {
+            let _ = std::fs::remove_file(&target);
+            write_error(path)(source)
+        })?;
     }
     Ok(())
 }
@@ -254,6 +298,55 @@ mod tests {
         let err = write_key_pair(&pair, &path, false).unwrap_err();
         assert!(matches!(err, KeygenError::Exists { .. }), "{err}");
         write_key_pair(&pair, &path, true).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn keygen_refuses_a_dangling_symlink_instead_of_writing_the_key_to_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere/stolen");
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        let link = dir.path().join("id_ed25519");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let pair = generate(KeyType::Ed25519, 0, "c").unwrap();
+        for force in [false, true] {
+            let err = write_key_pair(&pair, &link, force).unwrap_err();
+            assert!(matches!(err, KeygenError::Symlink { .. }), "{err}");
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+            assert!(
+                !target.exists(),
+                "key written through the link (force={force})"
+            );
+        }
+        // A link at the public key's path is refused the same way, before the private key is written.
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("id_ed25519.pub")).unwrap();
+        let err = write_key_pair(&pair, &link, true).unwrap_err();
+        assert!(matches!(err, KeygenError::Symlink { .. }), "{err}");
+        assert!(!link.exists() && !target.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn forced_keygen_replaces_the_file_with_mode_0600_even_if_it_was_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id_ed25519");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let pair = generate(KeyType::Ed25519, 0, "c").unwrap();
+        write_key_pair(&pair, &path, true).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            pair.private_openssh.as_str()
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
     }
 
     #[test]
