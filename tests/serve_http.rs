@@ -312,3 +312,313 @@ async fn stale_socket_is_replaced_and_mode_applied() {
     assert!(second.stop().success());
     assert!(!path.exists());
 }
+
+/// Sends raw bytes on a fresh TCP connection and reads until the server closes it or `wait` passes.
+async fn raw_exchange(port: u16, request: &[u8], wait: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn tcp_port(plugin: &Plugin) -> u16 {
+    match plugin.listen {
+        serve_common::Listen::Tcp(port) => port,
+        serve_common::Listen::Unix(_) => panic!("tcp plugin expected"),
+    }
+}
+
+/// The JSON body of a raw HTTP/1.1 answer (`Connection: close`, so the body is the rest).
+fn raw_json_body(answer: &str) -> Value {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+#[tokio::test]
+async fn invented_http_methods_share_one_metrics_label_and_get_405_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let mut options = PluginOptions::new("methods", &kubeconfig);
+    options.tcp = true;
+    let mut plugin = Plugin::start(options).await;
+    let port = tcp_port(&plugin);
+    let wait = std::time::Duration::from_secs(10);
+    let long = "M".repeat(8000);
+    for method in (0..40)
+        .map(|i| format!("INVENTED{i}"))
+        .chain([long.clone(), "get".to_owned()])
+    {
+        let answer = raw_exchange(
+            port,
+            format!("{method} /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            wait,
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 405"),
+            "{}",
+            &answer[..answer.len().min(200)]
+        );
+        let body = raw_json_body(&answer);
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.contains(&method)),
+            "{body}"
+        );
+    }
+    let metrics = plugin
+        .request("GET", "/metrics", None)
+        .await
+        .expect("metrics")
+        .text();
+    assert!(
+        !metrics.contains("INVENTED") && !metrics.contains(&long[..100]),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"ikp_http_requests_total{endpoint="/status",method="other",status="405"} 42"#
+        ),
+        "{metrics}"
+    );
+    assert!(plugin.stop().success());
+    assert!(
+        !plugin.log_text().contains(&long[..100]),
+        "long method name logged"
+    );
+}
+
+#[tokio::test]
+async fn wrong_method_on_a_known_path_gets_405_json_and_unknown_paths_404_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let mut plugin = Plugin::start(PluginOptions::new("wrong-method", &kubeconfig)).await;
+    let json = expect_error(&plugin, "GET", "/create", "{}", 405, None).await;
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/create")),
+        "{json}"
+    );
+    let response = plugin.send("DELETE", "/delete", None).await.expect("send");
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    expect_error(&plugin, "PUT", "/metrics", "", 405, None).await;
+    expect_error(&plugin, "GET", "/no/such/path", "", 404, None).await;
+    expect_error(&plugin, "POST", "/", "", 404, None).await;
+    assert!(plugin.stop().success());
+}
+
+#[tokio::test]
+async fn second_serve_on_a_live_socket_is_refused_and_the_first_keeps_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let mut first = Plugin::start(PluginOptions::new("live-1", &kubeconfig)).await;
+    let serve_common::Listen::Unix(path) = first.listen.clone() else {
+        panic!("unix")
+    };
+    // A second server that (wrongly) takes the socket over keeps running: it is killed after 20 s so the
+    // test fails instead of hanging.
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_ikp"))
+        .env_clear()
+        .args(["serve", "--socket-address"])
+        .arg(format!("unix://{}", path.display()))
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        second.wait_with_output(),
+    )
+    .await
+    .expect("the second ikp serve kept running on the live socket")
+    .expect("wait");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("address in use"), "{stderr}");
+    assert!(path.exists(), "the live socket was removed");
+    let reply = first
+        .request("GET", "/healthz", None)
+        .await
+        .expect("first still reachable");
+    assert_eq!(reply.status, 200);
+    assert!(first.stop().success());
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_their_headers_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let mut options = PluginOptions::new("slow-headers", &kubeconfig);
+    options.tcp = true;
+    options
+        .env
+        .push(("APP_HEADER_READ_TIMEOUT_SECONDS", "2".into()));
+    options.env.push(("APP_MAX_CONNECTIONS", "8".into()));
+    let mut plugin = Plugin::start(options).await;
+    let port = tcp_port(&plugin);
+    // 8 connections (the limit) that start a request and never finish its headers, and one that sends nothing.
+    let mut stalled = Vec::new();
+    for i in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        if i > 0 {
+            stream
+                .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .expect("write");
+        }
+        stalled.push(stream);
+    }
+    // At the limit, a further request is not served while the 8 hold their slots ...
+    let waiting = tokio::spawn(raw_exchange(
+        port,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(30),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "served beyond app.max_connections");
+    // ... every stalled connection is closed by the server once the header timeout passes ...
+    for mut stream in stalled {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            stream.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(
+            read.is_ok(),
+            "a connection without complete headers stayed open"
+        );
+    }
+    // ... and the waiting request is then served.
+    let answer = waiting.await.expect("join");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(plugin.stop().success());
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let mut options = PluginOptions::new("slow-body", &kubeconfig);
+    options.tcp = true;
+    options
+        .env
+        .push(("APP_BODY_READ_TIMEOUT_SECONDS", "1".into()));
+    let mut plugin = Plugin::start(options).await;
+    let answer = raw_exchange(
+        tcp_port(&plugin),
+        b"POST /create HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n{\"pod\":",
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = raw_json_body(&answer);
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("app.body_read_timeout_seconds")),
+        "{body}"
+    );
+    assert!(plugin.stop().success());
+}
+
+#[tokio::test]
+async fn a_configured_bearer_token_is_required_and_never_logged() {
+    const TOKEN: &str = "SENTINEL-AUTH-TOKEN-5b1e-0123456789";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
+    let mut options = PluginOptions::new("bearer", &kubeconfig);
+    options.tcp = true;
+    options
+        .env
+        .push(("APP_AUTH_TOKEN_FILE", token_file.display().to_string()));
+    // /healthz answers without the token (Plugin::start polls it).
+    let mut plugin = Plugin::start(options).await;
+    let port = tcp_port(&plugin);
+    let wait = std::time::Duration::from_secs(10);
+    let ping = |auth: Option<&str>| {
+        let auth = auth.map_or_else(String::new, |a| format!("Authorization: {a}\r\n"));
+        format!(
+            "GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: 2\r\n\r\n[]"
+        )
+    };
+    for auth in [
+        None,
+        Some("Bearer wrong-token-0123456789"),
+        Some(TOKEN),
+        Some("Basic eA=="),
+    ] {
+        let answer = raw_exchange(port, ping(auth).as_bytes(), wait).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{auth:?}: {answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("www-authenticate: bearer"),
+            "{answer}"
+        );
+        let body = raw_json_body(&answer);
+        assert_eq!(body["reason"], "Unauthorized", "{body}");
+    }
+    let answer = raw_exchange(
+        port,
+        ping(Some(&format!("Bearer {TOKEN}"))).as_bytes(),
+        wait,
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let metrics = raw_exchange(
+        port,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        wait,
+    )
+    .await;
+    assert!(metrics.starts_with("HTTP/1.1 401"), "{metrics}");
+    assert!(plugin.stop().success());
+    assert!(!plugin.log_text().contains("SENTINEL-AUTH-TOKEN"));
+}
+
+#[test]
+fn check_config_warns_that_a_non_loopback_bind_is_unauthenticated() {
+    for (host, warned) in [("0.0.0.0", true), ("127.0.0.1", false)] {
+        let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_ikp"))
+            .env_clear()
+            .args([
+                "serve",
+                "--check-config",
+                "--socket-port",
+                "4000",
+                "--socket-address",
+            ])
+            .arg(format!("http://{host}"))
+            .output()
+            .expect("run");
+        assert!(output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.contains("UNAUTHENTICATED"),
+            warned,
+            "{host}: {stderr}"
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("authentication: none"), "{stdout}");
+    }
+}

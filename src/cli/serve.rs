@@ -123,6 +123,9 @@ async fn check_config(
         "{}",
         ikp::plugin::config::summary::summary(config, Some(&server))
     )?;
+    if let Some(warning) = config.app.exposure_warning() {
+        eprintln!("warning: {warning}");
+    }
     if !connect {
         return Ok(ExitCode::SUCCESS);
     }

@@ -35,6 +35,11 @@ const KEYS: &[(&str, &str)] = &[
     ("app", "socket_mode"),
     ("app", "max_body_bytes"),
     ("app", "shutdown_timeout_seconds"),
+    ("app", "header_read_timeout_seconds"),
+    ("app", "body_read_timeout_seconds"),
+    ("app", "max_connections"),
+    ("app", "auth_token_file"),
+    ("app", "auth_token"),
     ("log", "level"),
     ("log", "dir"),
     ("log", "rich_enabled"),
@@ -60,8 +65,12 @@ const KEYS: &[(&str, &str)] = &[
     ("tcp_tunnel", "gateway_ssh_private_key"),
 ];
 
+/// Upper bound of the `[app]` timeouts (seconds) and connection limit: beyond it a value is a typo.
+const MAX_APP_LIMIT: u64 = 1_000_000;
+
 /// Keys whose values are credentials.
 const SECRET_KEYS: &[(&str, &str)] = &[
+    ("app", "auth_token"),
     ("k8s", "kubeconfig"),
     ("tcp_tunnel", "gateway_ssh_private_key"),
 ];
@@ -203,6 +212,23 @@ pub enum ListenAddress {
     },
 }
 
+impl ListenAddress {
+    /// Whether only this host can connect: a unix socket, or TCP on a loopback address or `localhost`.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Self::Unix { .. } => true,
+            Self::Tcp { host, .. } => {
+                host.eq_ignore_ascii_case("localhost")
+                    || host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        }
+    }
+}
+
 impl fmt::Display for ListenAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -229,6 +255,37 @@ pub struct AppConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    /// How long a connection may take to send a request's headers, counted from the connection's start or
+    /// the end of its previous response (so idle keep-alive connections close after it too).
+    pub header_read_timeout: Duration,
+    /// How long a request may take to send its whole body.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Bearer token every request but `/healthz` and `/readyz` must carry, if set.
+    pub auth_token: Option<SecretString>,
+}
+
+impl AppConfig {
+    /// The warning to show when the API is reachable from other hosts (a TCP bind on a non-loopback
+    /// address), naming whether requests are authenticated.
+    pub fn exposure_warning(&self) -> Option<String> {
+        if self.listen.is_local() {
+            return None;
+        }
+        let auth = if self.auth_token.is_some() {
+            "requests must carry the bearer token of app.auth_token_file/APP_AUTH_TOKEN, but it travels \
+             in clear text over plain HTTP"
+        } else {
+            "the API is UNAUTHENTICATED: anyone who can reach it can create pods in the remote cluster, \
+             read their logs and the Secrets sent with them (set app.auth_token_file, or listen on a unix \
+             socket or 127.0.0.1)"
+        };
+        Some(format!(
+            "{} is not a loopback address, so other hosts can connect; {auth}",
+            self.listen
+        ))
+    }
 }
 
 /// Verbosity of the plugin's own log lines.
@@ -667,6 +724,28 @@ fn resolve_app(raw: &Raw<'_>) -> Result<AppConfig, ConfigError> {
         Some(v) => Duration::from_secs(v.number("a number of seconds")?),
         None => Duration::from_secs(30),
     };
+    let positive = |key, default: u64, expected: &str| match raw.get("app", key) {
+        Some(v) => v.number::<u64>(expected).and_then(|n| {
+            if n == 0 || n > MAX_APP_LIMIT {
+                Err(v.invalid(expected))
+            } else {
+                Ok(n)
+            }
+        }),
+        None => Ok(default),
+    };
+    let seconds = "a number of seconds from 1 to 1000000";
+    let header_read_timeout =
+        Duration::from_secs(positive("header_read_timeout_seconds", 30, seconds)?);
+    let body_read_timeout =
+        Duration::from_secs(positive("body_read_timeout_seconds", 60, seconds)?);
+    let max_connections = usize::try_from(positive(
+        "max_connections",
+        512,
+        "a number of connections from 1 to 1000000",
+    )?)
+    .unwrap_or(usize::MAX);
+    let auth_token = resolve_auth_token(raw)?;
     Ok(AppConfig {
         name: raw.string("app", "name", "interlink-kubernetes-plugin"),
         description: raw.string("app", "description", "InterLink Kubernetes plugin"),
@@ -675,7 +754,48 @@ fn resolve_app(raw: &Raw<'_>) -> Result<AppConfig, ConfigError> {
         socket_mode,
         max_body_bytes,
         shutdown_timeout,
+        header_read_timeout,
+        body_read_timeout,
+        max_connections,
+        auth_token,
     })
+}
+
+/// Shortest accepted bearer token: shorter ones are guessable.
+pub const MIN_AUTH_TOKEN_LEN: usize = 16;
+
+/// The bearer token from `app.auth_token` (meant for the environment variable `APP_AUTH_TOKEN`) or the
+/// file named by `app.auth_token_file`; errors never show the token.
+fn resolve_auth_token(raw: &Raw<'_>) -> Result<Option<SecretString>, ConfigError> {
+    let non_empty = |key| raw.get("app", key).filter(|v| !v.value.trim().is_empty());
+    let expected = "a bearer token of at least 16 visible ASCII characters (no spaces)";
+    let (token, origin, expected) = match (non_empty("auth_token"), non_empty("auth_token_file")) {
+        (Some(inline), Some(file)) => {
+            return Err(file.invalid(format!(
+                "unset, because app.auth_token is also set ({}); set only one",
+                inline.origin
+            )));
+        }
+        (Some(inline), None) => (inline.value.trim().to_owned(), inline, expected.to_owned()),
+        (None, Some(file)) => {
+            let path = PathBuf::from(file.value.trim());
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            (
+                text.trim().to_owned(),
+                file,
+                format!("a file holding {expected}"),
+            )
+        }
+        (None, None) => return Ok(None),
+    };
+    if token.len() < MIN_AUTH_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        // The value shown is the file name for auth_token_file and `<redacted>` for auth_token.
+        return Err(origin.invalid(expected));
+    }
+    Ok(Some(SecretString(token)))
 }
 
 fn resolve_log(raw: &Raw<'_>) -> Result<LogConfig, ConfigError> {

@@ -39,6 +39,24 @@ pub fn summary(config: &ServeConfig, server: Option<&str>) -> String {
         "shutdown timeout",
         format!("{} s", config.app.shutdown_timeout.as_secs()),
     );
+    line(
+        "header read timeout",
+        format!("{} s", config.app.header_read_timeout.as_secs()),
+    );
+    line(
+        "body read timeout",
+        format!("{} s", config.app.body_read_timeout.as_secs()),
+    );
+    line("max connections", config.app.max_connections.to_string());
+    line(
+        "authentication",
+        if config.app.auth_token.is_some() {
+            "bearer token (set)"
+        } else {
+            "none"
+        }
+        .to_owned(),
+    );
     line("log level", config.log.level.as_directive().to_owned());
     line(
         "log format",

@@ -395,3 +395,115 @@ fn env_var_names_follow_the_original_rule() {
         "TCP_TUNNEL_GATEWAY_SSH_PRIVATE_KEY"
     );
 }
+
+#[test]
+fn non_loopback_tcp_bind_warns_that_the_api_is_unauthenticated() {
+    for (host, local) in [
+        ("127.0.0.1", true),
+        ("localhost", true),
+        ("[::1]", true),
+        ("127.5.6.7", true),
+        ("0.0.0.0", false),
+        ("[::]", false),
+        ("10.0.0.5", false),
+        ("plugin.example.org", false),
+    ] {
+        let ini = format!("[app]\nsocket_address = http://{host}\nsocket_port = 4000\n");
+        let config = load_with(Some(&ini), &[], FlagOverrides::default()).expect("valid");
+        assert_eq!(config.app.listen.is_local(), local, "{host}");
+        let warning = config.app.exposure_warning();
+        assert_eq!(warning.is_none(), local, "{host}: {warning:?}");
+        if let Some(warning) = warning {
+            assert!(
+                warning.contains("UNAUTHENTICATED") && warning.contains(host),
+                "{warning}"
+            );
+        }
+    }
+    let config = load_with(None, &[], FlagOverrides::default()).expect("default");
+    assert!(config.app.listen.is_local() && config.app.exposure_warning().is_none());
+}
+
+#[test]
+fn auth_token_comes_from_a_file_or_the_environment_and_never_shows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "SENTINEL-TOKEN-0123456789\n").expect("write");
+    let ini = format!(
+        "[app]\nsocket_address = http://0.0.0.0\nsocket_port = 4000\nauth_token_file = {}\n",
+        file.display()
+    );
+    let config = load_with(Some(&ini), &[], FlagOverrides::default()).expect("valid");
+    let token = config.app.auth_token.as_ref().expect("token");
+    assert_eq!(token.expose(), "SENTINEL-TOKEN-0123456789");
+    assert!(!format!("{config:?}").contains("SENTINEL-TOKEN"));
+    let warning = config.app.exposure_warning().expect("exposed");
+    assert!(
+        warning.contains("bearer token") && !warning.contains("SENTINEL"),
+        "{warning}"
+    );
+
+    let config = load_with(
+        None,
+        &[("APP_AUTH_TOKEN", "SENTINEL-ENV-TOKEN-0123456789")],
+        FlagOverrides::default(),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.app.auth_token.as_ref().map(SecretString::expose),
+        Some("SENTINEL-ENV-TOKEN-0123456789")
+    );
+
+    for (env, what) in [
+        (vec![("APP_AUTH_TOKEN", "SENTINEL-short")], "APP_AUTH_TOKEN"),
+        (
+            vec![("APP_AUTH_TOKEN", "SENTINEL has spaces in it")],
+            "APP_AUTH_TOKEN",
+        ),
+        (
+            vec![
+                ("APP_AUTH_TOKEN", "SENTINEL-ENV-TOKEN-0123456789"),
+                ("APP_AUTH_TOKEN_FILE", "/nonexistent"),
+            ],
+            "set only one",
+        ),
+        (
+            vec![("APP_AUTH_TOKEN_FILE", "/nonexistent/token")],
+            "/nonexistent/token",
+        ),
+    ] {
+        let err = load_with(None, &env, FlagOverrides::default()).expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains(what) && !text.contains("SENTINEL"), "{text}");
+    }
+    std::fs::write(&file, "SENTINEL-short\n").expect("write");
+    let err = load_with(
+        None,
+        &[("APP_AUTH_TOKEN_FILE", file.to_str().expect("utf-8"))],
+        FlagOverrides::default(),
+    )
+    .expect_err("short");
+    let text = err.to_string();
+    assert!(
+        text.contains("a file holding a bearer token") && !text.contains("SENTINEL"),
+        "{text}"
+    );
+}
+
+#[test]
+fn connection_limits_have_defaults_and_refuse_zero() {
+    let config = load_with(None, &[], FlagOverrides::default()).expect("default");
+    assert_eq!(config.app.header_read_timeout, Duration::from_secs(30));
+    assert_eq!(config.app.body_read_timeout, Duration::from_secs(60));
+    assert_eq!(config.app.max_connections, 512);
+    for key in [
+        "APP_HEADER_READ_TIMEOUT_SECONDS",
+        "APP_BODY_READ_TIMEOUT_SECONDS",
+        "APP_MAX_CONNECTIONS",
+    ] {
+        for bad in ["0", "-1", "ten", "99999999999"] {
+            let err = load_with(None, &[(key, bad)], FlagOverrides::default()).expect_err(bad);
+            assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+}

@@ -8,6 +8,21 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// The `method` label of every request whose method is not a standard HTTP one.
+pub const OTHER_METHOD: &str = "other";
+
+/// The `method` label of a request: the standard methods by name, every extension method as
+/// [`OTHER_METHOD`], so the label set stays bounded whatever clients send.
+pub fn method_label(method: &http::Method) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|known| *known == method.as_str())
+        .unwrap_or(OTHER_METHOD)
+}
+
 /// Labels of the request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -94,5 +109,20 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_the_standard_methods_or_other() {
+        assert_eq!(method_label(&http::Method::POST), "POST");
+        assert_eq!(method_label(&http::Method::CONNECT), "CONNECT");
+        for invented in ["get", "PROPFIND", &"M".repeat(8000)] {
+            let method = http::Method::from_bytes(invented.as_bytes()).expect("token");
+            assert_eq!(method_label(&method), OTHER_METHOD);
+        }
     }
 }

@@ -46,6 +46,14 @@ pub enum ServeError {
         /// The socket path.
         path: PathBuf,
     },
+    /// Another process is listening on the unix socket (it accepted a connection).
+    #[error(
+        "cannot listen on unix://{path}: address in use (another process accepts connections on it; stop it or choose another socket_address)"
+    )]
+    SocketInUse {
+        /// The socket path.
+        path: PathBuf,
+    },
     /// Binding the listener failed.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -75,6 +83,9 @@ pub struct AppState {
     offload: OffloadService,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
+    /// SHA-256 of the bearer token requests must carry, if one is configured (the token itself is not kept).
+    auth_token_digest: Option<[u8; 32]>,
     shutdown: CancellationToken,
     log_requests: bool,
     openapi: Arc<serde_json::Value>,
@@ -92,7 +103,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
-        .layer(ServiceBuilder::new().layer(middleware::from_fn_with_state(state.clone(), observe)))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.clone(), observe))
+                .layer(middleware::from_fn_with_state(state.clone(), authorize)),
+        )
         .with_state(state)
 }
 
@@ -126,6 +142,12 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         offload,
         metrics,
         max_body_bytes: config.app.max_body_bytes,
+        body_read_timeout: config.app.body_read_timeout,
+        auth_token_digest: config
+            .app
+            .auth_token
+            .as_ref()
+            .map(|token| token_digest(token.expose().as_bytes())),
         shutdown: shutdown.clone(),
         log_requests: config.log.requests_enabled,
         openapi: Arc::new(openapi::document(&config.app)),
@@ -133,6 +155,10 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     let app = router(state);
     tokio::spawn(wait_for_signal(shutdown.clone()));
     let drain = config.app.shutdown_timeout;
+    let limits = ConnectionLimits {
+        header_read_timeout: config.app.header_read_timeout,
+        max_connections: config.app.max_connections,
+    };
     let result = match &config.app.listen {
         ListenAddress::Tcp { host, port } => {
             let address = format!("{host}:{port}");
@@ -141,9 +167,11 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
                 .map_err(|source| ServeError::Bind { address, source })?;
             let local = listener.local_addr().map_err(ServeError::Serve)?;
             tracing::info!(address = %format!("http://{local}"), "listening");
+            if let Some(warning) = config.app.exposure_warning() {
+                tracing::warn!("{warning}");
+            }
             serve_until(
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.clone().cancelled_owned()),
+                serve_connections(listener, app, limits, shutdown.clone()),
                 &shutdown,
                 drain,
             )
@@ -153,8 +181,7 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
             let listener = bind_unix(path, config.app.socket_mode)?;
             tracing::info!(address = %format!("unix://{}", path.display()), mode = %format!("{:o}", config.app.socket_mode), "listening");
             let result = serve_until(
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.clone().cancelled_owned()),
+                serve_connections(listener, app, limits, shutdown.clone()),
                 &shutdown,
                 drain,
             )
@@ -171,17 +198,85 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     result
 }
 
+/// What one client may hold of the server: a bounded number of connections, each of which must send a
+/// request's headers in bounded time (the body's bound is [`AppState`]'s, checked while reading it).
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    max_connections: usize,
+}
+
+/// Accepts connections until `shutdown`, serving each with HTTP/1.1 (what the InterLink API server,
+/// kubelet probes and Prometheus speak) under `limits`; then lets every connection finish its request.
+///
+/// At `max_connections` open connections nothing more is accepted: new ones wait in the kernel's listen
+/// backlog (and are refused once it is full) instead of costing memory and file descriptors here.
+async fn serve_connections<L>(
+    mut listener: L,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: CancellationToken,
+) where
+    L: axum::serve::Listener,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let connections = tokio_util::task::TaskTracker::new();
+    let mut at_limit = false;
+    loop {
+        if slots.available_permits() == 0 && !at_limit {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection limit reached (app.max_connections); new connections wait until one closes"
+            );
+        }
+        at_limit = slots.available_permits() == 0;
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let _slot = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "connection closed with an error");
+            }
+        });
+    }
+    connections.close();
+    connections.wait().await;
+}
+
 async fn serve_until<F>(
     server: F,
     shutdown: &CancellationToken,
     drain: Duration,
 ) -> Result<(), ServeError>
 where
-    F: std::future::IntoFuture<Output = std::io::Result<()>>,
+    F: Future<Output = ()>,
 {
-    let server = server.into_future();
     tokio::select! {
-        result = server => result.map_err(ServeError::Serve),
+        () = server => Ok(()),
         () = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
             tracing::warn!(timeout = ?drain, "in-flight requests did not finish in time; exiting anyway");
             Ok(())
@@ -208,7 +303,7 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Binds the unix socket: replaces a stale socket, refuses any other file, sets the mode.
+/// Binds the unix socket: replaces a stale socket, refuses a live one and any other file, sets the mode.
 fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, ServeError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let file_error = |source| ServeError::SocketFile {
@@ -217,7 +312,20 @@ fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, ServeEr
     };
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
-            std::fs::remove_file(path).map_err(file_error)?
+            // A socket file outlives a crashed process. Only one nobody listens on (connect refused) may be
+            // replaced; removing a live one would leave its server running but unreachable.
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(_) => {
+                    return Err(ServeError::SocketInUse {
+                        path: path.to_owned(),
+                    });
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    std::fs::remove_file(path).map_err(file_error)?;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(file_error(err)),
+            }
         }
         Ok(_) => {
             return Err(ServeError::NotASocket {
@@ -244,7 +352,9 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "other".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().clone();
+    // Only the standard methods are label values; anything else is one `other` (and refused below), so a
+    // client cannot grow the metrics with invented method names.
+    let method = metrics::method_label(request.method());
     let session = request
         .headers()
         .get(SESSION_HEADER)
@@ -253,7 +363,17 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .to_owned();
     let span = tracing::info_span!("request", %method, path = %endpoint, session = %session);
     let started = Instant::now();
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = if method == metrics::OTHER_METHOD {
+        span.in_scope(|| ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            message: "unsupported HTTP method (expected one of GET, POST, HEAD)".to_owned(),
+            field: None,
+            reason: None,
+        })
+        .into_response()
+    } else {
+        next.run(request).instrument(span.clone()).await
+    };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state
@@ -261,7 +381,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .requests
         .get_or_create(&RequestLabels {
             endpoint: endpoint.clone(),
-            method: method.to_string(),
+            method: method.to_owned(),
             status,
         })
         .inc();
@@ -288,13 +408,89 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// Paths answered without the bearer token: probes learn nothing from them but "up" and the remote
+/// cluster's version.
+const UNAUTHENTICATED_PATHS: [&str; 2] = ["/healthz", "/readyz"];
+
+fn token_digest(token: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token).into()
+}
+
+/// With `app.auth_token_file`/`APP_AUTH_TOKEN` set, refuses (401) requests without `Authorization: Bearer
+/// <token>`. Digests are compared so the time taken says nothing about how much of the token matched.
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = state.auth_token_digest else {
+        return next.run(request).await;
+    };
+    if UNAUTHENTICATED_PATHS.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if presented.is_some_and(|token| token_digest(token.trim().as_bytes()) == expected) {
+        return next.run(request).await;
+    }
+    let mut response = ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        message:
+            "missing or wrong bearer token (the API requires `Authorization: Bearer <token>`, \
+                  the token of app.auth_token_file or APP_AUTH_TOKEN)"
+                .to_owned(),
+        field: None,
+        reason: Some("Unauthorized".to_owned()),
+    }
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
 /// A JSON error answer: `{"error": ..., "field": ..., "reason": ...}`.
 #[derive(Debug)]
-struct ApiError {
+pub struct ApiError {
     status: StatusCode,
     message: String,
     field: Option<String>,
     reason: Option<String>,
+}
+
+impl ApiError {
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        self.status.as_u16()
+    }
+
+    /// The one-line message (`error` of the JSON body).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The body of `/create`, parsed as the handler parses it.
+pub fn parse_create_body(bytes: &[u8]) -> Result<CreateRequest, ApiError> {
+    parse_json(bytes, "create request (RetrievedPodData)")
+}
+
+/// The body of `/delete`, parsed as the handler parses it.
+pub fn parse_delete_body(bytes: &[u8]) -> Result<Pod, ApiError> {
+    parse_json(bytes, "delete request (Pod)")
+}
+
+/// The body of `/status`, parsed as the handler parses it; `null` and `[]` are the InterLink ping.
+pub fn parse_status_body(bytes: &[u8]) -> Result<Vec<Pod>, ApiError> {
+    let pods: Option<Vec<Pod>> = parse_json(bytes, "status request (array of Pod)")?;
+    Ok(pods.unwrap_or_default())
+}
+
+/// The body of `/getLogs`, parsed as the handler parses it.
+pub fn parse_logs_body(bytes: &[u8]) -> Result<LogRequest, ApiError> {
+    parse_json(bytes, "log request (LogStruct)")
 }
 
 impl ApiError {
@@ -355,19 +551,31 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     if declared.is_some_and(|len| len > state.max_body_bytes) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, state.max_body_bytes)
-        .await
-        .map_err(|err| {
-            let inner = err.into_inner();
-            if inner
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                too_large()
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {inner}"), None)
-            }
-        })
+    let read = tokio::time::timeout(
+        state.body_read_timeout,
+        axum::body::to_bytes(body, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ApiError {
+        status: StatusCode::REQUEST_TIMEOUT,
+        message: format!(
+            "request body not received within {} s (app.body_read_timeout_seconds)",
+            state.body_read_timeout.as_secs()
+        ),
+        field: None,
+        reason: None,
+    })?;
+    read.map_err(|err| {
+        let inner = err.into_inner();
+        if inner
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {inner}"), None)
+        }
+    })
 }
 
 /// Parses JSON into `T`; the error names the field's JSON path and never quotes values (they may be secrets).
@@ -421,7 +629,7 @@ async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state, &headers, body).await?;
-    let request: CreateRequest = parse_json(&bytes, "create request (RetrievedPodData)")?;
+    let request = parse_create_body(&bytes)?;
     let created = state.offload.create(&request).await?;
     Ok(axum::Json(created).into_response())
 }
@@ -432,7 +640,7 @@ async fn delete(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state, &headers, body).await?;
-    let pod: Pod = parse_json(&bytes, "delete request (Pod)")?;
+    let pod = parse_delete_body(&bytes)?;
     let message = state.offload.delete(&pod).await?;
     Ok(axum::Json(message).into_response())
 }
@@ -443,8 +651,7 @@ async fn status(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state, &headers, body).await?;
-    let pods: Option<Vec<Pod>> = parse_json(&bytes, "status request (array of Pod)")?;
-    let pods = pods.unwrap_or_default();
+    let pods = parse_status_body(&bytes)?;
     if pods.is_empty() {
         // The InterLink ping: answer without touching the remote cluster.
         return Ok(axum::Json(serde_json::json!([])).into_response());
@@ -459,7 +666,7 @@ async fn logs(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&state, &headers, body).await?;
-    let request: LogRequest = parse_json(&bytes, "log request (LogStruct)")?;
+    let request = parse_logs_body(&bytes)?;
     let stream = state.offload.logs(&request).await?;
     let stream = stream.take_until(state.shutdown.clone().cancelled_owned());
     Ok(Response::builder()
@@ -523,7 +730,25 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
-        message: format!("no endpoint {method} {}", uri.path()),
+        message: format!(
+            "no endpoint {} {}",
+            metrics::method_label(&method),
+            uri.path()
+        ),
+        field: None,
+        reason: None,
+    }
+}
+
+/// A known path asked with a method it does not serve; axum adds the `Allow` header.
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!(
+            "{} does not accept {}",
+            uri.path(),
+            metrics::method_label(&method)
+        ),
         field: None,
         reason: None,
     }
@@ -552,6 +777,22 @@ mod tests {
         assert_eq!(err.field, None);
         let err = parse_json::<Vec<Pod>>(b"[] []", "status").expect_err("trailing");
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn remote_error_body_is_one_line_without_the_kube_status_debug_dump() {
+        let status =
+            kube::core::Status::failure("pods \"p\" is forbidden: exceeded quota: q", "Forbidden")
+                .with_code(403);
+        let err = ApiError::from(OffloadError::Remote {
+            action: "create Pod ns/p".into(),
+            source: kube::Error::Api(status.boxed()),
+        });
+        assert_eq!(
+            err.message,
+            "create Pod ns/p: pods \"p\" is forbidden: exceeded quota: q (HTTP 403, Forbidden)"
+        );
+        assert_eq!(err.reason.as_deref(), Some("Forbidden"));
     }
 
     #[test]
