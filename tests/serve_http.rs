@@ -598,6 +598,8 @@ async fn a_configured_bearer_token_is_required_and_never_logged() {
 
 #[test]
 fn check_config_warns_that_a_non_loopback_bind_is_unauthenticated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = unreachable_kubeconfig(dir.path());
     for (host, warned) in [("0.0.0.0", true), ("127.0.0.1", false)] {
         let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_ikp"))
             .env_clear()
@@ -609,9 +611,11 @@ fn check_config_warns_that_a_non_loopback_bind_is_unauthenticated() {
                 "--socket-address",
             ])
             .arg(format!("http://{host}"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
             .output()
             .expect("run");
-        assert!(output.status.success());
+        assert!(output.status.success(), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(
             stderr.contains("UNAUTHENTICATED"),
