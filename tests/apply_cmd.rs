@@ -205,7 +205,8 @@ fn invalid_values_fail_before_contacting_the_cluster() {
     );
 }
 
-/// `--dry-run=client` prints the objects with Secret data redacted, without any cluster.
+/// `--dry-run=client` prints the objects with Secret data redacted (`--redact-secrets` markers), without
+/// any cluster.
 #[test]
 fn client_dry_run_prints_redacted_objects_without_a_cluster() {
     let key = PRIVATE_KEY_B64;
@@ -229,7 +230,7 @@ fn client_dry_run_prints_redacted_objects_without_a_cluster() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     let out = stdout_of(&output);
     assert!(
-        out.contains("kind: Secret") && out.contains("SSH_PRIVATE_KEY: '***'"),
+        out.contains("kind: Secret") && out.contains("SSH_PRIVATE_KEY: redacted:sha256:"),
         "{out}"
     );
     assert!(!out.contains(key), "{out}");

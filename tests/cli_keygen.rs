@@ -149,3 +149,35 @@ fn keygen_refuses_a_dangling_symlink_instead_of_writing_the_key_to_its_target() 
         assert!(!dir.path().join("id_ed25519.pub").exists());
     }
 }
+
+#[test]
+fn ed25519_refuses_bits_instead_of_ignoring_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ikp(
+        dir.path(),
+        &["keygen", "-t", "ed25519", "-b", "2048", "-f", "k"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: -b/--bits 2048") && err.contains("-t rsa"),
+        "{err}"
+    );
+    assert!(!dir.path().join("k").exists(), "a key was written");
+}
+
+#[test]
+fn bastion_flags_name_gateway_port_and_target_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ikp(dir.path(), &["keygen", "-f", "k"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--set tunnel.gateway.host=GATEWAY_HOST",
+        "--set tunnel.service.gatewayPort=8181",
+        "--set tunnel.service.targetHost=SERVICE_HOST",
+        "--set tunnel.service.targetPort=80",
+    ] {
+        assert!(stdout.contains(flag), "{flag} missing:\n{stdout}");
+    }
+}

@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use base64::Engine as _;
 use ikp::tools::keygen::{self, KeyType};
+
+use super::UsageError;
+
+/// RSA key size when `-b` is not given.
+const DEFAULT_RSA_BITS: usize = 4096;
 use std::io::Write;
 
 /// Flags of `ikp keygen`.
@@ -16,9 +21,9 @@ pub struct KeygenCmd {
     /// (default: `id_ed25519` or `id_rsa` in the current directory).
     #[arg(short = 'f', long = "file", value_name = "PATH")]
     pub file: Option<PathBuf>,
-    /// RSA key size in bits.
-    #[arg(short = 'b', long = "bits", default_value_t = 4096)]
-    pub bits: usize,
+    /// RSA key size in bits [default: 4096]; refused with ed25519, whose size is fixed.
+    #[arg(short = 'b', long = "bits", value_name = "BITS")]
+    pub bits: Option<usize>,
     /// Comment stored with the key.
     #[arg(short = 'C', long = "comment", default_value = "interlink-gateway-key")]
     pub comment: String,
@@ -37,7 +42,16 @@ pub fn run(cmd: KeygenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         .file
         .clone()
         .unwrap_or_else(|| PathBuf::from(cmd.key_type.default_file_name()));
-    let pair = keygen::generate(cmd.key_type, cmd.bits, &cmd.comment)?;
+    let bits = match (cmd.key_type, cmd.bits) {
+        (KeyType::Ed25519, Some(bits)) => {
+            return Err(UsageError(format!(
+                "-b/--bits {bits}: ed25519 keys have a fixed size; -b sets the size of RSA keys (-t rsa)"
+            ))
+            .into());
+        }
+        (_, bits) => bits.unwrap_or(DEFAULT_RSA_BITS),
+    };
+    let pair = keygen::generate(cmd.key_type, bits, &cmd.comment)?;
     let files = keygen::write_key_pair(&pair, &path, cmd.force)?;
     let (gateway_flag, mut bastion_flag) = keygen::paste_flags(&files);
     if cmd.print_private_key {
@@ -46,7 +60,7 @@ pub fn run(cmd: KeygenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         bastion_flag = format!("--set tunnel.gateway.ssh.privateKey={encoded}");
     }
     let text = format!(
-        "wrote {} (private, mode 0600) and {}\n\ngateway (local cluster):\n  ikp render RELEASE gateway {gateway_flag}\n\nbastion (remote cluster):\n  ikp render RELEASE bastion {bastion_flag} --set tunnel.gateway.host=GATEWAY_HOST --set tunnel.service.targetHost=SERVICE_HOST\n",
+        "wrote {} (private, mode 0600) and {}\n\ngateway (local cluster):\n  ikp render RELEASE gateway {gateway_flag}\n\nbastion (remote cluster):\n  ikp render RELEASE bastion {bastion_flag} \\\n    --set tunnel.gateway.host=GATEWAY_HOST --set tunnel.service.gatewayPort=8181 \\\n    --set tunnel.service.targetHost=SERVICE_HOST --set tunnel.service.targetPort=80\n\n(tunnel.service.gatewayPort is the port the tunnel opens on the gateway; targetPort the service's port)\n",
         files.private.display(),
         files.public.display(),
     );

@@ -4,6 +4,8 @@
 use serde_json::Value;
 use similar::TextDiff;
 
+use crate::compat::toyaml::{YamlNode, to_yaml};
+
 use super::ApplyError;
 use super::engine::preview;
 use super::fields::strip_server_noise;
@@ -85,15 +87,17 @@ pub fn redact_secret_data(before: Option<&mut Value>, after: Option<&mut Value>)
     }
 }
 
-fn to_yaml(value: Option<&Value>) -> String {
-    match value {
-        None => String::new(),
-        Some(v) => serde_yaml::to_string(v).unwrap_or_default(),
+/// An object as YAML 1.1 the way `toYaml` writes it (the emitter `render` matches Helm with), so the
+/// diff reads like the rendered manifests.
+fn yaml_text(value: Option<&Value>) -> String {
+    match value.map(YamlNode::from_json) {
+        Some(Ok(node)) => format!("{}\n", to_yaml(&node)),
+        _ => String::new(),
     }
 }
 
 fn unified(object: &ObjectRef, before: Option<&Value>, after: Option<&Value>) -> String {
-    let (old, new) = (to_yaml(before), to_yaml(after));
+    let (old, new) = (yaml_text(before), yaml_text(after));
     if old == new {
         return String::new();
     }
@@ -213,7 +217,7 @@ mod tests {
         );
         assert!(text.contains("--- live ConfigMap ns/c"), "{text}");
         assert!(
-            text.contains("-  A: '1'") && text.contains("+  A: '2'"),
+            text.contains("-  A: \"1\"") && text.contains("+  A: \"2\""),
             "{text}"
         );
         assert!(unified(&object, Some(&json!({"a": 1})), Some(&json!({"a": 1}))).is_empty());

@@ -8,6 +8,8 @@ use kube::api::DynamicObject;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::compat::readback::read_document;
+
 use super::{ApplyError, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
 
 /// Label every object of a release carries naming the release (set by the charts, enforced here).
@@ -46,9 +48,9 @@ pub struct RenderedManifest {
 }
 
 impl RenderedManifest {
-    /// A manifest from YAML text (parsed as YAML 1.2; the render pipeline hands over parsed objects).
+    /// A manifest from YAML text, read as YAML 1.1 the way Kubernetes and the render pipeline read it.
     pub fn from_yaml(source: &str, yaml: &str) -> Result<Self, ApplyError> {
-        let object = serde_yaml::from_str(yaml).map_err(|e| ApplyError::InvalidManifest {
+        let object = read_document(yaml).map_err(|e| ApplyError::InvalidManifest {
             source_path: source.to_string(),
             reason: format!("not valid YAML: {e}"),
         })?;

@@ -91,7 +91,16 @@ pub struct ClusterConnection {
 /// Why no client could be built.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeClientError {
-    /// The kubeconfig file could not be read or parsed.
+    /// The kubeconfig file could not be read.
+    #[error("cannot read kubeconfig {path}: {source}")]
+    ReadKubeconfigFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error (kube's own message would name the path a second time).
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kubeconfig file could not be parsed.
     #[error("cannot load kubeconfig {path}: {source}")]
     ReadKubeconfig {
         /// The file.
@@ -173,11 +182,18 @@ pub async fn build_config(connection: &ClusterConnection) -> Result<kube::Config
     };
     let mut config = match &connection.source {
         KubeconfigSource::File(path) => {
-            let kubeconfig =
-                Kubeconfig::read_from(path).map_err(|source| KubeClientError::ReadKubeconfig {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|source| match source {
+                kube::config::KubeconfigError::ReadConfig(io, _) => {
+                    KubeClientError::ReadKubeconfigFile {
+                        path: path.clone(),
+                        source: io,
+                    }
+                }
+                source => KubeClientError::ReadKubeconfig {
                     path: path.clone(),
                     source,
-                })?;
+                },
+            })?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|source| KubeClientError::ResolveKubeconfig {

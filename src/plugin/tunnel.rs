@@ -57,6 +57,13 @@ pub enum TunnelError {
         /// The UID as received.
         uid: String,
     },
+    /// The `[tcp_tunnel]` settings make no valid bastion release (checked once at start-up).
+    #[error("config tcp_tunnel: the bastion chart refuses these settings: {source}")]
+    Settings {
+        /// What the render pipeline refused (never includes the private key).
+        #[source]
+        source: PipelineError,
+    },
     /// The bastion release does not render (bad values from the config, or a chart problem).
     #[error("bastion release {release}: {source}")]
     Render {
@@ -255,7 +262,13 @@ impl BastionTunnel {
             renderer: Arc::new(renderer),
         };
         let sample_uid = "00000000-0000-0000-0000-000000000000";
-        tunnel.render(8080, sample_uid, "sample-namespace")?;
+        // The sample release is not a real one: an error names the settings, not its name.
+        tunnel
+            .render(8080, sample_uid, "sample-namespace")
+            .map_err(|err| match err {
+                TunnelError::Render { source, .. } => TunnelError::Settings { source },
+                other => other,
+            })?;
         Ok(tunnel)
     }
 
