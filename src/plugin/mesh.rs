@@ -6,9 +6,9 @@
 //! `mesh-setup` container (native sidecar or regular container), the `interlink-scratch` emptyDir, the
 //! privileges WireGuard needs and an optional startup probe on the ready file. The script reaches the
 //! container through a per-pod Secret mounted read-only (the caller creates it from
-//! [`MeshOutcome::Injected`]); the annotation is removed from the remote pod, so the private key is in
-//! neither the remote pod's annotations nor its container arguments, which anyone allowed to read pods
-//! can see.
+//! [`MeshOutcome::Injected`]); the annotation is removed from the remote pod whether or not the mesh
+//! could be set up, so the private key is in neither the remote pod's annotations nor its container
+//! arguments, which anyone allowed to read pods can see.
 //!
 //! It owns only the pod-spec transformation; deciding when to call it and logging the outcome is the
 //! offload service's job. The script embeds a private key: nothing here logs or formats it into errors.
@@ -77,6 +77,9 @@ pub enum MeshScriptError {
     /// The heredoc holds no script.
     #[error("annotation {PRE_EXEC_ANNOTATION}: the mesh.sh heredoc is empty")]
     Empty,
+    /// The pod has no spec to add the mesh-setup container to.
+    #[error("the pod has no spec; the mesh setup cannot be added")]
+    NoSpec,
     /// The pod already has a container or volume with a name the mesh needs.
     #[error("pod already has a {what} named {name}; the mesh setup cannot be added")]
     NameTaken {
@@ -113,7 +116,8 @@ pub enum MeshOutcome {
     /// The mesh-setup container and its volumes were added and the annotation removed; the caller must
     /// create the Secret named in [`inject`]'s call with the script under [`SCRIPT_KEY`].
     Injected(MeshScript),
-    /// The annotation is there but unusable: pod left unchanged (the caller logs a warning).
+    /// The annotation is there but unusable: it was removed, the pod is otherwise unchanged (the caller
+    /// logs a warning).
     Skipped(MeshScriptError),
 }
 
@@ -151,21 +155,24 @@ pub fn extract_mesh_script(pre_exec: &str) -> Result<&str, MeshScriptError> {
 
 /// Adds the mesh setup to `pod` when its pre-exec annotation carries a mesh script; the script is read
 /// from the Secret `secret_name`, which the caller creates from the returned script.
+///
+/// The annotation is taken off the pod whatever the outcome: it embeds the WireGuard private key, and a
+/// pod whose mesh cannot be set up must not carry that key to the remote cluster either.
 pub fn inject(pod: &mut Pod, options: &MeshOptions, secret_name: &str) -> MeshOutcome {
     let Some(pre_exec) = pod
         .metadata
         .annotations
-        .as_ref()
-        .and_then(|annotations| annotations.get(PRE_EXEC_ANNOTATION))
+        .as_mut()
+        .and_then(|annotations| annotations.remove(PRE_EXEC_ANNOTATION))
     else {
         return MeshOutcome::NotRequested;
     };
-    let script = match extract_mesh_script(pre_exec) {
+    let script = match extract_mesh_script(&pre_exec) {
         Ok(script) => script.to_owned(),
         Err(err) => return MeshOutcome::Skipped(err),
     };
     let Some(spec) = pod.spec.as_mut() else {
-        return MeshOutcome::NotRequested;
+        return MeshOutcome::Skipped(MeshScriptError::NoSpec);
     };
     let container_taken = spec
         .containers
@@ -209,9 +216,6 @@ pub fn inject(pod: &mut Pod, options: &MeshOptions, secret_name: &str) -> MeshOu
             .push(container);
     } else {
         spec.containers.push(container);
-    }
-    if let Some(annotations) = pod.metadata.annotations.as_mut() {
-        annotations.remove(PRE_EXEC_ANNOTATION);
     }
     MeshOutcome::Injected(MeshScript(script))
 }
@@ -399,15 +403,56 @@ mod tests {
         assert_eq!(pod, before);
     }
 
+    /// The pod as it must look after a skipped injection: unchanged except that the annotation is gone.
+    fn without_annotation(pod: &Pod) -> Pod {
+        let mut pod = pod.clone();
+        if let Some(annotations) = pod.metadata.annotations.as_mut() {
+            annotations.remove(PRE_EXEC_ANNOTATION);
+        }
+        pod
+    }
+
     #[test]
     fn malformed_heredoc_leaves_pod_unchanged() {
         let mut pod = pod_with_annotation(Some(format!("{MESH_HEREDOC_OPENER}\necho x\n")));
-        let before = pod.clone();
+        let before = without_annotation(&pod);
         assert_eq!(
             inject(&mut pod, &MeshOptions::default(), SECRET),
             MeshOutcome::Skipped(MeshScriptError::Unterminated)
         );
         assert_eq!(pod, before);
+    }
+
+    #[test]
+    fn skipped_mesh_injection_drops_the_pre_exec_annotation() {
+        let unterminated = format!("{MESH_HEREDOC_OPENER}\n{SCRIPT}");
+        let mut taken_container = pod_with_annotation(Some(pre_exec(SCRIPT)));
+        if let Some(spec) = taken_container.spec.as_mut() {
+            spec.containers[0].name = MESH_CONTAINER_NAME.to_owned();
+        }
+        let mut taken_init = pod_with_annotation(Some(pre_exec(SCRIPT)));
+        if let Some(spec) = taken_init.spec.as_mut() {
+            spec.init_containers.get_or_insert_with(Vec::new)[0].name =
+                MESH_CONTAINER_NAME.to_owned();
+        }
+        let mut no_spec = pod_with_annotation(Some(pre_exec(SCRIPT)));
+        no_spec.spec = None;
+        for mut pod in [
+            pod_with_annotation(Some(unterminated)),
+            pod_with_annotation(Some(format!("{MESH_HEREDOC_OPENER}\n\nEOFMESH\n"))),
+            pod_with_annotation(Some(
+                "echo not a mesh script; WG_KEY=not-a-real-key".to_owned(),
+            )),
+            taken_container,
+            taken_init,
+            no_spec,
+        ] {
+            let outcome = inject(&mut pod, &MeshOptions::default(), SECRET);
+            assert!(matches!(outcome, MeshOutcome::Skipped(_)), "{outcome:?}");
+            let shown = serde_json::to_string(&pod).expect("json");
+            assert!(!shown.contains(PRE_EXEC_ANNOTATION), "{shown}");
+            assert!(!shown.contains("not-a-real-key"), "{shown}");
+        }
     }
 
     #[test]
@@ -441,7 +486,7 @@ mod tests {
                 ..Volume::default()
             });
         }
-        let before = pod.clone();
+        let before = without_annotation(&pod);
         assert_eq!(
             inject(&mut pod, &MeshOptions::default(), SECRET),
             MeshOutcome::Skipped(MeshScriptError::NameTaken {
@@ -458,6 +503,7 @@ mod tests {
             MeshScriptError::NoMeshHeredoc,
             MeshScriptError::Unterminated,
             MeshScriptError::Empty,
+            MeshScriptError::NoSpec,
         ] {
             assert!(!err.to_string().contains("not-a-real-key"));
         }

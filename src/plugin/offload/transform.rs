@@ -108,6 +108,8 @@ pub struct RemotePlan {
     pub pod: Pod,
     /// Changes made to the spec.
     pub decisions: Vec<Decision>,
+    /// Requested features that were left out (logged as warnings; the pod is still created).
+    pub warnings: Vec<Decision>,
 }
 
 /// Settings the transformation depends on.
@@ -260,6 +262,7 @@ pub fn plan(
         spec: Some(spec),
         status: None,
     };
+    let mut warnings = Vec::new();
     match mesh::inject(&mut pod, &settings.mesh, &scope(mesh::SCRIPT_VOLUME_NAME)) {
         MeshOutcome::NotRequested => {}
         MeshOutcome::Injected(script) => {
@@ -278,9 +281,12 @@ pub fn plan(
                 ),
             });
         }
-        MeshOutcome::Skipped(reason) => decisions.push(Decision {
+        MeshOutcome::Skipped(reason) => warnings.push(Decision {
             subject: "mesh".into(),
-            action: format!("not injected: {reason}"),
+            action: format!(
+                "not injected: {reason}; the {} annotation was dropped",
+                mesh::PRE_EXEC_ANNOTATION
+            ),
         }),
     }
 
@@ -370,6 +376,7 @@ pub fn plan(
         pvcs,
         pod,
         decisions,
+        warnings,
     })
 }
 

@@ -305,3 +305,36 @@ fn projected_content_without_token_becomes_a_secret() {
     let secret = volume.secret.as_ref().expect("secret volume");
     assert_eq!(secret.items.as_ref().map(Vec::len), Some(3));
 }
+
+#[test]
+fn skipped_mesh_injection_never_sends_the_pre_exec_annotation() {
+    let key = "WG-KEY-not-a-real-one";
+    let opener = crate::plugin::mesh::MESH_HEREDOC_OPENER;
+    let cases = [
+        // The heredoc is never closed.
+        (format!("{opener}\nPRIVATE_KEY={key}\n"), None),
+        // A container already has the name of the one the mesh adds.
+        (
+            format!("{opener}\nPRIVATE_KEY={key}\nEOFMESH\n"),
+            Some(crate::plugin::mesh::MESH_CONTAINER_NAME),
+        ),
+    ];
+    for (annotation, container_name) in cases {
+        let mut request = fixture("simple-pod");
+        request
+            .pod
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(crate::plugin::mesh::PRE_EXEC_ANNOTATION.to_owned(), annotation);
+        if let (Some(name), Some(spec)) = (container_name, request.pod.spec.as_mut()) {
+            spec.containers[0].name = name.to_owned();
+        }
+        let plan = plan(&request, &settings()).expect("plan");
+        let pod = serde_json::to_string(&plan.pod).expect("json");
+        assert!(!pod.contains(crate::plugin::mesh::PRE_EXEC_ANNOTATION), "{pod}");
+        assert!(!pod.contains(key), "{pod}");
+        assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+        assert!(!plan.warnings[0].to_string().contains(key));
+    }
+}
