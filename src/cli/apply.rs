@@ -39,7 +39,8 @@ pub struct ApplyCmd {
     /// Wait until workloads are ready (Deployments available) before declaring success.
     #[arg(long)]
     wait: bool,
-    /// How long `--wait` may take (e.g. `90s`, `5m`, `1h30m`).
+    /// How long the whole apply, `--wait` included, may take (e.g. `90s`, `5m`, `1h30m`); every API call
+    /// stops by then.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     timeout: Duration,
     /// Take ownership of fields that other field managers own.
@@ -143,7 +144,7 @@ pub struct UninstallCmd {
     /// Wait until every deleted object is gone.
     #[arg(long)]
     wait: bool,
-    /// How long `--wait` may take (e.g. `90s`, `5m`).
+    /// How long the whole uninstall, `--wait` included, may take (e.g. `90s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     timeout: Duration,
     #[command(flatten)]

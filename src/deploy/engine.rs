@@ -8,6 +8,7 @@
 //! ones included, so objects created by an interrupted apply are found again.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -385,25 +386,97 @@ async fn get_live(
         })
 }
 
-/// Installs or upgrades a release.
+/// What an operation bounded by a deadline is doing, for the error when the deadline passes.
+#[derive(Default)]
+struct Step(std::sync::Mutex<String>);
+
+impl Step {
+    fn set(&self, what: impl Into<String>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = what.into();
+    }
+
+    fn get(&self) -> String {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Time kept back at the end of `--timeout` so that a `--wait` running out still leaves room to record
+/// the failed revision (and roll back with `--atomic`) before the deadline.
+fn finish_reserve(timeout: Duration) -> Duration {
+    (timeout / 6).min(Duration::from_secs(5))
+}
+
+/// Runs `operation` until `options.timeout` has passed since the start; every API call of it is
+/// cut off by then, so a paused or unreachable API server cannot hold it longer.
+async fn bounded<T>(
+    operation: &'static str,
+    release: String,
+    timeout: Duration,
+    step: &Step,
+    work: impl Future<Output = Result<T, ApplyError>>,
+) -> Result<T, ApplyError> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(ApplyError::DeadlineExceeded {
+            operation,
+            release,
+            timeout,
+            during: step.get(),
+        }),
+    }
+}
+
+/// Installs or upgrades a release. The whole operation (API discovery, reads, applies, `wait`,
+/// prune, recording, `atomic` rollback) ends within `options.timeout`; when that passes, the
+/// release is left `pending` or `failed` and the next apply or uninstall takes over its objects.
 pub async fn apply_release(
     client: &kube::Client,
     plan: &ReleasePlan,
     options: &ApplyOptions,
     reporter: &mut dyn Reporter,
 ) -> Result<ApplyOutcome, ApplyError> {
+    let step = Step::default();
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    bounded(
+        "apply",
+        format!("{}/{}", plan.namespace, plan.name),
+        options.timeout,
+        &step,
+        apply_until(client, plan, options, reporter, deadline, &step),
+    )
+    .await
+}
+
+async fn apply_until(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    options: &ApplyOptions,
+    reporter: &mut dyn Reporter,
+    deadline: tokio::time::Instant,
+    step: &Step,
+) -> Result<ApplyOutcome, ApplyError> {
     let mut resolver = Resolver::new(client.clone());
+    step.set("discovering the API resources of the release's kinds");
     let placed = place_objects(&mut resolver, plan).await?;
+    step.set(format!("reading Namespace {}", plan.namespace));
     ensure_namespace(client, &plan.namespace, options.create_namespace, false).await?;
     // Live state before any change: refuses objects of other releases before anything is written, and
     // is what `--atomic` restores.
     let mut snapshots = Vec::with_capacity(placed.len());
     for object in &placed {
+        step.set(format!("reading {}", object.reference));
         let before = get_live(&object.api, &object.reference).await?;
         check_owner(before.as_ref(), &object.reference, plan)?;
         snapshots.push(before);
     }
 
+    step.set("reading the release record");
     let mut record = inventory::load(client, &plan.namespace, &plan.name)
         .await?
         .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
@@ -439,6 +512,7 @@ pub async fn apply_release(
         },
         usize::MAX,
     );
+    step.set("recording the pending revision");
     inventory::save(client, &record).await?;
 
     let mut applied: Vec<AppliedObject> = Vec::new();
@@ -446,6 +520,7 @@ pub async fn apply_release(
     let mut refs: Vec<ObjectRef> = Vec::new();
     let mut failure = None;
     for (index, (object, before)) in placed.iter().zip(snapshots).enumerate() {
+        step.set(format!("applying {}", object.reference));
         match apply_one(object, before.as_ref(), options).await {
             Ok((after, change)) => {
                 let mut reference = object.reference.clone();
@@ -466,10 +541,11 @@ pub async fn apply_release(
     }
 
     if failure.is_none() && options.wait {
+        step.set("waiting for the workloads to become ready");
         let started = Instant::now();
         let mut state = WaitState::new(&refs);
-        match tokio::time::timeout(
-            options.timeout,
+        match tokio::time::timeout_at(
+            deadline - finish_reserve(options.timeout),
             state.poll_until_ready(&mut resolver, reporter, started),
         )
         .await
@@ -486,6 +562,7 @@ pub async fn apply_release(
     }
 
     if let Some(cause) = failure {
+        step.set("recording the failed revision");
         return Err(fail(
             client,
             &mut resolver,
@@ -508,6 +585,7 @@ pub async fn apply_release(
         .iter()
         .filter(|c| !planned.contains(&c.key()))
     {
+        step.set(format!("pruning {candidate}"));
         let api = match resolver.api_for(candidate).await {
             Ok(api) => api,
             Err(ApplyError::UnknownKind { .. }) => continue,
@@ -540,6 +618,7 @@ pub async fn apply_release(
         pruned.push(candidate.clone());
     }
 
+    step.set("recording the deployed revision");
     record.supersede_deployed();
     if let Some(revision) = record.revision_mut(number) {
         revision.status = RevisionStatus::Deployed;
@@ -936,6 +1015,8 @@ pub async fn release_status(
 }
 
 /// Deletes every object any kept revision mentions (newest install order reversed), then the inventory.
+/// The whole operation ends within `options.timeout`; when that passes, the record stays and a later
+/// uninstall finishes the job.
 pub async fn uninstall_release(
     client: &kube::Client,
     namespace: &str,
@@ -943,18 +1024,41 @@ pub async fn uninstall_release(
     options: &UninstallOptions,
     reporter: &mut dyn Reporter,
 ) -> Result<Vec<ObjectRef>, ApplyError> {
+    let step = Step::default();
+    bounded(
+        "uninstall",
+        format!("{namespace}/{name}"),
+        options.timeout,
+        &step,
+        uninstall_until(client, namespace, name, options, reporter, &step),
+    )
+    .await
+}
+
+async fn uninstall_until(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    options: &UninstallOptions,
+    reporter: &mut dyn Reporter,
+    step: &Step,
+) -> Result<Vec<ObjectRef>, ApplyError> {
+    step.set("reading the release record");
     let record = inventory::load_existing(client, namespace, name).await?;
     let mut resolver = Resolver::new(client.clone());
     let mut deleted = Vec::new();
     let targets = record.all_objects();
     for target in targets.iter().rev() {
+        step.set(format!("deleting {target}"));
         if delete_release_object(&mut resolver, target, namespace, name, reporter).await? {
             deleted.push(target.clone());
         }
     }
     if options.wait {
+        step.set("waiting for the deleted objects to go");
         let started = Instant::now();
-        let waited = tokio::time::timeout(options.timeout, async {
+        let reserve = finish_reserve(options.timeout);
+        let waited = tokio::time::timeout(options.timeout.saturating_sub(reserve), async {
             for target in &deleted {
                 let api = resolver.api_for(target).await?;
                 loop {
@@ -992,6 +1096,7 @@ pub async fn uninstall_release(
             }
         }
     }
+    step.set("deleting the release record");
     inventory::delete(client, namespace, name).await?;
     Ok(deleted)
 }

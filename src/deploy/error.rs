@@ -177,6 +177,22 @@ pub enum ApplyError {
         /// The objects that were not ready.
         blockers: Vec<WaitBlocker>,
     },
+    /// The whole apply or uninstall did not finish within `--timeout` (the API server did not answer
+    /// in time); the release record says what is left for the next apply or uninstall.
+    #[error(
+        "{operation} of release {release} did not finish within {}s (still {during}); the release is left for the next apply or uninstall to finish",
+        timeout.as_secs()
+    )]
+    DeadlineExceeded {
+        /// `apply` or `uninstall`.
+        operation: &'static str,
+        /// `namespace/name`.
+        release: String,
+        /// The limit.
+        timeout: Duration,
+        /// What was being done when it passed.
+        during: String,
+    },
     /// The apply failed and `--atomic` restored the previous state.
     #[error("{cause}\nrolled back: {outcome}")]
     RolledBack {

@@ -33,9 +33,12 @@ impl ClientArgs {
         }
     }
 
-    /// Loads the kubeconfig these flags select and builds a client from it.
+    /// Loads the kubeconfig these flags select and builds a client from it, with the read and write
+    /// timeouts of a command that makes short requests only (see [`COMMAND_IO_TIMEOUT`]).
     pub async fn client(&self) -> Result<kube::Client, KubeClientError> {
-        build_client(&self.connection()).await
+        let mut config = build_config(&self.connection()).await?;
+        set_command_timeouts(&mut config);
+        kube::Client::try_from(config).map_err(|source| KubeClientError::Build { source })
     }
 }
 
@@ -171,8 +174,24 @@ pub enum KubeClientError {
     },
 }
 
-/// How long to wait for a TCP/TLS connection to the API server.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for a TCP/TLS connection to the API server (a kubeconfig cannot make it longer).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Read and write timeout of the commands (`apply`, `uninstall`, `diff`, `status`): they only make
+/// short requests (their waits poll), so a response that stalls this long means the API server hangs.
+///
+/// `ikp serve` sets no read timeout on its client: a followed log stream of a quiet container and the
+/// pod watch legitimately stay silent for long. Instead every request of its `/create`, `/delete`,
+/// `/status` and `/getLogs` (up to the first log byte) is bounded by `request_timeout_seconds`.
+pub const COMMAND_IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Applies [`COMMAND_IO_TIMEOUT`] to `config`; the read timeout counts from each request's last write,
+/// not from when a pooled connection went idle.
+pub fn set_command_timeouts(config: &mut kube::Config) {
+    config.read_timeout = Some(COMMAND_IO_TIMEOUT);
+    config.write_timeout = Some(COMMAND_IO_TIMEOUT);
+    config.reset_reader_on_write = true;
+}
 
 /// Loads the kubeconfig of `connection` and applies its TLS overrides.
 pub async fn build_config(connection: &ClusterConnection) -> Result<kube::Config, KubeClientError> {
@@ -231,9 +250,13 @@ pub async fn build_config(connection: &ClusterConnection) -> Result<kube::Config
         }
     };
     apply_tls_overrides(&mut config, &connection.tls)?;
-    if config.connect_timeout.is_none() {
-        config.connect_timeout = Some(CONNECT_TIMEOUT);
-    }
+    // kube fills in its own default (30 s) when the kubeconfig has none; a shorter bound fails fast on
+    // an address nothing answers at.
+    config.connect_timeout = Some(
+        config
+            .connect_timeout
+            .map_or(CONNECT_TIMEOUT, |t| t.min(CONNECT_TIMEOUT)),
+    );
     Ok(config)
 }
 
@@ -465,6 +488,22 @@ current-context: first
         assert_eq!(config.cluster_url.host(), Some("one.example"));
         assert!(config.accept_invalid_certs);
         assert_eq!(config.root_cert, Some(vec![vec![0, 1, 2, 3, 4]]));
+    }
+
+    #[tokio::test]
+    async fn clients_have_connect_read_and_write_timeouts() {
+        let config = build_config(&connection(
+            KubeconfigSource::Inline(KUBECONFIG.into()),
+            None,
+        ))
+        .await
+        .expect("config");
+        assert_eq!(config.connect_timeout, Some(CONNECT_TIMEOUT));
+        let mut command = config.clone();
+        set_command_timeouts(&mut command);
+        assert_eq!(command.read_timeout, Some(COMMAND_IO_TIMEOUT));
+        assert_eq!(command.write_timeout, Some(COMMAND_IO_TIMEOUT));
+        assert!(command.reset_reader_on_write);
     }
 
     #[tokio::test]
