@@ -385,3 +385,102 @@ async fn a_bad_gateway_host_stops_the_start_up() {
     assert!(stderr.contains("tunnel.gateway.host"), "{stderr}");
     assert!(!stderr.contains(&private_key_base64()), "{stderr}");
 }
+
+/// Every object of the pods with these UIDs that is not being deleted: remote pods, ConfigMaps and
+/// Secrets in the remote namespace, tunnel Services, bastion Deployments, ConfigMaps and Secrets.
+async fn left_of(
+    client: &Client,
+    remote_ns: &str,
+    bastion_ns: &str,
+    uids: &[String],
+) -> Vec<String> {
+    let mut left = Vec::new();
+    for uid in uids {
+        let selector = format!("interlink.io/source.pod_uid={uid}");
+        let params = ListParams::default().labels(&selector);
+        let alive = |meta: &kube::api::ObjectMeta| meta.deletion_timestamp.is_none();
+        let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), remote_ns);
+        for pod in pods.list(&params).await.expect("list pods").items {
+            if alive(&pod.metadata) {
+                left.push(format!("Pod {}", pod.name_any()));
+            }
+        }
+        for ns in [remote_ns, bastion_ns] {
+            let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+            for cm in cms.list(&params).await.expect("list").items {
+                left.push(format!("ConfigMap {ns}/{}", cm.name_any()));
+            }
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+            for secret in secrets.list(&params).await.expect("list").items {
+                left.push(format!("Secret {ns}/{}", secret.name_any()));
+            }
+        }
+        left.extend(tunnel_objects(client, remote_ns, bastion_ns, uid).await);
+    }
+    left.sort();
+    left.dedup();
+    left
+}
+
+/// `/create` and `/delete` of the same pod (ConfigMaps, a Secret, TCP ports 8080 and 22, tunnel on) sent
+/// 0-240 ms apart, the delete never repeated (the Virtual Kubelet does not): whichever of the two the
+/// plugin serves first, nothing of the pod stays — no remote pod, no tunnel Service, no bastion
+/// Deployment, no bastion Secret with the tunnel's private key. The delete always answers 200; the create
+/// answers 200 or, when the delete came first or stopped it, 409.
+///
+/// Relies on: create/list(label selector)/delete of Pods, ConfigMaps, Secrets, Services and Deployments,
+/// server-side apply, and kwok removing deleted pods (objects being deleted are not counted).
+#[tokio::test]
+async fn racing_create_and_delete_leave_nothing_behind() {
+    let Some((cluster, remote_ns)) = TestCluster::with_namespace("tunnel-race").await else {
+        return;
+    };
+    let bastion_ns = cluster.namespace("tunnel-race-bastion").await;
+    let client = cluster.client();
+    let identity =
+        RemoteIdentity::from_deploy(&cluster, &remote_ns, &[OFFLOAD_ROLES, TUNNEL_ROLES]).await;
+    let plugin = start_plugin(&identity, "tunnel-race", bastion_ns.name()).await;
+    let delays_ms = [
+        0, 240, 30, 0, 60, 120, 10, 180, 90, 0, 200, 45, 0, 150, 20, 75,
+    ];
+    let mut uids = Vec::new();
+    for delay in delays_ms {
+        let uid = new_uid();
+        let create = fixture("microservice-pod", remote_ns.name(), &uid);
+        let delete = pod_of(&create);
+        let (created, deleted) =
+            tokio::join!(plugin.request("POST", "/create", Some(&create)), async {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                plugin.request("POST", "/delete", Some(&delete)).await
+            });
+        let created = created.expect("create answered");
+        let deleted = deleted.expect("delete answered");
+        assert_eq!(
+            deleted.status,
+            200,
+            "delete after {delay} ms: {}",
+            deleted.text()
+        );
+        assert!(
+            matches!(created.status, 200 | 409),
+            "create raced by a delete after {delay} ms: {} {}",
+            created.status,
+            created.text()
+        );
+        uids.push(uid);
+    }
+    // Deletions of Deployments and pods finish asynchronously; anything still there after this is a leak.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = left_of(&client, remote_ns.name(), bastion_ns.name(), &uids).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind by racing create/delete: {left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    plugin.assert_no_secrets_logged();
+}

@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret, Service, ServicePor
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -82,6 +82,14 @@ pub enum TunnelError {
         #[source]
         source: Box<ApplyError>,
     },
+    /// The remote API server did not answer before the request's deadline.
+    #[error("{action}: no answer from the remote API server within {timeout:?}")]
+    Timeout {
+        /// What was being done.
+        action: String,
+        /// The configured request timeout.
+        timeout: std::time::Duration,
+    },
     /// A call to the remote API server failed.
     #[error("{action}: {}", crate::k8s::client::describe_error(source))]
     Remote {
@@ -95,10 +103,53 @@ pub enum TunnelError {
 
 impl From<TunnelError> for OffloadError {
     fn from(err: TunnelError) -> Self {
-        OffloadError::Tunnel {
-            message: err.to_string(),
+        match err {
+            TunnelError::Timeout { action, timeout } => OffloadError::Timeout {
+                action: format!("tunnel: {action}"),
+                timeout,
+            },
+            TunnelError::Release { release, source }
+                if matches!(*source, ApplyError::DeadlineExceeded { .. }) =>
+            {
+                OffloadError::Timeout {
+                    action: format!("tunnel: bastion release {release}"),
+                    timeout: match *source {
+                        ApplyError::DeadlineExceeded { timeout, .. } => timeout,
+                        _ => std::time::Duration::ZERO,
+                    },
+                }
+            }
+            other => OffloadError::Tunnel {
+                message: other.to_string(),
+            },
         }
     }
+}
+
+/// Runs one remote call of the tunnel until the request's deadline.
+async fn within<T>(
+    ctx: &TunnelContext,
+    action: impl FnOnce() -> String,
+    call: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, TunnelError> {
+    match tokio::time::timeout_at(ctx.deadline, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(source)) => Err(TunnelError::Remote {
+            action: action(),
+            source,
+        }),
+        Err(_) => Err(TunnelError::Timeout {
+            action: action(),
+            timeout: ctx.timeout,
+        }),
+    }
+}
+
+/// What is left of the request's time: the bound of an apply or uninstall of a bastion release.
+fn remaining(ctx: &TunnelContext) -> std::time::Duration {
+    ctx.deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(std::time::Duration::from_millis(1))
 }
 
 /// The gateway every bastion connects to, from `[tcp_tunnel]`.
@@ -323,24 +374,28 @@ impl BastionTunnel {
             .map(|&port| self.plan(port, uid, &ctx.remote_namespace))
             .collect::<Result<Vec<_>, _>>()?;
         let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.remote_namespace);
-        let options = ApplyOptions {
-            create_namespace: true,
-            ..ApplyOptions::default()
-        };
         for (port, plan) in ports.iter().zip(&plans) {
+            if ctx.cancel.is_cancelled() {
+                // The pod is being deleted: its delete removes what was made so far.
+                return Ok(());
+            }
             let service = tunnel_service(*port, uid, &ctx.remote_namespace);
             let name = service.name_any();
-            services
-                .patch(
+            within(
+                ctx,
+                || format!("apply Service {}/{name}", ctx.remote_namespace),
+                services.patch(
                     &name,
                     &PatchParams::apply(FIELD_MANAGER).force(),
                     &Patch::Apply(&service),
-                )
-                .await
-                .map_err(|source| TunnelError::Remote {
-                    action: format!("apply Service {}/{name}", ctx.remote_namespace),
-                    source,
-                })?;
+                ),
+            )
+            .await?;
+            let options = ApplyOptions {
+                create_namespace: true,
+                timeout: remaining(ctx),
+                ..ApplyOptions::default()
+            };
             deploy::apply_release(&ctx.client, plan, &options, &mut ())
                 .await
                 .map_err(|source| TunnelError::Release {
@@ -369,14 +424,14 @@ impl BastionTunnel {
             .into_iter()
             .map(|port| bastion_release_name(port, uid))
             .collect();
-        releases.extend(released_by::<Deployment>(&ctx.client, namespace, &selector).await?);
-        releases.extend(released_by::<ConfigMap>(&ctx.client, namespace, &selector).await?);
-        releases.extend(released_by::<Secret>(&ctx.client, namespace, &selector).await?);
-        let uninstall = UninstallOptions {
-            wait: false,
-            timeout: std::time::Duration::from_secs(60),
-        };
+        releases.extend(released_by::<Deployment>(ctx, namespace, &selector).await?);
+        releases.extend(released_by::<ConfigMap>(ctx, namespace, &selector).await?);
+        releases.extend(released_by::<Secret>(ctx, namespace, &selector).await?);
         for release in &releases {
+            let uninstall = UninstallOptions {
+                wait: false,
+                timeout: remaining(ctx),
+            };
             match deploy::uninstall_release(&ctx.client, namespace, release, &uninstall, &mut ())
                 .await
             {
@@ -389,10 +444,10 @@ impl BastionTunnel {
                 }
             }
         }
-        delete_labelled::<Deployment>(&ctx.client, namespace, &selector).await?;
-        delete_labelled::<ConfigMap>(&ctx.client, namespace, &selector).await?;
-        delete_labelled::<Secret>(&ctx.client, namespace, &selector).await?;
-        delete_labelled::<Service>(&ctx.client, &ctx.remote_namespace, &selector).await?;
+        delete_labelled::<Deployment>(ctx, namespace, &selector).await?;
+        delete_labelled::<ConfigMap>(ctx, namespace, &selector).await?;
+        delete_labelled::<Secret>(ctx, namespace, &selector).await?;
+        delete_labelled::<Service>(ctx, &ctx.remote_namespace, &selector).await?;
         Ok(())
     }
 }
@@ -419,7 +474,7 @@ fn checked_uid(uid: &str) -> Result<&str, TunnelError> {
 
 /// Release names recorded on the labelled objects of one kind.
 async fn released_by<K>(
-    client: &Client,
+    ctx: &TunnelContext,
     namespace: &str,
     selector: &str,
 ) -> Result<Vec<String>, TunnelError>
@@ -430,17 +485,19 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let listed = api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await
-        .map_err(|source| TunnelError::Remote {
-            action: format!(
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let params = ListParams::default().labels(selector);
+    let listed = within(
+        ctx,
+        || {
+            format!(
                 "list {} in {namespace}",
                 K::kind(&K::DynamicType::default())
-            ),
-            source,
-        })?;
+            )
+        },
+        api.list_metadata(&params),
+    )
+    .await?;
     Ok(listed
         .items
         .iter()
@@ -450,7 +507,7 @@ where
 
 /// Deletes every object of one kind matching `selector`; `Ok` when none is left.
 async fn delete_labelled<K>(
-    client: &Client,
+    ctx: &TunnelContext,
     namespace: &str,
     selector: &str,
 ) -> Result<(), TunnelError>
@@ -461,26 +518,31 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let kind = K::kind(&K::DynamicType::default()).into_owned();
-    let listed = api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await
-        .map_err(|source| TunnelError::Remote {
-            action: format!("list {kind} in {namespace}"),
-            source,
-        })?;
+    let params = ListParams::default().labels(selector);
+    let listed = within(
+        ctx,
+        || format!("list {kind} in {namespace}"),
+        api.list_metadata(&params),
+    )
+    .await?;
     for item in listed.items {
         let name = item.name_any();
-        match api.delete(&name, &DeleteParams::background()).await {
+        let params = DeleteParams::background();
+        match within(
+            ctx,
+            || format!("delete {kind} {namespace}/{name}"),
+            api.delete(&name, &params),
+        )
+        .await
+        {
             Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => {
-                return Err(TunnelError::Remote {
-                    action: format!("delete {kind} {namespace}/{name}"),
-                    source,
-                });
-            }
+            Err(TunnelError::Remote {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 404 => {}
+            Err(err) => return Err(err),
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! Offloading InterLink pods to the remote cluster: what to create ([`transform`]), how it is named
 //! ([`names`]), the InterLink wire types ([`interlink`]), status mapping ([`status`]) and the service doing
-//! the remote calls ([`service`]).
+//! the remote calls ([`service`]), with per-pod serialisation and background cleanup ([`cleanup`]).
 
+pub mod cleanup;
 pub mod interlink;
 pub mod names;
 pub mod service;

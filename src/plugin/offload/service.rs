@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, PodStatus, Secret,
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, PodStatus, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
@@ -22,6 +23,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use tokio::time::Instant;
+
+use super::cleanup::{ClaimPolicy, CleanupTarget, CreateTicket, Janitor, PodGate, RETRY_INITIAL};
 use super::interlink::{CreateRequest, CreateResponse, LogRequest, PodStatusEntry};
 use super::names::{
     self, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL, PVC_RETENTION_ANNOTATION,
@@ -64,6 +68,20 @@ pub enum OffloadError {
         /// Local pod UID.
         uid: String,
     },
+    /// The pod was deleted before or while this create ran: nothing of it is left or created.
+    #[error("pod {uid} was deleted; a deleted pod is not created again")]
+    Deleted {
+        /// Local pod UID.
+        uid: String,
+    },
+    /// The task doing the work ended without an answer (a bug: it panicked).
+    #[error("{action} ended without an answer: {reason}")]
+    Aborted {
+        /// "create" or "delete".
+        action: String,
+        /// What the runtime reported.
+        reason: String,
+    },
     /// The tunnel hook failed.
     #[error("tunnel: {message}")]
     Tunnel {
@@ -89,7 +107,8 @@ impl OffloadError {
             },
             Self::Remote { .. } => 502,
             Self::Timeout { .. } => 504,
-            Self::Conflict { .. } => 409,
+            Self::Conflict { .. } | Self::Deleted { .. } => 409,
+            Self::Aborted { .. } => 500,
             Self::Tunnel { .. } => 502,
         }
     }
@@ -102,6 +121,7 @@ impl OffloadError {
                 ..
             } if !status.reason.is_empty() => Some(status.reason.clone()),
             Self::Conflict { .. } => Some("AlreadyExists".into()),
+            Self::Deleted { .. } => Some("Deleted".into()),
             Self::Timeout { .. } => Some("Timeout".into()),
             _ => None,
         }
@@ -138,6 +158,12 @@ pub struct TunnelContext {
     pub remote_namespace: String,
     /// The remote pod as created (labels, spec with container ports).
     pub remote_pod: Pod,
+    /// When the `/create` or `/delete` this runs for must answer: every remote call stops by then.
+    pub deadline: Instant,
+    /// The configured request timeout the deadline comes from (for error messages).
+    pub timeout: Duration,
+    /// Cancelled when a `/delete` of the pod arrives during its create: stop at the next step.
+    pub cancel: CancellationToken,
 }
 
 /// Extra remote objects per pod (the TCP tunnel of issue 7). `after_create` runs once the pod exists; if it
@@ -290,9 +316,12 @@ pub struct OffloadService {
     timeout: Duration,
     cache: StatusCache,
     tunnel: Arc<dyn TunnelHook>,
+    gate: Arc<PodGate>,
+    janitor: Arc<Janitor>,
+    janitor_running: Arc<AtomicBool>,
 }
 
-/// One object created by a `/create` call, for rollback.
+/// One object created by a `/create` call, for the rollback of a create that repeated an earlier one.
 enum Created {
     ConfigMap(String),
     Secret(String),
@@ -301,8 +330,90 @@ enum Created {
     Tunnel,
 }
 
+/// What a `/create` call did so far.
+#[derive(Default)]
+struct Progress {
+    /// Objects this call created, in order.
+    created: Vec<Created>,
+    /// An object of the same pod existed before this call (a repeated create): a rollback then removes
+    /// only what this call created, never the earlier create's objects.
+    repeated: bool,
+}
+
+/// The longest time between two sweeps for objects of pods that have no remote pod.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// What the orphan sweep found for one pod UID.
+struct Orphan {
+    /// The pod's remote namespace when an object there was seen, else where the tunnel objects are.
+    namespace: String,
+    namespace_is_the_pods: bool,
+    /// An object is younger than the grace period: a create may still be running.
+    young: bool,
+}
+
+/// Objects found by the sweep, grouped by pod UID.
+struct Orphans {
+    by_uid: HashMap<String, Orphan>,
+    now: k8s_openapi::jiff::Timestamp,
+    grace: k8s_openapi::jiff::SignedDuration,
+}
+
+impl Orphans {
+    fn new(grace: Duration) -> Self {
+        Orphans {
+            by_uid: HashMap::new(),
+            now: k8s_openapi::jiff::Timestamp::now(),
+            grace: k8s_openapi::jiff::SignedDuration::try_from(grace)
+                .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX),
+        }
+    }
+
+    fn add(&mut self, meta: &ObjectMeta, in_pod_namespace: bool) {
+        let (Some(uid), Some(namespace)) = (
+            meta.labels.as_ref().and_then(|l| l.get(POD_UID_LABEL)),
+            meta.namespace.as_ref(),
+        ) else {
+            return;
+        };
+        if meta.deletion_timestamp.is_some() {
+            return;
+        }
+        // An object without a creation time counts as young: nothing is deleted on a guess.
+        let young = meta
+            .creation_timestamp
+            .as_ref()
+            .is_none_or(|created| self.now.duration_since(created.0) < self.grace);
+        let entry = self.by_uid.entry(uid.clone()).or_insert_with(|| Orphan {
+            namespace: namespace.clone(),
+            namespace_is_the_pods: in_pod_namespace,
+            young: false,
+        });
+        if in_pod_namespace && !entry.namespace_is_the_pods {
+            entry.namespace = namespace.clone();
+            entry.namespace_is_the_pods = true;
+        }
+        entry.young |= young;
+    }
+}
+
+/// Whether the remote side may have done what a failed call asked for: after a timeout or a dropped
+/// connection, a request can still be committed once the API server answers again.
+fn outcome_unknown(err: &OffloadError) -> bool {
+    match err {
+        OffloadError::Timeout { .. } | OffloadError::Tunnel { .. } => true,
+        OffloadError::Remote {
+            source: kube::Error::Api(status),
+            ..
+        } => status.code >= 500,
+        OffloadError::Remote { .. } => true,
+        _ => false,
+    }
+}
+
 impl OffloadService {
-    /// A service using `client` for the remote cluster.
+    /// A service using `client` for the remote cluster; `timeout` bounds each `/create` and `/delete`
+    /// as a whole (every remote call they make, the tunnel's included).
     pub fn new(
         client: Client,
         settings: TransformSettings,
@@ -316,6 +427,9 @@ impl OffloadService {
             timeout,
             cache,
             tunnel,
+            gate: Arc::default(),
+            janitor: Arc::default(),
+            janitor_running: Arc::default(),
         }
     }
 
@@ -329,11 +443,22 @@ impl OffloadService {
         &self.client
     }
 
-    async fn call<T, F>(&self, action: impl FnOnce() -> String, fut: F) -> Result<T, OffloadError>
+    /// Number of cleanups waiting for a retry in the background.
+    pub fn pending_cleanups(&self) -> usize {
+        self.janitor.len()
+    }
+
+    /// Runs `fut` until `deadline`, naming `action` in the error.
+    async fn call<T, F>(
+        &self,
+        deadline: Instant,
+        action: impl FnOnce() -> String,
+        fut: F,
+    ) -> Result<T, OffloadError>
     where
         F: Future<Output = Result<T, kube::Error>>,
     {
-        match tokio::time::timeout(self.timeout, fut).await {
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(source)) => Err(OffloadError::Remote {
                 action: action(),
@@ -346,24 +471,88 @@ impl OffloadService {
         }
     }
 
-    /// Creates every remote object of the pod, or none: on failure, what this call created is deleted.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.timeout
+    }
+
+    /// How long a finished cleanup is repeated after a failure whose outcome is unknown: requests of
+    /// the failed call may still be committed once the API server answers again.
+    fn settle(&self) -> Duration {
+        self.timeout.saturating_mul(2).max(Duration::from_secs(10))
+    }
+
+    /// Creates every remote object of the pod, or none: on failure, what this call created is deleted
+    /// (or, when the API server does not answer, queued for deletion in the background).
+    ///
+    /// The work runs in its own task: when the caller goes away (InterLink gives up, the connection
+    /// drops), the create still finishes or rolls back instead of stopping between two objects.
     pub async fn create(&self, request: &CreateRequest) -> Result<CreateResponse, OffloadError> {
         let plan = transform::plan(request, &self.settings)?;
         for decision in &plan.decisions {
             tracing::info!(pod_uid = %plan.local.uid, "{decision}");
         }
-        let mut created = Vec::new();
-        match self.create_all(&plan, &mut created).await {
+        for warning in &plan.warnings {
+            tracing::warn!(pod_uid = %plan.local.uid, "{warning}");
+        }
+        let this = self.clone();
+        tokio::spawn(async move { this.create_serialised(plan).await })
+            .await
+            .unwrap_or_else(|err| {
+                Err(OffloadError::Aborted {
+                    action: "create".into(),
+                    reason: err.to_string(),
+                })
+            })
+    }
+
+    async fn create_serialised(&self, plan: RemotePlan) -> Result<CreateResponse, OffloadError> {
+        let deadline = self.deadline();
+        let uid = plan.local.uid.clone();
+        let location = format!("{}/{}", plan.namespace, plan.pod.name_any());
+        let Ok(_lock) = tokio::time::timeout_at(deadline, self.gate.lock(&uid)).await else {
+            return Err(OffloadError::Timeout {
+                action: format!(
+                    "create Pod {location}: waiting for an earlier request on this pod"
+                ),
+                timeout: self.timeout,
+            });
+        };
+        if self.gate.was_deleted(&uid) {
+            tracing::warn!(pod_uid = %uid, "create refused: the pod was deleted");
+            return Err(OffloadError::Deleted { uid });
+        }
+        // This create supersedes a cleanup still pending from an earlier failed call of the same pod.
+        self.janitor.forget(&uid);
+        let ticket = self.gate.start_create(&uid);
+        let mut progress = Progress::default();
+        let outcome = match tokio::time::timeout_at(
+            deadline,
+            self.create_all(&plan, &ticket, deadline, &mut progress),
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(OffloadError::Timeout {
+                action: format!("create Pod {location} and its objects"),
+                timeout: self.timeout,
+            }),
+        };
+        match outcome {
             Ok(jid) => {
-                lock(&self.cache.vanished).remove(&plan.local.uid);
+                lock(&self.cache.vanished).remove(&uid);
                 Ok(CreateResponse {
-                    pod_uid: plan.local.uid.clone(),
+                    pod_uid: uid,
                     pod_jid: jid,
                 })
             }
+            Err(err) if ticket.cancelled() => {
+                // The delete that cancelled this create removes everything once this lock is released.
+                tracing::info!(pod_uid = %uid, objects = progress.created.len(), "create stopped: the pod is being deleted");
+                Err(err)
+            }
             Err(err) => {
-                tracing::warn!(pod_uid = %plan.local.uid, error = %err, objects = created.len(), "create failed; rolling back");
-                self.rollback(&plan, created).await;
+                tracing::warn!(pod_uid = %uid, error = %err, objects = progress.created.len(), "create failed; rolling back");
+                self.roll_back(&plan, progress, &err).await;
                 Err(err)
             }
         }
@@ -372,32 +561,57 @@ impl OffloadService {
     async fn create_all(
         &self,
         plan: &RemotePlan,
-        created: &mut Vec<Created>,
+        ticket: &CreateTicket,
+        deadline: Instant,
+        progress: &mut Progress,
     ) -> Result<String, OffloadError> {
-        self.ensure_namespace(&plan.namespace).await?;
+        let stopped = || OffloadError::Deleted {
+            uid: plan.local.uid.clone(),
+        };
+        self.ensure_namespace(&plan.namespace, deadline).await?;
         let ns = plan.namespace.as_str();
         let uid = plan.local.uid.as_str();
         for cm in &plan.config_maps {
-            if self.create_owned(ns, cm, uid, "ConfigMap").await? {
-                created.push(Created::ConfigMap(cm.name_any()));
+            if ticket.cancelled() {
+                return Err(stopped());
+            }
+            if self
+                .create_owned(ns, cm, uid, "ConfigMap", deadline)
+                .await?
+            {
+                progress.created.push(Created::ConfigMap(cm.name_any()));
+            } else {
+                progress.repeated = true;
             }
         }
         for secret in &plan.secrets {
-            if self.create_owned(ns, secret, uid, "Secret").await? {
-                created.push(Created::Secret(secret.name_any()));
+            if ticket.cancelled() {
+                return Err(stopped());
+            }
+            if self
+                .create_owned(ns, secret, uid, "Secret", deadline)
+                .await?
+            {
+                progress.created.push(Created::Secret(secret.name_any()));
+            } else {
+                progress.repeated = true;
             }
         }
         for pvc in &plan.pvcs {
+            if ticket.cancelled() {
+                return Err(stopped());
+            }
             let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
             let name = pvc.name_any();
             match self
                 .call(
+                    deadline,
                     || format!("create PersistentVolumeClaim {ns}/{name}"),
                     api.create(&PostParams::default(), pvc),
                 )
                 .await
             {
-                Ok(_) => created.push(Created::Pvc(name)),
+                Ok(_) => progress.created.push(Created::Pvc(name)),
                 // A claim that already exists is used as is (it may be shared), as the original did.
                 Err(err) if err.is_already_exists() => {
                     tracing::info!(pod_uid = %uid, pvc = %name, "PersistentVolumeClaim exists remotely; using it")
@@ -405,26 +619,44 @@ impl OffloadService {
                 Err(err) => return Err(err),
             }
         }
-        let (pod, is_new) = self.create_pod(plan).await?;
-        if is_new {
-            created.push(Created::Pod(pod.name_any()));
+        if ticket.cancelled() {
+            return Err(stopped());
+        }
+        let (pod, created_now) = self.create_pod(plan, deadline).await?;
+        if created_now {
+            progress.created.push(Created::Pod(pod.name_any()));
+        } else {
+            progress.repeated = true;
+        }
+        if ticket.cancelled() {
+            return Err(stopped());
         }
         let ctx = TunnelContext {
             client: self.client.clone(),
             local: plan.local.clone(),
             remote_namespace: plan.namespace.clone(),
             remote_pod: pod.clone(),
+            deadline,
+            timeout: self.timeout,
+            cancel: ticket.token().clone(),
         };
-        created.push(Created::Tunnel);
+        progress.created.push(Created::Tunnel);
         self.tunnel.after_create(&ctx).await?;
+        if ticket.cancelled() {
+            return Err(stopped());
+        }
         tracing::info!(pod_uid = %uid, remote = %format!("{ns}/{}", pod.name_any()), "pod offloaded");
         Ok(pod.uid().unwrap_or_default())
     }
 
-    async fn ensure_namespace(&self, name: &str) -> Result<(), OffloadError> {
+    async fn ensure_namespace(&self, name: &str, deadline: Instant) -> Result<(), OffloadError> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         if self
-            .call(|| format!("get Namespace {name}"), api.get_opt(name))
+            .call(
+                deadline,
+                || format!("get Namespace {name}"),
+                api.get_opt(name),
+            )
             .await?
             .is_some()
         {
@@ -440,6 +672,7 @@ impl OffloadService {
         };
         match self
             .call(
+                deadline,
                 || format!("create Namespace {name}"),
                 api.create(&PostParams::default(), &namespace),
             )
@@ -462,6 +695,7 @@ impl OffloadService {
         object: &K,
         uid: &str,
         kind: &'static str,
+        deadline: Instant,
     ) -> Result<bool, OffloadError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -474,6 +708,7 @@ impl OffloadService {
         let name = object.meta().name.clone().unwrap_or_default();
         match self
             .call(
+                deadline,
                 || format!("create {kind} {ns}/{name}"),
                 api.create(&PostParams::default(), object),
             )
@@ -482,7 +717,11 @@ impl OffloadService {
             Ok(_) => Ok(true),
             Err(err) if err.is_already_exists() => {
                 let existing = self
-                    .call(|| format!("get {kind} {ns}/{name}"), api.get(&name))
+                    .call(
+                        deadline,
+                        || format!("get {kind} {ns}/{name}"),
+                        api.get(&name),
+                    )
                     .await?;
                 if existing
                     .meta()
@@ -502,6 +741,7 @@ impl OffloadService {
                 let mut replacement = object.clone();
                 replacement.meta_mut().resource_version = existing.meta().resource_version.clone();
                 self.call(
+                    deadline,
                     || format!("replace {kind} {ns}/{name}"),
                     api.replace(&name, &PostParams::default(), &replacement),
                 )
@@ -514,19 +754,26 @@ impl OffloadService {
 
     /// Creates the pod; a pod of the same name belonging to the same local pod is returned as is (a repeated
     /// create is idempotent). Retries while a fresh namespace's default ServiceAccount does not exist yet.
-    async fn create_pod(&self, plan: &RemotePlan) -> Result<(Pod, bool), OffloadError> {
+    async fn create_pod(
+        &self,
+        plan: &RemotePlan,
+        deadline: Instant,
+    ) -> Result<(Pod, bool), OffloadError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &plan.namespace);
         let name = plan.pod.name_any();
         let action = || format!("create Pod {}/{name}", plan.namespace);
-        let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             match self
-                .call(action, api.create(&PostParams::default(), &plan.pod))
+                .call(
+                    deadline,
+                    action,
+                    api.create(&PostParams::default(), &plan.pod),
+                )
                 .await
             {
                 Ok(pod) => return Ok((pod, true)),
                 Err(err) if err.is_already_exists() => {
-                    let existing = self.call(action, api.get(&name)).await?;
+                    let existing = self.call(deadline, action, api.get(&name)).await?;
                     if existing.labels().get(POD_UID_LABEL) == Some(&plan.local.uid) {
                         return Ok((existing, false));
                     }
@@ -542,7 +789,7 @@ impl OffloadService {
                     ..
                 }) if status.code == 403
                     && status.message.contains("serviceaccount")
-                    && tokio::time::Instant::now() < deadline =>
+                    && Instant::now() < deadline =>
                 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -551,37 +798,126 @@ impl OffloadService {
         }
     }
 
-    async fn rollback(&self, plan: &RemotePlan, created: Vec<Created>) {
-        let ns = plan.namespace.as_str();
-        for object in created.into_iter().rev() {
-            let outcome = match &object {
-                Created::ConfigMap(name) => {
-                    self.delete_one::<ConfigMap>(ns, name, "ConfigMap").await
+    fn cleanup_target(&self, plan: &RemotePlan, claims: ClaimPolicy) -> CleanupTarget {
+        CleanupTarget {
+            local: plan.local.clone(),
+            namespace: plan.namespace.clone(),
+            pod_name: plan.pod.name_any(),
+            spec: plan.pod.spec.clone(),
+            claims,
+        }
+    }
+
+    /// Undoes a failed create. A first create is undone by removing everything labelled with the pod's
+    /// UID, which also finds objects whose create request failed without an answer; a repeated create
+    /// removes only what it created itself. When the API server did not answer in time, the cleanup is
+    /// left to the background (so the reply stays within the timeout); when the rollback fails, or a
+    /// request of the failed create may still be committed, it is retried there until it settles.
+    async fn roll_back(&self, plan: &RemotePlan, progress: Progress, cause: &OffloadError) {
+        let uid = plan.local.uid.as_str();
+        if progress.repeated {
+            if let Err(err) = self
+                .undo_created(plan, progress.created, self.deadline())
+                .await
+            {
+                tracing::error!(pod_uid = %uid, error = %err, "rollback could not delete an object");
+            }
+            return;
+        }
+        let target = self.cleanup_target(plan, ClaimPolicy::All);
+        if matches!(cause, OffloadError::Timeout { .. }) {
+            tracing::warn!(pod_uid = %uid, "rollback queued: retried in the background until the remote API server answers");
+            self.schedule_cleanup(target, self.settle());
+            return;
+        }
+        match self.purge(&target, self.deadline()).await {
+            Ok((_, removed)) => {
+                tracing::info!(pod_uid = %uid, objects = removed, "rolled back");
+                if outcome_unknown(cause) {
+                    self.schedule_cleanup(target, self.settle());
                 }
-                Created::Secret(name) => self.delete_one::<Secret>(ns, name, "Secret").await,
-                Created::Pvc(name) => {
-                    self.delete_one::<PersistentVolumeClaim>(ns, name, "PersistentVolumeClaim")
-                        .await
-                }
-                Created::Pod(name) => self.delete_one::<Pod>(ns, name, "Pod").await,
-                Created::Tunnel => {
-                    let ctx = TunnelContext {
-                        client: self.client.clone(),
-                        local: plan.local.clone(),
-                        remote_namespace: ns.into(),
-                        remote_pod: plan.pod.clone(),
-                    };
-                    self.tunnel.before_delete(&ctx).await.map(|_| false)
-                }
-            };
-            if let Err(err) = outcome {
-                tracing::error!(pod_uid = %plan.local.uid, error = %err, "rollback could not delete an object");
+            }
+            Err(err) => {
+                tracing::warn!(pod_uid = %uid, error = %err, "rollback failed; retrying in the background");
+                let settle = if outcome_unknown(cause) {
+                    self.settle()
+                } else {
+                    Duration::ZERO
+                };
+                self.schedule_cleanup(target, settle);
             }
         }
     }
 
+    async fn undo_created(
+        &self,
+        plan: &RemotePlan,
+        created: Vec<Created>,
+        deadline: Instant,
+    ) -> Result<(), OffloadError> {
+        let ns = plan.namespace.as_str();
+        let mut first_error = None;
+        for object in created.into_iter().rev() {
+            let outcome = match &object {
+                Created::ConfigMap(name) => {
+                    self.delete_one::<ConfigMap>(ns, name, "ConfigMap", deadline)
+                        .await
+                }
+                Created::Secret(name) => {
+                    self.delete_one::<Secret>(ns, name, "Secret", deadline)
+                        .await
+                }
+                Created::Pvc(name) => {
+                    self.delete_one::<PersistentVolumeClaim>(
+                        ns,
+                        name,
+                        "PersistentVolumeClaim",
+                        deadline,
+                    )
+                    .await
+                }
+                Created::Pod(name) => self.delete_one::<Pod>(ns, name, "Pod", deadline).await,
+                Created::Tunnel => {
+                    let ctx =
+                        self.tunnel_context(&self.cleanup_target(plan, ClaimPolicy::All), deadline);
+                    self.tunnel.before_delete(&ctx).await.map(|_| false)
+                }
+            };
+            if let Err(err) = outcome {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn tunnel_context(&self, target: &CleanupTarget, deadline: Instant) -> TunnelContext {
+        TunnelContext {
+            client: self.client.clone(),
+            local: target.local.clone(),
+            remote_namespace: target.namespace.clone(),
+            remote_pod: Pod {
+                metadata: ObjectMeta {
+                    name: Some(target.pod_name.clone()),
+                    namespace: Some(target.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: target.spec.clone(),
+                status: None,
+            },
+            deadline,
+            timeout: self.timeout,
+            cancel: CancellationToken::new(),
+        }
+    }
+
     /// Deletes one object; `Ok(false)` when it was already gone.
-    async fn delete_one<K>(&self, ns: &str, name: &str, kind: &str) -> Result<bool, OffloadError>
+    async fn delete_one<K>(
+        &self,
+        ns: &str,
+        name: &str,
+        kind: &str,
+        deadline: Instant,
+    ) -> Result<bool, OffloadError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
             + Clone
@@ -591,6 +927,7 @@ impl OffloadService {
         let api: Api<K> = Api::namespaced(self.client.clone(), ns);
         match self
             .call(
+                deadline,
                 || format!("delete {kind} {ns}/{name}"),
                 api.delete(name, &DeleteParams::background()),
             )
@@ -602,55 +939,297 @@ impl OffloadService {
         }
     }
 
-    /// Deletes the remote pod and every object created for it (found by the pod-UID label); deleting
-    /// something already gone is success.
-    pub async fn delete(&self, pod: &Pod) -> Result<String, OffloadError> {
-        let local = transform::local_pod(&pod.metadata, "metadata")?;
-        let (ns, name) = transform::remote_location(&local, &self.settings.offloading);
-        lock(&self.cache.deleting).insert(local.uid.clone());
-        lock(&self.cache.vanished).remove(&local.uid);
-        let existed = self.delete_one::<Pod>(&ns, &name, "Pod").await?;
-        let ctx = TunnelContext {
-            client: self.client.clone(),
-            local: local.clone(),
-            remote_namespace: ns.clone(),
-            remote_pod: Pod {
-                metadata: ObjectMeta {
-                    name: Some(name.clone()),
-                    namespace: Some(ns.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: pod.spec.clone(),
-                status: None,
-            },
-        };
-        self.tunnel.before_delete(&ctx).await?;
-        let selector = format!("{POD_UID_LABEL}={}", local.uid);
-        let mut removed = 0;
+    /// Removes the remote pod and every object made for it, found by the pod-UID label; returns whether
+    /// the pod was there and how many objects (the pod included) were deleted.
+    async fn purge(
+        &self,
+        target: &CleanupTarget,
+        deadline: Instant,
+    ) -> Result<(bool, usize), OffloadError> {
+        let ns = target.namespace.as_str();
+        // An empty name would address the whole collection: a sweep target has no known pod name.
+        let existed = !target.pod_name.is_empty()
+            && self
+                .delete_one::<Pod>(ns, &target.pod_name, "Pod", deadline)
+                .await?;
+        self.tunnel
+            .before_delete(&self.tunnel_context(target, deadline))
+            .await?;
+        let selector = format!("{POD_UID_LABEL}={}", target.local.uid);
+        let mut removed = usize::from(existed);
         removed += self
-            .delete_labelled::<ConfigMap>(&ns, &selector, "ConfigMap", |_| true)
+            .delete_labelled::<ConfigMap>(ns, &selector, "ConfigMap", deadline, |_| true)
             .await?;
         removed += self
-            .delete_labelled::<Secret>(&ns, &selector, "Secret", |_| true)
+            .delete_labelled::<Secret>(ns, &selector, "Secret", deadline, |_| true)
             .await?;
+        let claims = target.claims;
         removed += self
             .delete_labelled::<PersistentVolumeClaim>(
-                &ns,
+                ns,
                 &selector,
                 "PersistentVolumeClaim",
+                deadline,
                 |pvc| {
-                    pvc.annotations()
-                        .get(PVC_RETENTION_ANNOTATION)
-                        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "delete"))
+                    claims == ClaimPolicy::All
+                        || pvc
+                            .annotations()
+                            .get(PVC_RETENTION_ANNOTATION)
+                            .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "delete"))
                 },
             )
             .await?;
-        if !existed {
-            // No delete event will come for a pod that was not there.
-            lock(&self.cache.deleting).remove(&local.uid);
+        Ok((existed, removed))
+    }
+
+    /// Deletes the remote pod and every object created for it (found by the pod-UID label); deleting
+    /// something already gone is success. A create of the same pod in flight is stopped first and
+    /// its objects removed with the rest; a create arriving later is refused. When the remote API
+    /// server fails or does not answer in time, the error is returned and the deletion is retried in
+    /// the background until it succeeds (the Virtual Kubelet does not repeat a delete).
+    pub async fn delete(&self, pod: &Pod) -> Result<String, OffloadError> {
+        let local = transform::local_pod(&pod.metadata, "metadata")?;
+        let (namespace, pod_name) = transform::remote_location(&local, &self.settings.offloading);
+        let target = CleanupTarget {
+            local,
+            namespace,
+            pod_name,
+            spec: pod.spec.clone(),
+            claims: ClaimPolicy::Retention,
+        };
+        let uid = target.local.uid.clone();
+        self.gate.mark_deleted(&uid);
+        self.gate.cancel_create(&uid);
+        let this = self.clone();
+        tokio::spawn(async move { this.delete_serialised(target).await })
+            .await
+            .unwrap_or_else(|err| {
+                Err(OffloadError::Aborted {
+                    action: "delete".into(),
+                    reason: err.to_string(),
+                })
+            })?;
+        Ok(format!("Pod '{uid}' deleted"))
+    }
+
+    async fn delete_serialised(&self, target: CleanupTarget) -> Result<(), OffloadError> {
+        let deadline = self.deadline();
+        let uid = target.local.uid.clone();
+        let location = format!("{}/{}", target.namespace, target.pod_name);
+        let Ok(_lock) = tokio::time::timeout_at(deadline, self.gate.lock(&uid)).await else {
+            tracing::warn!(pod_uid = %uid, "delete waits for a create of the same pod; queued");
+            self.schedule_cleanup(target, self.settle());
+            return Err(OffloadError::Timeout {
+                action: format!("delete Pod {location}: waiting for its create to stop"),
+                timeout: self.timeout,
+            });
+        };
+        self.janitor.forget(&uid);
+        lock(&self.cache.deleting).insert(uid.clone());
+        lock(&self.cache.vanished).remove(&uid);
+        match self.purge(&target, deadline).await {
+            Ok((existed, removed)) => {
+                if !existed {
+                    // No delete event will come for a pod that was not there.
+                    lock(&self.cache.deleting).remove(&uid);
+                }
+                tracing::info!(pod_uid = %uid, remote = %location, objects = removed, "pod deleted");
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!(pod_uid = %uid, error = %err, "delete failed; retrying in the background");
+                self.schedule_cleanup(
+                    target,
+                    if outcome_unknown(&err) {
+                        self.settle()
+                    } else {
+                        Duration::ZERO
+                    },
+                );
+                Err(err)
+            }
         }
-        tracing::info!(pod_uid = %local.uid, remote = %format!("{ns}/{name}"), pod_existed = existed, objects = removed, "pod deleted");
-        Ok(format!("Pod '{}' deleted", local.uid))
+    }
+
+    /// Queues a cleanup for the background task (started on first use).
+    fn schedule_cleanup(&self, target: CleanupTarget, settle: Duration) {
+        self.janitor.schedule(target, settle);
+        if !self.janitor_running.swap(true, Ordering::SeqCst) {
+            let this = self.clone();
+            tokio::spawn(async move { this.run_janitor().await });
+        }
+    }
+
+    /// Objects younger than this are left alone by the orphan sweep: a create may still be making them.
+    fn orphan_grace(&self) -> Duration {
+        self.settle() + Duration::from_secs(60)
+    }
+
+    /// Starts the background cleanup: a sweep for orphaned objects now and then every grace period
+    /// (at most [`SWEEP_INTERVAL`]), for what a crashed or restarted plugin left and whose in-memory
+    /// retries are gone; pending cleanups are retried by their own task. Stops sweeping when `shutdown`
+    /// is cancelled.
+    pub fn start_cleanup(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        let every = self.orphan_grace().min(SWEEP_INTERVAL);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    _ = interval.tick() => {}
+                }
+                let swept = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    swept = this.sweep_orphans() => swept,
+                };
+                match swept {
+                    Ok(0) => {}
+                    Ok(pods) => {
+                        tracing::warn!(
+                            pods,
+                            "objects of pods without a remote pod found; cleanup queued"
+                        )
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "orphan sweep failed; trying again later")
+                    }
+                }
+            }
+        })
+    }
+
+    /// Queues the cleanup of every pod UID that has objects made by the plugin (ConfigMaps, Secrets,
+    /// tunnel Services, bastion objects) but no remote pod: a create that died half-way or a delete that
+    /// failed, in this process or an earlier one. Returns how many were queued.
+    pub async fn sweep_orphans(&self) -> Result<usize, OffloadError> {
+        let deadline = self.deadline();
+        let pods: Api<Pod> = Api::all(self.client.clone());
+        let offloaded = format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE}");
+        let with_pod: HashSet<String> = self
+            .call(
+                deadline,
+                || "list offloaded Pods".to_owned(),
+                pods.list_metadata(&ListParams::default().labels(&offloaded)),
+            )
+            .await?
+            .items
+            .iter()
+            .filter_map(|pod| pod.labels().get(POD_UID_LABEL).cloned())
+            .collect();
+        let mut orphans = Orphans::new(self.orphan_grace());
+        let tunnel = format!(
+            "{}={}",
+            crate::plugin::tunnel::COMPONENT_LABEL,
+            crate::plugin::tunnel::COMPONENT_VALUE
+        );
+        self.collect_orphans::<ConfigMap>(&offloaded, true, deadline, &mut orphans)
+            .await?;
+        self.collect_orphans::<Secret>(&offloaded, true, deadline, &mut orphans)
+            .await?;
+        self.collect_orphans::<Service>(&tunnel, true, deadline, &mut orphans)
+            .await?;
+        self.collect_orphans::<Deployment>(&tunnel, false, deadline, &mut orphans)
+            .await?;
+        self.collect_orphans::<ConfigMap>(&tunnel, false, deadline, &mut orphans)
+            .await?;
+        self.collect_orphans::<Secret>(&tunnel, false, deadline, &mut orphans)
+            .await?;
+        let mut queued = 0;
+        for (uid, found) in orphans.by_uid {
+            if found.young
+                || with_pod.contains(&uid)
+                || !names::is_valid_uid(&uid)
+                || self.gate.is_creating(&uid)
+                || self.janitor.contains(&uid)
+            {
+                continue;
+            }
+            tracing::info!(pod_uid = %uid, namespace = %found.namespace, "objects without a remote pod; queuing their cleanup");
+            self.schedule_cleanup(
+                CleanupTarget {
+                    local: LocalPod {
+                        name: String::new(),
+                        namespace: String::new(),
+                        uid,
+                    },
+                    namespace: found.namespace,
+                    pod_name: String::new(),
+                    spec: None,
+                    claims: ClaimPolicy::Retention,
+                },
+                Duration::ZERO,
+            );
+            queued += 1;
+        }
+        Ok(queued)
+    }
+
+    async fn collect_orphans<K>(
+        &self,
+        selector: &str,
+        in_pod_namespace: bool,
+        deadline: Instant,
+        orphans: &mut Orphans,
+    ) -> Result<(), OffloadError>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let listed = match self
+            .call(
+                deadline,
+                || format!("list {} with {selector}", K::kind(&())),
+                api.list_metadata(&ListParams::default().labels(selector)),
+            )
+            .await
+        {
+            Ok(listed) => listed,
+            // Without the tunnel the plugin's role has no Services or Deployments: nothing of it to find.
+            Err(OffloadError::Remote {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 403 => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        for item in &listed.items {
+            orphans.add(&item.metadata, in_pod_namespace);
+        }
+        Ok(())
+    }
+
+    /// Retries pending cleanups with a capped exponential backoff until each has succeeded and settled.
+    async fn run_janitor(self) {
+        loop {
+            let (due, next) = self.janitor.due();
+            if due.is_empty() {
+                self.janitor.wait(next).await;
+                continue;
+            }
+            for pending in due {
+                let uid = pending.target.local.uid.clone();
+                let Some(_lock) = self.gate.try_lock(&uid) else {
+                    // A create or delete of this pod runs; it decides, the cleanup comes back later.
+                    self.janitor.postpone(&uid, RETRY_INITIAL);
+                    continue;
+                };
+                match self.purge(&pending.target, self.deadline()).await {
+                    Ok((_, removed)) => {
+                        if removed > 0 {
+                            tracing::info!(pod_uid = %uid, objects = removed, attempts = pending.attempts + 1, "pending cleanup removed objects");
+                        }
+                        if self.janitor.finish_attempt(&uid, true) {
+                            tracing::info!(pod_uid = %uid, "pending cleanup finished");
+                        }
+                    }
+                    Err(err) => {
+                        self.janitor.finish_attempt(&uid, false);
+                        tracing::warn!(pod_uid = %uid, error = %err, attempts = pending.attempts + 1, "pending cleanup failed; retrying");
+                    }
+                }
+            }
+        }
     }
 
     async fn delete_labelled<K>(
@@ -658,6 +1237,7 @@ impl OffloadService {
         ns: &str,
         selector: &str,
         kind: &str,
+        deadline: Instant,
         wanted: impl Fn(&K) -> bool,
     ) -> Result<usize, OffloadError>
     where
@@ -669,13 +1249,17 @@ impl OffloadService {
         let api: Api<K> = Api::namespaced(self.client.clone(), ns);
         let list = self
             .call(
+                deadline,
                 || format!("list {kind} in {ns} with {selector}"),
                 api.list(&ListParams::default().labels(selector)),
             )
             .await?;
         let mut removed = 0;
         for object in list.items.iter().filter(|o| wanted(o)) {
-            if self.delete_one::<K>(ns, &object.name_any(), kind).await? {
+            if self
+                .delete_one::<K>(ns, &object.name_any(), kind, deadline)
+                .await?
+            {
                 removed += 1;
             }
         }
@@ -701,6 +1285,7 @@ impl OffloadService {
 
     /// Status entries for the requested pods, from the cache once it is synced (no API request), else by GET.
     pub async fn status(&self, pods: &[Pod]) -> Result<Vec<PodStatusEntry>, OffloadError> {
+        let deadline = self.deadline();
         let mut entries = Vec::with_capacity(pods.len());
         for (i, pod) in pods.iter().enumerate() {
             let local = transform::local_pod(&pod.metadata, &format!("[{i}].metadata"))?;
@@ -713,7 +1298,11 @@ impl OffloadService {
             } else {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
                 fetched = self
-                    .call(|| format!("get Pod {ns}/{name}"), api.get_opt(&name))
+                    .call(
+                        deadline,
+                        || format!("get Pod {ns}/{name}"),
+                        api.get_opt(&name),
+                    )
                     .await?;
                 fetched.as_ref()
             };
@@ -801,6 +1390,7 @@ impl OffloadService {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
         let reader = self
             .call(
+                self.deadline(),
                 || format!("read logs of Pod {ns}/{name}"),
                 api.log_stream(&name, &params),
             )

@@ -54,6 +54,10 @@ pub struct Metrics {
     pub cache_synced: Gauge,
     /// `ikp_remote_api_requests_total`: requests sent to the remote API server (watches count once).
     pub remote_api_requests: Counter,
+    /// `ikp_pending_cleanups`: failed cleanups of pods waiting for a background retry.
+    pub pending_cleanups: Gauge,
+    /// `ikp_runtime_alive_tasks`: tasks alive in the async runtime (a leak shows as steady growth).
+    pub runtime_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -91,6 +95,18 @@ impl Default for Metrics {
             "HTTP requests sent to the remote Kubernetes API server",
             remote_api_requests.clone(),
         );
+        let pending_cleanups = Gauge::default();
+        registry.register(
+            "pending_cleanups",
+            "Pods whose remote objects are still to be deleted by a background retry",
+            pending_cleanups.clone(),
+        );
+        let runtime_tasks = Gauge::default();
+        registry.register(
+            "runtime_alive_tasks",
+            "Tasks alive in the plugin's async runtime",
+            runtime_tasks.clone(),
+        );
         Self {
             registry,
             requests,
@@ -98,6 +114,8 @@ impl Default for Metrics {
             offloaded_pods,
             cache_synced,
             remote_api_requests,
+            pending_cleanups,
+            runtime_tasks,
         }
     }
 }

@@ -138,6 +138,8 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         cache,
         tunnel,
     );
+    // Cleanups left by an earlier run (or failing now) are finished in the background.
+    let cleanup_task = offload.start_cleanup(shutdown.clone());
     let state = AppState {
         offload,
         metrics,
@@ -194,6 +196,7 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     };
     shutdown.cancel();
     let _ = cache_task.await;
+    let _ = cleanup_task.await;
     tracing::info!("stopped");
     result
 }
@@ -713,6 +716,18 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .offloaded_pods
         .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
     state.metrics.cache_synced.set(i64::from(cache.is_synced()));
+    state
+        .metrics
+        .pending_cleanups
+        .set(i64::try_from(state.offload.pending_cleanups()).unwrap_or(i64::MAX));
+    state.metrics.runtime_tasks.set(
+        i64::try_from(
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+        )
+        .unwrap_or(i64::MAX),
+    );
     (
         [(
             header::CONTENT_TYPE,
