@@ -5,9 +5,11 @@
 //!   state the cluster reaches asynchronously.
 //! - [`identity`]: a ServiceAccount bound to exactly the roles of `deploy/remote-rbac*.yaml`, and a
 //!   kubeconfig for it: the identity `ikp serve` runs as in the serve tests.
+//! - [`faults`]: a private cluster per test whose kube-apiserver can be paused, killed and restarted.
 
 // Every test binary compiles this module but uses a different subset of it.
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod faults;
 pub mod identity;

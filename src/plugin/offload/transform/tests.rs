@@ -326,13 +326,19 @@ fn skipped_mesh_injection_never_sends_the_pre_exec_annotation() {
             .metadata
             .annotations
             .get_or_insert_with(Default::default)
-            .insert(crate::plugin::mesh::PRE_EXEC_ANNOTATION.to_owned(), annotation);
+            .insert(
+                crate::plugin::mesh::PRE_EXEC_ANNOTATION.to_owned(),
+                annotation,
+            );
         if let (Some(name), Some(spec)) = (container_name, request.pod.spec.as_mut()) {
             spec.containers[0].name = name.to_owned();
         }
         let plan = plan(&request, &settings()).expect("plan");
         let pod = serde_json::to_string(&plan.pod).expect("json");
-        assert!(!pod.contains(crate::plugin::mesh::PRE_EXEC_ANNOTATION), "{pod}");
+        assert!(
+            !pod.contains(crate::plugin::mesh::PRE_EXEC_ANNOTATION),
+            "{pod}"
+        );
         assert!(!pod.contains(key), "{pod}");
         assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
         assert!(!plan.warnings[0].to_string().contains(key));
