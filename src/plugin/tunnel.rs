@@ -31,10 +31,11 @@ use crate::release::chart;
 use crate::release::pipeline::{PipelineError, Release, Renderer};
 use crate::release::values::ValueLayers;
 
-/// Label marking the objects this module creates, so they are told apart from the pod's own objects.
-pub const COMPONENT_LABEL: &str = "interlink.io/component";
-/// Value of [`COMPONENT_LABEL`] on tunnel objects.
-pub const COMPONENT_VALUE: &str = "tcp-tunnel";
+/// Label marking the objects this module creates, so they are told apart from the pod's own objects
+/// (defined with the other offload labels, which the orphan sweep also reads).
+pub use crate::plugin::offload::names::{
+    TUNNEL_COMPONENT_LABEL as COMPONENT_LABEL, TUNNEL_COMPONENT_VALUE as COMPONENT_VALUE,
+};
 /// Label carrying the tunnelled container port.
 pub const PORT_LABEL: &str = "interlink.io/tunnel-port";
 /// Field manager of the tunnel Services.

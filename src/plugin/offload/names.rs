@@ -12,6 +12,11 @@ pub const OFFLOADING_LABEL: &str = "interlink.io";
 pub const OFFLOADING_VALUE: &str = "offloading";
 /// Label carrying the local pod UID on every object created for that pod.
 pub const POD_UID_LABEL: &str = "interlink.io/source.pod_uid";
+/// Label marking the TCP tunnel's objects (headless Services, bastion releases), so they are told apart
+/// from the pod's own objects.
+pub const TUNNEL_COMPONENT_LABEL: &str = "interlink.io/component";
+/// Value of [`TUNNEL_COMPONENT_LABEL`] on tunnel objects.
+pub const TUNNEL_COMPONENT_VALUE: &str = "tcp-tunnel";
 /// Annotation: UID of the source object (pod, ConfigMap, Secret, PVC).
 pub const SOURCE_UID_ANNOTATION: &str = "interlink.io/source.uid";
 /// Annotation: name of the source object.

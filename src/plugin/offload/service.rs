@@ -1121,8 +1121,8 @@ impl OffloadService {
         let mut orphans = Orphans::new(self.orphan_grace());
         let tunnel = format!(
             "{}={}",
-            crate::plugin::tunnel::COMPONENT_LABEL,
-            crate::plugin::tunnel::COMPONENT_VALUE
+            super::names::TUNNEL_COMPONENT_LABEL,
+            super::names::TUNNEL_COMPONENT_VALUE
         );
         self.collect_orphans::<ConfigMap>(&offloaded, true, deadline, &mut orphans)
             .await?;
