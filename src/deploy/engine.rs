@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
@@ -22,6 +21,9 @@ use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
 use super::resolve::Resolver;
 use super::wait::{Readiness, WaitState, is_waitable, readiness};
 use super::{ApplyError, FIELD_MANAGER, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
+use crate::k8s::api::{
+    ApiCallError, create_namespace, delete_if_present, is_not_found, namespace_exists,
+};
 
 /// How often object deletion is polled for completion.
 const DELETE_POLL: Duration = Duration::from_millis(500);
@@ -225,17 +227,16 @@ async fn ensure_namespace(
     create: bool,
     dry_run: bool,
 ) -> Result<bool, ApplyError> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let kube_err = |action, source| ApplyError::Kube {
-        action,
-        object: format!("Namespace {namespace}"),
-        source,
+    let failed = |action| {
+        move |err: ApiCallError| ApplyError::Kube {
+            action,
+            object: format!("Namespace {namespace}"),
+            source: err.source,
+        }
     };
-    if api
-        .get_opt(namespace)
+    if namespace_exists(client, namespace)
         .await
-        .map_err(|e| kube_err("get", e))?
-        .is_some()
+        .map_err(failed("get"))?
     {
         return Ok(true);
     }
@@ -247,14 +248,9 @@ async fn ensure_namespace(
     if dry_run {
         return Ok(false);
     }
-    let body = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
-    api.patch(
-        namespace,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|e| kube_err("create", e))?;
+    create_namespace(client, namespace, Default::default(), FIELD_MANAGER)
+        .await
+        .map_err(failed("create"))?;
     Ok(true)
 }
 
@@ -275,7 +271,7 @@ async fn delete_and_wait(
         .await
     {
         Ok(either) => either.left().and_then(|o| o.uid()),
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(err) if is_not_found(&err) => return Ok(()),
         Err(source) => {
             return Err(ApplyError::Kube {
                 action: "delete",
@@ -600,19 +596,15 @@ async fn apply_until(
             ));
             continue;
         }
-        match api
-            .delete(&candidate.name, &DeleteParams::background())
+        let deleted = delete_if_present(&api, &candidate.name)
             .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => continue,
-            Err(source) => {
-                return Err(ApplyError::Kube {
-                    action: "prune",
-                    object: candidate.to_string(),
-                    source,
-                });
-            }
+            .map_err(|source| ApplyError::Kube {
+                action: "prune",
+                object: candidate.to_string(),
+                source,
+            })?;
+        if !deleted {
+            continue;
         }
         reporter.changed(candidate, ObjectChange::Pruned);
         pruned.push(candidate.clone());
@@ -809,16 +801,15 @@ async fn delete_release_object(
         ));
         return Ok(false);
     }
-    match api.delete(&target.name, &DeleteParams::background()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(false),
-        Err(source) => {
-            return Err(ApplyError::Kube {
-                action: "delete",
-                object: target.to_string(),
-                source,
-            });
-        }
+    let deleted = delete_if_present(&api, &target.name)
+        .await
+        .map_err(|source| ApplyError::Kube {
+            action: "delete",
+            object: target.to_string(),
+            source,
+        })?;
+    if !deleted {
+        return Ok(false);
     }
     reporter.changed(target, ObjectChange::Deleted);
     Ok(true)

@@ -228,7 +228,7 @@ impl ApplyError {
             .as_ref()
             .map(|d| d.causes.as_slice())
             .unwrap_or_default();
-        if status.code == 409 && status.reason == "Conflict" {
+        if crate::k8s::api::is_conflict(&err) && status.reason == "Conflict" {
             let conflicts: Vec<FieldConflict> = causes
                 .iter()
                 .filter(|c| c.reason == "FieldManagerConflict")

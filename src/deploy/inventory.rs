@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{ObjectKey, ObjectRef};
@@ -266,15 +266,14 @@ pub async fn save(client: &kube::Client, record: &ReleaseRecord) -> Result<(), A
 pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Result<(), ApplyError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let object = inventory_name(name);
-    match api.delete(&object, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(ApplyError::Kube {
+    crate::k8s::api::delete_if_present(&api, &object)
+        .await
+        .map(|_| ())
+        .map_err(|source| ApplyError::Kube {
             action: "delete inventory",
             object: format!("ConfigMap {namespace}/{object}"),
             source,
-        }),
-    }
+        })
 }
 
 /// Every release in one namespace, or in all namespaces when `namespace` is `None`.

@@ -8,6 +8,7 @@ use kube::discovery::{ApiResource, Scope, pinned_kind};
 
 use super::ApplyError;
 use super::plan::{ObjectRef, split_api_version};
+use crate::k8s::api::is_not_found;
 
 /// Discovery results cached for one command run.
 pub struct Resolver {
@@ -38,7 +39,7 @@ impl Resolver {
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let found = match pinned_kind(&self.client, &gvk).await {
             Ok((resource, caps)) => (resource, caps.scope == Scope::Namespaced),
-            Err(kube::Error::Api(status)) if status.code == 404 => {
+            Err(err) if is_not_found(&err) => {
                 return Err(ApplyError::UnknownKind {
                     api_version: api_version.to_string(),
                     kind: kind.to_string(),

@@ -1,5 +1,8 @@
 //! Kubernetes itself, without any chart or plugin knowledge: the syntax of names and quantities
-//! ([`syntax`], pure, also used by the render path) and building a client for a cluster ([`client`]).
+//! ([`syntax`], pure, also used by the render path), building a client for a cluster ([`client`]),
+//! and the API idioms every caller shares ([`api`]: not found, conflict, delete by label, ensure
+//! namespace).
 
+pub mod api;
 pub mod client;
 pub mod syntax;

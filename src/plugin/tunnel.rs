@@ -17,13 +17,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Secret, Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::deploy::plan::ReleasePlan;
 use crate::deploy::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
+use crate::k8s;
 use crate::plugin::config::TunnelConfig;
 use crate::plugin::offload::names::{POD_UID_LABEL, is_valid_uid};
 use crate::plugin::offload::service::{HookFuture, OffloadError, TunnelContext, TunnelHook};
@@ -519,34 +520,21 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    let kind = K::kind(&K::DynamicType::default()).into_owned();
-    let params = ListParams::default().labels(selector);
-    let listed = within(
-        ctx,
-        || format!("list {kind} in {namespace}"),
-        api.list_metadata(&params),
-    )
-    .await?;
-    for item in listed.items {
-        let name = item.name_any();
-        let params = DeleteParams::background();
-        match within(
-            ctx,
-            || format!("delete {kind} {namespace}/{name}"),
-            api.delete(&name, &params),
-        )
-        .await
-        {
-            Ok(_) => {}
-            Err(TunnelError::Remote {
-                source: kube::Error::Api(status),
-                ..
-            }) if status.code == 404 => {}
-            Err(err) => return Err(err),
-        }
+    let delete = k8s::api::delete_by_label::<K>(&ctx.client, namespace, selector, |_| true);
+    match tokio::time::timeout_at(ctx.deadline, delete).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(TunnelError::Remote {
+            action: err.action,
+            source: err.source,
+        }),
+        Err(_) => Err(TunnelError::Timeout {
+            action: format!(
+                "delete {} in {namespace} with {selector}",
+                K::kind(&K::DynamicType::default())
+            ),
+            timeout: ctx.timeout,
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use std::time::Duration;
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, PodStatus, Secret, Service,
+    ConfigMap, PersistentVolumeClaim, Pod, PodStatus, Secret, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
+use kube::api::{ListParams, LogParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -24,6 +24,9 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use tokio::time::Instant;
+
+use crate::deploy::FIELD_MANAGER;
+use crate::k8s;
 
 use super::cleanup::{ClaimPolicy, CleanupTarget, CreateTicket, Janitor, PodGate, RETRY_INITIAL};
 use super::interlink::{CreateRequest, CreateResponse, LogRequest, PodStatusEntry};
@@ -135,12 +138,32 @@ impl OffloadError {
         }
     }
 
-    fn is_not_found(&self) -> bool {
-        matches!(self, Self::Remote { source: kube::Error::Api(s), .. } if s.is_not_found())
-    }
-
     fn is_already_exists(&self) -> bool {
-        matches!(self, Self::Remote { source: kube::Error::Api(s), .. } if s.is_already_exists() || s.code == 409)
+        matches!(self, Self::Remote { source, .. } if k8s::api::is_conflict(source))
+    }
+}
+
+/// A failed API call, turned into an [`OffloadError`] naming what was being done.
+trait RemoteFailure {
+    fn into_offload_error(self, action: impl FnOnce() -> String) -> OffloadError;
+}
+
+impl RemoteFailure for kube::Error {
+    fn into_offload_error(self, action: impl FnOnce() -> String) -> OffloadError {
+        OffloadError::Remote {
+            action: action(),
+            source: self,
+        }
+    }
+}
+
+/// The shared helpers name the exact call that failed, which says more than the caller's action.
+impl RemoteFailure for k8s::api::ApiCallError {
+    fn into_offload_error(self, _: impl FnOnce() -> String) -> OffloadError {
+        OffloadError::Remote {
+            action: self.action,
+            source: self.source,
+        }
     }
 }
 
@@ -449,21 +472,19 @@ impl OffloadService {
     }
 
     /// Runs `fut` until `deadline`, naming `action` in the error.
-    async fn call<T, F>(
+    async fn call<T, E, F>(
         &self,
         deadline: Instant,
         action: impl FnOnce() -> String,
         fut: F,
     ) -> Result<T, OffloadError>
     where
-        F: Future<Output = Result<T, kube::Error>>,
+        E: RemoteFailure,
+        F: Future<Output = Result<T, E>>,
     {
         match tokio::time::timeout_at(deadline, fut).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(source)) => Err(OffloadError::Remote {
-                action: action(),
-                source,
-            }),
+            Ok(Err(err)) => Err(err.into_offload_error(action)),
             Err(_) => Err(OffloadError::Timeout {
                 action: action(),
                 timeout: self.timeout,
@@ -650,41 +671,18 @@ impl OffloadService {
     }
 
     async fn ensure_namespace(&self, name: &str, deadline: Instant) -> Result<(), OffloadError> {
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        if self
+        let labels = [(OFFLOADING_LABEL.to_owned(), OFFLOADING_VALUE.to_owned())].into();
+        let created = self
             .call(
                 deadline,
-                || format!("get Namespace {name}"),
-                api.get_opt(name),
+                || format!("ensure Namespace {name}"),
+                k8s::api::ensure_namespace(&self.client, name, labels, FIELD_MANAGER),
             )
-            .await?
-            .is_some()
-        {
-            return Ok(());
+            .await?;
+        if created {
+            tracing::info!(namespace = %name, "created remote namespace");
         }
-        let namespace = Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                labels: Some([(OFFLOADING_LABEL.to_owned(), OFFLOADING_VALUE.to_owned())].into()),
-                ..ObjectMeta::default()
-            },
-            ..Namespace::default()
-        };
-        match self
-            .call(
-                deadline,
-                || format!("create Namespace {name}"),
-                api.create(&PostParams::default(), &namespace),
-            )
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(namespace = %name, "created remote namespace");
-                Ok(())
-            }
-            Err(err) if err.is_already_exists() => Ok(()),
-            Err(err) => Err(err),
-        }
+        Ok(())
     }
 
     /// Creates `object`; if it exists and belongs to the same pod (a repeated create), replaces it instead.
@@ -925,18 +923,12 @@ impl OffloadService {
             + std::fmt::Debug,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), ns);
-        match self
-            .call(
-                deadline,
-                || format!("delete {kind} {ns}/{name}"),
-                api.delete(name, &DeleteParams::background()),
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(err) if err.is_not_found() => Ok(false),
-            Err(err) => Err(err),
-        }
+        self.call(
+            deadline,
+            || format!("delete {kind} {ns}/{name}"),
+            k8s::api::delete_if_present(&api, name),
+        )
+        .await
     }
 
     /// Removes the remote pod and every object made for it, found by the pod-UID label; returns whether
@@ -958,26 +950,21 @@ impl OffloadService {
         let selector = format!("{POD_UID_LABEL}={}", target.local.uid);
         let mut removed = usize::from(existed);
         removed += self
-            .delete_labelled::<ConfigMap>(ns, &selector, "ConfigMap", deadline, |_| true)
+            .delete_labelled::<ConfigMap>(ns, &selector, deadline, |_| true)
             .await?;
         removed += self
-            .delete_labelled::<Secret>(ns, &selector, "Secret", deadline, |_| true)
+            .delete_labelled::<Secret>(ns, &selector, deadline, |_| true)
             .await?;
         let claims = target.claims;
         removed += self
-            .delete_labelled::<PersistentVolumeClaim>(
-                ns,
-                &selector,
-                "PersistentVolumeClaim",
-                deadline,
-                |pvc| {
-                    claims == ClaimPolicy::All
-                        || pvc
-                            .annotations()
-                            .get(PVC_RETENTION_ANNOTATION)
-                            .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "delete"))
-                },
-            )
+            .delete_labelled::<PersistentVolumeClaim>(ns, &selector, deadline, |pvc| {
+                claims == ClaimPolicy::All
+                    || pvc
+                        .annotations
+                        .as_ref()
+                        .and_then(|annotations| annotations.get(PVC_RETENTION_ANNOTATION))
+                        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "delete"))
+            })
             .await?;
         Ok((existed, removed))
     }
@@ -1236,9 +1223,8 @@ impl OffloadService {
         &self,
         ns: &str,
         selector: &str,
-        kind: &str,
         deadline: Instant,
-        wanted: impl Fn(&K) -> bool,
+        wanted: impl Fn(&ObjectMeta) -> bool,
     ) -> Result<usize, OffloadError>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
@@ -1246,24 +1232,12 @@ impl OffloadService {
             + DeserializeOwned
             + std::fmt::Debug,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
-        let list = self
-            .call(
-                deadline,
-                || format!("list {kind} in {ns} with {selector}"),
-                api.list(&ListParams::default().labels(selector)),
-            )
-            .await?;
-        let mut removed = 0;
-        for object in list.items.iter().filter(|o| wanted(o)) {
-            if self
-                .delete_one::<K>(ns, &object.name_any(), kind, deadline)
-                .await?
-            {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        self.call(
+            deadline,
+            || format!("delete {} in {ns} with {selector}", K::kind(&())),
+            k8s::api::delete_by_label::<K>(&self.client, ns, selector, wanted),
+        )
+        .await
     }
 
     /// What to report for a pod whose remote pod is not there.
