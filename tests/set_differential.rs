@@ -286,10 +286,8 @@ fn deliberate_difference(helm: &Outcome, ikp: &Outcome) -> Option<&'static str> 
 fn parse_alone_gives_what_compose_gives() {
     for expr in expressions().iter().take(200) {
         let mut layers = ValueLayers::new();
-        let composed = match layers
-            .push_set(SetKind::Set, expr)
-            .and_then(|()| compose("", &layers))
-        {
+        layers.push_set(SetKind::Set, expr);
+        let composed = match compose("", &layers) {
             Ok(values) => Outcome::Values(values.tree),
             Err(_) => Outcome::Error(String::new()),
         };

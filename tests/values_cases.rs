@@ -88,9 +88,7 @@ fn parse_cmd(dir: &Path) -> Parsed {
             _ => None,
         };
         if let Some(kind) = kind {
-            if let Err(e) = layers.push_set(kind, &value_or_empty) {
-                return Parsed::ValuesError(e.to_string());
-            }
+            layers.push_set(kind, &value_or_empty);
             continue;
         }
         match flag.as_str() {

@@ -14,7 +14,7 @@ const GATEWAY_DEFAULTS: &str = include_str!("../charts/gateway/values.yaml");
 fn compose_sets(sets: &[(SetKind, &str)]) -> Result<serde_json::Value, ValuesError> {
     let mut layers = ValueLayers::new();
     for (kind, arg) in sets {
-        layers.push_set(*kind, arg)?;
+        layers.push_set(*kind, arg);
     }
     compose(GATEWAY_DEFAULTS, &layers).map(|values| values.tree)
 }
@@ -197,7 +197,7 @@ fn render(chart_name: &str, extra: &[(SetKind, String)]) -> Result<String, Strin
         ],
     };
     for (kind, arg) in required.iter().chain(extra) {
-        layers.push_set(*kind, arg).map_err(chain)?;
+        layers.push_set(*kind, arg);
     }
     let release = renderer
         .render("msoff", "default", &layers)

@@ -97,7 +97,7 @@ impl Case {
             layers.push_values_file(format!("values-{n}.yaml").into(), file.clone())?;
         }
         for (kind, arg) in &self.flags {
-            layers.push_set(*kind, arg)?;
+            layers.push_set(*kind, arg);
         }
         Ok(layers)
     }

@@ -88,7 +88,7 @@ impl ValuesArgs {
         ];
         for (kind, args) in groups {
             for arg in args {
-                layers.push_set(kind, arg)?;
+                layers.push_set(kind, arg);
             }
         }
         Ok(layers)

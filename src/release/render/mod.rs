@@ -175,7 +175,7 @@ mod tests {
     fn values(chart: &chart::Chart, sets: &[&str]) -> Value {
         let mut layers = ValueLayers::new();
         for arg in sets {
-            layers.push_set(SetKind::Set, arg).expect("--set syntax");
+            layers.push_set(SetKind::Set, arg);
         }
         compose(&chart.values_yaml, &layers).expect("compose").tree
     }

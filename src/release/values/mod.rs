@@ -302,18 +302,11 @@ impl ValueLayers {
         Ok(())
     }
 
-    /// Adds one `--set`-family argument. Syntax errors are reported now; conflicts with other
-    /// layers and unreadable `--set-file` files when composing.
-    pub fn push_set(&mut self, kind: SetKind, arg: &str) -> Result<(), ValuesError> {
-        let number = self.flags.iter().filter(|(k, _)| *k == kind).count() + 1;
-        let mut no_file = |_: &str| Ok(String::new());
-        strvals::parse(arg, kind.mode(&mut no_file)).map_err(|error| ValuesError::Flag {
-            kind,
-            number,
-            error,
-        })?;
+    /// Adds one `--set`-family argument. It is parsed once, by [`compose`], in Helm's order (as
+    /// Helm's `MergeValues` parses each argument into the values merged so far): syntax errors,
+    /// conflicts with other layers and unreadable `--set-file` files are all reported there.
+    pub fn push_set(&mut self, kind: SetKind, arg: &str) {
         self.flags.push((kind, arg.to_owned()));
-        Ok(())
     }
 
     /// Adds a tree built by a program, applied like a values file after the `-f` files pushed
@@ -500,12 +493,12 @@ mod tests {
     fn order_is_by_flag_type() {
         // --set-string beats --set whichever comes first; --set beats --set-json.
         let v = layers(|l| {
-            l.push_set(SetKind::String, "a=S").expect("push");
-            l.push_set(SetKind::Set, "a=1").expect("push");
-            l.push_set(SetKind::Set, "b=1").expect("push");
-            l.push_set(SetKind::Json, "b=\"J\"").expect("push");
-            l.push_set(SetKind::Literal, "c=L").expect("push");
-            l.push_set(SetKind::String, "c=S").expect("push");
+            l.push_set(SetKind::String, "a=S");
+            l.push_set(SetKind::Set, "a=1");
+            l.push_set(SetKind::Set, "b=1");
+            l.push_set(SetKind::Json, "b=\"J\"");
+            l.push_set(SetKind::Literal, "c=L");
+            l.push_set(SetKind::String, "c=S");
         });
         assert_eq!(v.tree["a"], json!("S"));
         assert_eq!(v.tree["b"], json!(1));
@@ -530,7 +523,7 @@ mod tests {
             .expect("a");
             l.push_values_file("b.yaml".into(), "ssh:\n  userName: from-b\n".into())
                 .expect("b");
-            l.push_set(SetKind::Set, "service.port=30000").expect("set");
+            l.push_set(SetKind::Set, "service.port=30000");
         });
         assert_eq!(v.tree["ssh"]["userName"], json!("from-b"));
         assert_eq!(v.tree["ssh"]["port"], json!(2201.0));
@@ -567,8 +560,7 @@ mod tests {
         let v = layers(|l| {
             l.push_values_file("a.yaml".into(), "ssh:\n  userName: from-a\n".into())
                 .expect("a");
-            l.push_set(SetKind::Json, r#"ssh={"port":1000000}"#)
-                .expect("json");
+            l.push_set(SetKind::Json, r#"ssh={"port":1000000}"#);
         });
         assert_eq!(
             v.tree["ssh"],
@@ -582,8 +574,7 @@ mod tests {
     #[test]
     fn null_deletes_defaults_but_keeps_origin() {
         let v = layers(|l| {
-            l.push_set(SetKind::Set, "ssh.port=null,resources.limits=null")
-                .expect("set")
+            l.push_set(SetKind::Set, "ssh.port=null,resources.limits=null");
         });
         assert_eq!(
             v.tree["ssh"],
@@ -602,12 +593,10 @@ mod tests {
         std::fs::write(dir.path().join("k.pub"), "ssh-ed25519 AAAA c\n").expect("write");
         let mut l = ValueLayers::new();
         l.set_file_base(dir.path().to_path_buf());
-        l.push_set(SetKind::File, "ssh.publicKey=k.pub")
-            .expect("push");
+        l.push_set(SetKind::File, "ssh.publicKey=k.pub");
         let v = compose(DEFAULTS, &l).expect("compose");
         assert_eq!(v.tree["ssh"]["publicKey"], json!("ssh-ed25519 AAAA c\n"));
-        l.push_set(SetKind::File, "ssh.userName=missing.txt")
-            .expect("push");
+        l.push_set(SetKind::File, "ssh.userName=missing.txt");
         let err = compose(DEFAULTS, &l).expect_err("missing file");
         assert!(err.to_string().contains("--set-file #2"), "{err}");
         assert!(err.to_string().contains("missing.txt"), "{err}");
@@ -637,10 +626,9 @@ mod tests {
     #[test]
     fn set_errors_name_the_flag_not_the_value() {
         let mut l = ValueLayers::new();
-        l.push_set(SetKind::Set, "a=1").expect("ok");
-        let err = l
-            .push_set(SetKind::Set, "tunnel.gateway.ssh.privateKey")
-            .expect_err("no =");
+        l.push_set(SetKind::Set, "a=1");
+        l.push_set(SetKind::Set, "tunnel.gateway.ssh.privateKey");
+        let err = compose(DEFAULTS, &l).expect_err("no =");
         assert_eq!(err.to_string(), "--set #2: key \"privateKey\" has no value");
     }
 
@@ -649,7 +637,7 @@ mod tests {
         let mut l = ValueLayers::new();
         l.push_values_file("a.yaml".into(), "ssh: 5\n".into())
             .expect("a");
-        l.push_set(SetKind::Set, "ssh.port=1").expect("syntax ok");
+        l.push_set(SetKind::Set, "ssh.port=1");
         let err = compose(DEFAULTS, &l).expect_err("ssh is a number");
         assert_eq!(
             err.to_string(),
@@ -663,7 +651,7 @@ mod tests {
         l.push_values_file("a.yaml".into(), "ssh:\n  userName: from-a\n".into())
             .expect("a");
         l.push_tree("serve: pod abc", json!({"ssh": {"userName": "from-serve"}}));
-        l.push_set(SetKind::Set, "ssh.port=2200").expect("set");
+        l.push_set(SetKind::Set, "ssh.port=2200");
         let v = compose(DEFAULTS, &l).expect("compose");
         assert_eq!(v.tree["ssh"]["userName"], json!("from-serve"));
         let origin = |k: &str| v.origin_of(k).map(ToString::to_string);

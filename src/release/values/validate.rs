@@ -1036,7 +1036,7 @@ mod tests {
                 .expect("file");
         }
         for (set_kind, arg) in sets {
-            layers.push_set(*set_kind, arg).expect("set");
+            layers.push_set(*set_kind, arg);
         }
         let defaults = match kind {
             ChartKind::Gateway => GATEWAY_DEFAULTS,
