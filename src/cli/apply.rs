@@ -316,6 +316,8 @@ fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Runs `ikp apply`.
 pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    // `--timeout` bounds the whole command, rendering and connecting included.
+    let deadline = tokio::time::Instant::now() + cmd.timeout;
     cmd.check_output_flags()?;
     let (release, plan) = plan_release(&cmd.release)?;
     if cmd.dry_run == Some(DryRunMode::Client) {
@@ -356,7 +358,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             return Ok(ExitCode::SUCCESS);
         }
         let mut reporter = TermReporter::new();
-        let outcome = deploy::apply_release(&client, &plan, &options, &mut reporter)
+        let outcome = deploy::apply_release_by(&client, &plan, &options, &mut reporter, deadline)
             .await
             .map_err(one_line)?;
         writeln!(
@@ -492,6 +494,7 @@ pub fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Result<ExitC
 
 /// Runs `ikp uninstall`.
 pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let deadline = tokio::time::Instant::now() + cmd.timeout;
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let mut reporter = TermReporter::new();
@@ -499,12 +502,13 @@ pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<E
             wait: cmd.wait,
             timeout: cmd.timeout,
         };
-        let deleted = match deploy::uninstall_release(
+        let deleted = match deploy::uninstall_release_by(
             &client,
             &cmd.namespace,
             &cmd.name,
             &options,
             &mut reporter,
+            deadline,
         )
         .await
         {

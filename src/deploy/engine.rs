@@ -408,16 +408,17 @@ fn finish_reserve(timeout: Duration) -> Duration {
     (timeout / 6).min(Duration::from_secs(5))
 }
 
-/// Runs `operation` until `options.timeout` has passed since the start; every API call of it is
-/// cut off by then, so a paused or unreachable API server cannot hold it longer.
+/// Runs `operation` until `deadline` (`timeout` after the operation's clock started); every API call of
+/// it is cut off by then, so a paused or unreachable API server cannot hold it longer.
 async fn bounded<T>(
     operation: &'static str,
     release: String,
     timeout: Duration,
+    deadline: tokio::time::Instant,
     step: &Step,
     work: impl Future<Output = Result<T, ApplyError>>,
 ) -> Result<T, ApplyError> {
-    match tokio::time::timeout(timeout, work).await {
+    match tokio::time::timeout_at(deadline, work).await {
         Ok(result) => result,
         Err(_) => Err(ApplyError::DeadlineExceeded {
             operation,
@@ -437,12 +438,26 @@ pub async fn apply_release(
     options: &ApplyOptions,
     reporter: &mut dyn Reporter,
 ) -> Result<ApplyOutcome, ApplyError> {
-    let step = Step::default();
     let deadline = tokio::time::Instant::now() + options.timeout;
+    apply_release_by(client, plan, options, reporter, deadline).await
+}
+
+/// Like [`apply_release`], ending by `deadline` instead of `options.timeout` from now: `ikp apply`
+/// counts its `--timeout` from the start of the command, so the time spent rendering and loading the
+/// kubeconfig (long on a starved machine) is inside it.
+pub async fn apply_release_by(
+    client: &kube::Client,
+    plan: &ReleasePlan,
+    options: &ApplyOptions,
+    reporter: &mut dyn Reporter,
+    deadline: tokio::time::Instant,
+) -> Result<ApplyOutcome, ApplyError> {
+    let step = Step::default();
     bounded(
         "apply",
         format!("{}/{}", plan.namespace, plan.name),
         options.timeout,
+        deadline,
         &step,
         apply_until(client, plan, options, reporter, deadline, &step),
     )
@@ -1015,13 +1030,28 @@ pub async fn uninstall_release(
     options: &UninstallOptions,
     reporter: &mut dyn Reporter,
 ) -> Result<Vec<ObjectRef>, ApplyError> {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    uninstall_release_by(client, namespace, name, options, reporter, deadline).await
+}
+
+/// Like [`uninstall_release`], ending by `deadline` instead of `options.timeout` from now (`ikp
+/// uninstall` counts its `--timeout` from the start of the command).
+pub async fn uninstall_release_by(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    options: &UninstallOptions,
+    reporter: &mut dyn Reporter,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<ObjectRef>, ApplyError> {
     let step = Step::default();
     bounded(
         "uninstall",
         format!("{namespace}/{name}"),
         options.timeout,
+        deadline,
         &step,
-        uninstall_until(client, namespace, name, options, reporter, &step),
+        uninstall_until(client, namespace, name, options, reporter, deadline, &step),
     )
     .await
 }
@@ -1032,6 +1062,7 @@ async fn uninstall_until(
     name: &str,
     options: &UninstallOptions,
     reporter: &mut dyn Reporter,
+    deadline: tokio::time::Instant,
     step: &Step,
 ) -> Result<Vec<ObjectRef>, ApplyError> {
     step.set("reading the release record");
@@ -1048,8 +1079,9 @@ async fn uninstall_until(
     if options.wait {
         step.set("waiting for the deleted objects to go");
         let started = Instant::now();
+        // Like apply's wait: what is left of the deadline, minus the time to delete the record.
         let reserve = finish_reserve(options.timeout);
-        let waited = tokio::time::timeout(options.timeout.saturating_sub(reserve), async {
+        let waited = tokio::time::timeout_at(deadline - reserve, async {
             for target in &deleted {
                 let api = resolver.api_for(target).await?;
                 loop {

@@ -16,7 +16,8 @@ mod wait;
 pub use diff::{DiffEntry, DiffOptions, DiffReport, diff_release, redact_secret_data};
 pub use engine::{
     ApplyOptions, ApplyOutcome, DryRunVerdict, ObjectChange, Reporter, UninstallOptions,
-    apply_release, dry_run_server, release_status, uninstall_release,
+    apply_release, apply_release_by, dry_run_server, release_status, uninstall_release,
+    uninstall_release_by,
 };
 pub use error::{ApplyError, FieldConflict, WaitBlocker};
 pub use inventory::{ReleaseRecord, Revision, RevisionStatus};

@@ -6,6 +6,8 @@
 //! - [`identity`]: a ServiceAccount bound to exactly the roles of `deploy/remote-rbac*.yaml`, and a
 //!   kubeconfig for it: the identity `ikp serve` runs as in the serve tests.
 //! - [`faults`]: a private cluster per test whose kube-apiserver can be paused, killed and restarted.
+//! - [`logs`]: keeps the stderr of the `ikp` commands a test runs under `target/test-logs/` for the
+//!   suite's secret scan (`tests/secret_leaks.rs`).
 
 // Every test binary compiles this module but uses a different subset of it.
 #![allow(dead_code)]
@@ -13,3 +15,4 @@
 pub mod cluster;
 pub mod faults;
 pub mod identity;
+pub mod logs;
