@@ -2,6 +2,9 @@
 //! in which no clause (the text between `: ` separators) appears twice, and exits with the
 //! documented code. The command lines are data: `tests/fixtures/cli/failing-commands.txt`.
 
+#[path = "support/logs.rs"]
+mod test_logs;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -116,6 +119,7 @@ fn every_failing_command_prints_one_error_line_without_repeated_clauses() {
             .stdin(Stdio::null())
             .output()
             .expect("run ikp");
+        test_logs::record("failing command corpus", &output);
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         let problem = if output.status.code() != Some(expected_code) {

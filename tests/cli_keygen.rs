@@ -1,14 +1,19 @@
 //! `ikp keygen` through the binary: files, modes, refusal to overwrite, and the pasted flags
 //! (which never contain the private key unless asked).
 
+#[path = "support/logs.rs"]
+mod test_logs;
+
 use std::process::{Command, Output};
 
 fn ikp(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ikp"))
+    let output = Command::new(env!("CARGO_BIN_EXE_ikp"))
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("run ikp")
+        .expect("run ikp");
+    test_logs::record(args.first().copied().unwrap_or_default(), &output);
+    output
 }
 
 #[test]

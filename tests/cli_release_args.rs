@@ -2,16 +2,21 @@
 //! the binary: the same chart/name/values rules everywhere, with Helm's per-command default for a
 //! missing release name (`template`: `release-name`; `install`: required).
 
+#[path = "support/logs.rs"]
+mod test_logs;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn ikp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ikp"))
+    let output = Command::new(env!("CARGO_BIN_EXE_ikp"))
         .args(args)
         .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
         .output()
-        .expect("run ikp")
+        .expect("run ikp");
+    test_logs::record(args.first().copied().unwrap_or_default(), &output);
+    output
 }
 
 fn key_flag() -> String {

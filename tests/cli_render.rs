@@ -1,16 +1,21 @@
 //! `ikp render` through the binary: built-in charts from any directory, Helm's flags, exit codes,
 //! a closed pipe, and secrets kept out of stderr.
 
+#[path = "support/logs.rs"]
+mod test_logs;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn ikp(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ikp"))
+    let output = Command::new(env!("CARGO_BIN_EXE_ikp"))
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("run ikp")
+        .expect("run ikp");
+    test_logs::record(args.first().copied().unwrap_or_default(), &output);
+    output
 }
 
 fn example(name: &str) -> PathBuf {

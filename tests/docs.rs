@@ -157,6 +157,7 @@ impl Workspace {
             .args(["-euo", "pipefail", "-c", &script])
             .output()
             .expect("run bash");
+        support::logs::record(&format!("{doc}:{}", block.line), &out);
         assert!(
             out.status.success(),
             "{doc}:{}: block failed ({}):\n{script}\n--- stdout\n{}\n--- stderr\n{}",
@@ -176,6 +177,7 @@ impl Workspace {
             .args(["serve", "--config", "config.ini", "--check-config"])
             .output()
             .expect("run ikp");
+        support::logs::record(&format!("{doc}:{line} serve --check-config"), &out);
         assert!(
             out.status.success(),
             "{doc}:{line}: config snippet fails --check-config:\n{ini}\n{}",

@@ -7,6 +7,9 @@
 //! Each case runs in a scratch directory holding the case's input files and copies of
 //! `charts/gateway` and `charts/bastion`, so `gateway` and `./gateway/` both name a chart directory.
 
+#[path = "support/logs.rs"]
+mod test_logs;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -101,6 +104,7 @@ fn run_case(case: &Path) -> Outcome {
         .current_dir(scratch.path())
         .output()
         .expect("run ikp");
+    test_logs::record("helm reference case", &output);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
 

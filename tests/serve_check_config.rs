@@ -25,7 +25,9 @@ fn check_config(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (key, value) in env {
         command.env(key, value);
     }
-    command.output().expect("run ikp serve --check-config")
+    let output = command.output().expect("run ikp serve --check-config");
+    support::logs::record("serve --check-config", &output);
+    output
 }
 
 /// Base64 of the throwaway private key of `examples/`, as `gateway_ssh_private_key` wants it.

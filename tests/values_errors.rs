@@ -6,6 +6,9 @@
 //! A new case without a snapshot fails (insta writes `<case>.snap.new` beside it for review);
 //! `cargo insta review` or `INSTA_UPDATE=always` accepts it.
 
+#[path = "support/logs.rs"]
+mod test_logs;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -52,6 +55,7 @@ fn every_case_prints_its_snapshot() {
             .args(arguments(&case))
             .output()
             .expect("runs");
+        test_logs::record(&name, &output);
         // A values error prints nothing on stdout; a case that renders says so in its snapshot
         // (the golden files pin what it prints).
         let printed = if output.stdout.is_empty() {

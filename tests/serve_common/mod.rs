@@ -1,7 +1,8 @@
 //! Shared by the `tests/serve_*.rs` tests: starts the real `ikp serve` binary on a unix socket or TCP and
 //! talks HTTP/1.1 to it the way the InterLink API server does (GET with a JSON body, `Host: unix`,
-//! `InterLink-Http-Session`). Every plugin log is written under `target/serve-test-logs/` and checked for
-//! secret material when the plugin stops.
+//! `InterLink-Http-Session`). Every plugin log is written under `target/test-logs/serve/` and checked for
+//! secret material when the plugin stops; the bodies of its error replies (status 400 and above) are
+//! kept beside it, so `tests/secret_leaks.rs` checks them with the rest of the suite's logs.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub struct Plugin {
     child: Option<Child>,
     pub listen: Listen,
     pub log: PathBuf,
+    /// The bodies of the error replies this plugin sent, one block per reply.
+    pub replies: PathBuf,
     extra_secrets: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -95,9 +98,14 @@ impl Plugin {
     /// Starts the plugin and waits until `/healthz` answers.
     pub async fn start(options: PluginOptions<'_>) -> Plugin {
         let dir = tempfile::tempdir().expect("tempdir");
-        let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/serve-test-logs");
+        let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-logs/serve");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("{}-{}.log", options.name, std::process::id()));
+        let replies = logs.join(format!(
+            "{}-{}.replies.log",
+            options.name,
+            std::process::id()
+        ));
         let log_file = std::fs::File::create(&log).expect("log file");
         let (listen, address_args) = if options.tcp {
             let port = free_port();
@@ -144,6 +152,7 @@ impl Plugin {
             child: Some(child),
             listen,
             log,
+            replies,
             extra_secrets: kubeconfig_secrets(options.kubeconfig),
             _dir: dir,
         };
@@ -225,6 +234,20 @@ impl Plugin {
         }
     }
 
+    /// Appends an error reply's body to [`replies`](Self::replies).
+    fn record_reply(&self, method: &str, path: &str, status: u16, body: &[u8]) {
+        use std::io::Write;
+        let mut block = format!("== {method} {path} {status}\n").into_bytes();
+        block.extend_from_slice(body);
+        block.push(b'\n');
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.replies)
+            .and_then(|mut file| file.write_all(&block))
+            .unwrap_or_else(|e| panic!("append to {}: {e}", self.replies.display()));
+    }
+
     /// One request on a fresh connection, the way the InterLink API server sends it.
     pub async fn request(
         &self,
@@ -248,6 +271,9 @@ impl Plugin {
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
+        if status >= 400 {
+            self.record_reply(method, path, status, &body);
+        }
         Ok(Reply {
             status,
             content_type,

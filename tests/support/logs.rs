@@ -42,7 +42,9 @@ pub fn record_stderr(label: &str, code: Option<i32>, stderr: &[u8]) {
     if !block.ends_with(b"\n") {
         block.push(b'\n');
     }
-    let _turn = APPEND.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _turn = APPEND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
