@@ -248,7 +248,8 @@ async fn readme_commands_run_as_written() {
         not_run,
         vec![
             "make test",
-            "nc -zv ${GATEWAY_HOST} 30181 && curl \"http://${GATEWAY_HOST}:30181/\""
+            "nc -zv ${GATEWAY_HOST} 30181 && curl \"http://${GATEWAY_HOST}:30181/\"",
+            "ikp list --all -n myservice            # Helm releases show MANAGER helm",
         ],
         "README.md blocks marked not run"
     );

@@ -53,6 +53,11 @@ pub struct ApplyCmd {
     /// Implies `--wait`.
     #[arg(long)]
     atomic: bool,
+    /// Take over objects that exist but are not this release's: objects of another release, objects
+    /// nobody's release made, and a Helm release of the same name (its objects are taken over in place
+    /// and Helm's record is retired; see README, Coming from Helm).
+    #[arg(long)]
+    take_ownership: bool,
     /// Revisions kept in the release history.
     #[arg(long, value_name = "N", default_value_t = inventory::DEFAULT_HISTORY_MAX as u16, value_parser = clap::value_parser!(u16).range(1..))]
     history_max: u16,
@@ -115,6 +120,10 @@ pub struct ListCmd {
     /// List releases in every namespace.
     #[arg(short = 'A', long)]
     all_namespaces: bool,
+    /// Also list the Helm releases (Helm 3 and 4 record Secrets) that `ikp apply --take-ownership` can
+    /// take over; their MANAGER column says `helm`.
+    #[arg(short = 'a', long)]
+    all: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -335,6 +344,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
         timeout: cmd.timeout,
         atomic: cmd.atomic,
         history_max: usize::from(cmd.history_max),
+        take_ownership: cmd.take_ownership,
     };
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
@@ -447,12 +457,27 @@ pub fn run_list(cmd: ListCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         let records = inventory::list(&client, namespace)
             .await
             .map_err(one_line)?;
-        writeln!(out, "NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED")?;
+        let helm_releases = if cmd.all {
+            deploy::helm::list_releases(&client, namespace)
+                .await
+                .map_err(one_line)?
+        } else {
+            Vec::new()
+        };
+        if cmd.all {
+            writeln!(
+                out,
+                "NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED\tMANAGER"
+            )?;
+        } else {
+            writeln!(out, "NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED")?;
+        }
+        let manager = if cmd.all { "\tikp" } else { "" };
         for record in &records {
             if let Some(latest) = record.latest() {
                 writeln!(
                     out,
-                    "{}\t{}\t{}\t{}\t{}-{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}-{}\t{}{manager}",
                     record.name,
                     record.namespace,
                     latest.revision,
@@ -462,6 +487,19 @@ pub fn run_list(cmd: ListCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
                     latest.updated
                 )?;
             }
+        }
+        for release in &helm_releases {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}-{}\t{}\thelm",
+                release.name,
+                release.namespace,
+                release.revision,
+                release.status,
+                release.chart_name,
+                release.chart_version,
+                release.updated
+            )?;
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -16,6 +16,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
 use super::fields::{applied_configuration, owners_of, strip_server_noise};
+use super::helm;
 use super::inventory::{self, ReleaseRecord, Revision, RevisionStatus, now_rfc3339};
 use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
 use super::resolve::Resolver;
@@ -90,6 +91,9 @@ pub struct ApplyOptions {
     pub atomic: bool,
     /// Revisions kept in the inventory.
     pub history_max: usize,
+    /// Take over objects that belong to another release, to a Helm release or to nobody, and a Helm
+    /// release of the same name (its record is retired, see [`super::helm`]).
+    pub take_ownership: bool,
 }
 
 impl Default for ApplyOptions {
@@ -102,6 +106,7 @@ impl Default for ApplyOptions {
             timeout: Duration::from_secs(300),
             atomic: false,
             history_max: inventory::DEFAULT_HISTORY_MAX,
+            take_ownership: false,
         }
     }
 }
@@ -203,21 +208,125 @@ fn owned_by(obj: &Value, namespace: &str, name: &str) -> bool {
     owning_release(obj).is_some_and(|(ns, n)| ns == namespace && n == name)
 }
 
-/// Fails if `live` is annotated as belonging to a different release.
+/// Fails if `live` exists and is not this release's, unless `take_ownership`: it belongs to another
+/// ikp release, to a Helm release, or carries neither's annotations.
 fn check_owner(
     live: Option<&Value>,
     reference: &ObjectRef,
     plan: &ReleasePlan,
+    take_ownership: bool,
 ) -> Result<(), ApplyError> {
-    if let Some((ns, name)) = live.and_then(owning_release)
-        && (ns != plan.namespace || name != plan.name)
-    {
-        return Err(ApplyError::OwnedByOtherRelease {
+    let Some(live) = live else {
+        return Ok(());
+    };
+    if take_ownership {
+        return Ok(());
+    }
+    match owning_release(live) {
+        Some((ns, name)) if ns == plan.namespace && name == plan.name => Ok(()),
+        Some((ns, name)) => Err(ApplyError::OwnedByOtherRelease {
             object: reference.to_string(),
             owner: format!("{ns}/{name}"),
-        });
+        }),
+        None => match helm::helm_owner(live) {
+            Some((ns, name)) => Err(ApplyError::OwnedByHelm {
+                object: reference.to_string(),
+                owner: format!("{ns}/{name}"),
+            }),
+            None => Err(ApplyError::NotManaged {
+                object: reference.to_string(),
+            }),
+        },
+    }
+}
+
+/// Pod templates of a release taken over from Helm keep Helm's `app.kubernetes.io/managed-by: Helm`
+/// label: the pods Helm started carry it, and changing a pod template label rolls out new pods.
+/// The workload objects themselves are labelled `ikp` as usual.
+fn keep_helm_pod_template_label(placed: &mut [PlacedObject]) {
+    for object in placed {
+        if let Some(label) = object
+            .body
+            .pointer_mut("/spec/template/metadata/labels/app.kubernetes.io~1managed-by")
+            && label.as_str() == Some("ikp")
+        {
+            *label = Value::String("Helm".to_string());
+        }
+    }
+}
+
+/// The objects of Helm's newest revision, checked against the plan: every one must be rendered,
+/// else the take-over would leave it without an owner.
+async fn check_helm_objects_rendered(
+    resolver: &mut Resolver,
+    helm_release: &helm::HelmRelease,
+    placed: &[PlacedObject],
+    plan: &ReleasePlan,
+) -> Result<(), ApplyError> {
+    let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
+    for (api_version, kind, namespace, name) in helm::manifest_objects(&helm_release.manifest) {
+        let (_, namespaced) = resolver.resource(&api_version, &kind).await?;
+        let (group, _) = super::plan::split_api_version(&api_version);
+        let key = ObjectKey {
+            group: group.to_string(),
+            kind: kind.clone(),
+            namespace: namespaced.then(|| namespace.unwrap_or_else(|| plan.namespace.clone())),
+            name: name.clone(),
+        };
+        if !planned.contains(&key) {
+            return Err(ApplyError::HelmObjectNotRendered {
+                release: format!("{}/{}", helm_release.namespace, helm_release.name),
+                object: key.to_string(),
+            });
+        }
     }
     Ok(())
+}
+
+/// Moves an object's fields from Helm's field manager to ikp's and drops Helm's release annotations
+/// (see [`helm::release_from_helm_patch`]); retried when the object changed in between.
+async fn release_from_helm(
+    object: &PlacedObject,
+    mut applied: DynamicObject,
+) -> Result<DynamicObject, ApplyError> {
+    for _ in 0..5 {
+        let Some(patch) = helm::release_from_helm_patch(&to_value(&applied)) else {
+            return Ok(applied);
+        };
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        match object
+            .api
+            .patch(&object.reference.name, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(done) => return Ok(done),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                applied = object
+                    .api
+                    .get(&object.reference.name)
+                    .await
+                    .map_err(|source| ApplyError::Kube {
+                        action: "get",
+                        object: object.reference.to_string(),
+                        source,
+                    })?;
+            }
+            Err(source) => {
+                return Err(ApplyError::Kube {
+                    action: "take over from Helm",
+                    object: object.reference.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(ApplyError::Rejected {
+        object: object.reference.to_string(),
+        message: "kept changing while its fields were handed over from Helm (5 attempts)".into(),
+    })
 }
 
 /// Makes sure the release namespace exists (creating it when allowed).
@@ -474,23 +583,62 @@ async fn apply_until(
 ) -> Result<ApplyOutcome, ApplyError> {
     let mut resolver = Resolver::new(client.clone());
     step.set("discovering the API resources of the release's kinds");
-    let placed = place_objects(&mut resolver, plan).await?;
+    let mut placed = place_objects(&mut resolver, plan).await?;
     step.set(format!("reading Namespace {}", plan.namespace));
     ensure_namespace(client, &plan.namespace, options.create_namespace, false).await?;
+
+    step.set("reading the release record");
+    let mut record = inventory::load(client, &plan.namespace, &plan.name)
+        .await?
+        .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
+    step.set("reading Helm's release record");
+    let helm_history = helm::history(client, &plan.namespace, &plan.name).await?;
+    if let Some(newest) = helm_history.last() {
+        if !options.take_ownership {
+            return Err(ApplyError::HelmReleaseExists {
+                name: plan.name.clone(),
+                namespace: plan.namespace.clone(),
+                revision: newest.revision,
+                chart: format!("{}-{}", newest.chart_name, newest.chart_version),
+            });
+        }
+        let current = helm_history
+            .iter()
+            .rev()
+            .find(|r| r.status == "deployed")
+            .unwrap_or(newest);
+        check_helm_objects_rendered(&mut resolver, current, &placed, plan).await?;
+    }
+    let taking_over = !helm_history.is_empty();
+    if taking_over || record.helm.is_some() {
+        keep_helm_pod_template_label(&mut placed);
+    }
+    // Taking over moves every field the object's earlier managers set to ikp, conflicting ones included.
+    let forced;
+    let options = if options.take_ownership {
+        forced = ApplyOptions {
+            force_conflicts: true,
+            ..options.clone()
+        };
+        &forced
+    } else {
+        options
+    };
+
     // Live state before any change: refuses objects of other releases before anything is written, and
     // is what `--atomic` restores.
     let mut snapshots = Vec::with_capacity(placed.len());
     for object in &placed {
         step.set(format!("reading {}", object.reference));
         let before = get_live(&object.api, &object.reference).await?;
-        check_owner(before.as_ref(), &object.reference, plan)?;
+        check_owner(
+            before.as_ref(),
+            &object.reference,
+            plan,
+            options.take_ownership,
+        )?;
         snapshots.push(before);
     }
-
-    step.set("reading the release record");
-    let mut record = inventory::load(client, &plan.namespace, &plan.name)
-        .await?
-        .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
     for stale in record
         .revisions
         .iter_mut()
@@ -513,12 +661,14 @@ async fn apply_until(
             app_version: plan.app_version.clone(),
             values_digest: plan.values_digest.clone(),
             updated: now_rfc3339(),
-            description: if previous.is_some() {
-                "upgrade"
-            } else {
-                "install"
-            }
-            .to_string(),
+            description: match (helm_history.last(), &previous) {
+                (Some(helm_release), _) => format!(
+                    "take over Helm release at Helm revision {}",
+                    helm_release.revision
+                ),
+                (None, Some(_)) => "upgrade".to_string(),
+                (None, None) => "install".to_string(),
+            },
             objects: placed.iter().map(|p| p.reference.clone()).collect(),
         },
         usize::MAX,
@@ -532,7 +682,13 @@ async fn apply_until(
     let mut failure = None;
     for (index, (object, before)) in placed.iter().zip(snapshots).enumerate() {
         step.set(format!("applying {}", object.reference));
-        match apply_one(object, before.as_ref(), options).await {
+        let result = match apply_one(object, before.as_ref(), options).await {
+            Ok((after, change)) if options.take_ownership => release_from_helm(object, after)
+                .await
+                .map(|after| (after, change)),
+            other => other,
+        };
+        match result {
             Ok((after, change)) => {
                 let mut reference = object.reference.clone();
                 reference.uid = after.uid();
@@ -585,6 +741,7 @@ async fn apply_until(
             &placed,
             &applied,
             cause,
+            taking_over,
             reporter,
         )
         .await);
@@ -625,6 +782,25 @@ async fn apply_until(
         pruned.push(candidate.clone());
     }
 
+    if taking_over {
+        step.set("retiring Helm's release record");
+        let secrets: Vec<String> = helm_history.iter().map(|r| r.secret.clone()).collect();
+        helm::retire(client, &plan.namespace, &plan.name, &secrets).await?;
+        record.helm = Some(helm::HelmOrigin {
+            taken_over: now_rfc3339(),
+            revisions: helm_history
+                .iter()
+                .map(helm::HelmRelease::summary)
+                .collect(),
+            retired_secrets: secrets,
+        });
+        reporter.note(&format!(
+            "took over Helm release {}/{} ({} Helm revisions); Helm's record is retired",
+            plan.namespace,
+            plan.name,
+            helm_history.len()
+        ));
+    }
     step.set("recording the deployed revision");
     record.supersede_deployed();
     if let Some(revision) = record.revision_mut(number) {
@@ -658,6 +834,7 @@ async fn fail(
     placed: &[PlacedObject],
     applied: &[AppliedObject],
     cause: ApplyError,
+    taking_over: bool,
     reporter: &mut dyn Reporter,
 ) -> ApplyError {
     let first_line = cause
@@ -671,7 +848,14 @@ async fn fail(
         revision.updated = now_rfc3339();
         revision.description = first_line;
     }
-    if !options.atomic {
+    if taking_over && options.atomic {
+        // Rolling back a first install deletes its objects, and these are Helm's release's: they
+        // stay, and so does Helm's record, which this failed take-over has not retired.
+        reporter.note(
+            "not rolling back: the objects belong to the Helm release being taken over, whose record is unchanged",
+        );
+    }
+    if !options.atomic || taking_over {
         return match inventory::save(client, &record).await {
             Ok(()) => cause,
             Err(save) => ApplyError::RollbackFailed {
@@ -856,8 +1040,16 @@ pub(crate) async fn preview(
     force_conflicts: bool,
 ) -> Result<Preview, ApplyError> {
     let mut resolver = Resolver::new(client.clone());
-    let placed = place_objects(&mut resolver, plan).await?;
+    let mut placed = place_objects(&mut resolver, plan).await?;
     let namespace_exists = ensure_namespace(client, &plan.namespace, true, true).await?;
+    let record = if namespace_exists {
+        inventory::load(client, &plan.namespace, &plan.name).await?
+    } else {
+        None
+    };
+    if record.as_ref().is_some_and(|r| r.helm.is_some()) {
+        keep_helm_pod_template_label(&mut placed);
+    }
     let mut objects = Vec::new();
     for object in &placed {
         let live = if namespace_exists {
@@ -865,7 +1057,7 @@ pub(crate) async fn preview(
         } else {
             None
         };
-        if let Err(err) = check_owner(live.as_ref(), &object.reference, plan) {
+        if let Err(err) = check_owner(live.as_ref(), &object.reference, plan, false) {
             objects.push(PreviewedObject {
                 reference: object.reference.clone(),
                 live,
@@ -912,9 +1104,7 @@ pub(crate) async fn preview(
         });
     }
     let mut prune = Vec::new();
-    if namespace_exists
-        && let Some(record) = inventory::load(client, &plan.namespace, &plan.name).await?
-    {
+    if let Some(record) = record {
         let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
         for candidate in record
             .all_objects()

@@ -127,6 +127,52 @@ pub enum ApplyError {
         /// `namespace/name` of the release that owns it.
         owner: String,
     },
+    /// The object exists, carries no release's annotations, and `--take-ownership` was not given.
+    #[error(
+        "{object} already exists and was not made by ikp or Helm; pass --take-ownership to take it over"
+    )]
+    NotManaged {
+        /// The object.
+        object: String,
+    },
+    /// The object belongs to a Helm release and `--take-ownership` was not given.
+    #[error(
+        "{object} belongs to Helm release {owner:?}; pass --take-ownership to take it over (see README, Coming from Helm)"
+    )]
+    OwnedByHelm {
+        /// The object.
+        object: String,
+        /// `namespace/name` of the Helm release.
+        owner: String,
+    },
+    /// Helm records a release of the same name in the namespace and `--take-ownership` was not given.
+    #[error(
+        "release {name:?} in namespace {namespace:?} is a Helm release (Helm revision {revision}, chart {chart}); pass --take-ownership to take it over"
+    )]
+    HelmReleaseExists {
+        /// Release name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// Newest Helm revision.
+        revision: u32,
+        /// `chart-version` of that revision.
+        chart: String,
+    },
+    /// The Helm release being taken over has an object the render does not produce: taking over would
+    /// leave it without an owner.
+    #[error(
+        "Helm release {release:?} has {object}, which this render does not produce; render it too (the values Helm had) or delete it before taking the release over"
+    )]
+    HelmObjectNotRendered {
+        /// `namespace/name` of the Helm release.
+        release: String,
+        /// The object, as `Kind namespace/name`.
+        object: String,
+    },
+    /// A Helm release Secret is unreadable.
+    #[error("cannot read Helm's release record: {0}")]
+    HelmRecord(#[from] super::helm::HelmRecordError),
     /// Server-side apply found fields owned by other field managers.
     #[error(
         "{object}: apply conflicts with other field managers on {}; re-run with --force-conflicts to take ownership",

@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 
+use super::helm::HelmOrigin;
 use super::plan::{ObjectKey, ObjectRef};
 use super::{ApplyError, FIELD_MANAGER};
 
@@ -90,6 +91,9 @@ pub struct ReleaseRecord {
     pub namespace: String,
     /// Revisions, oldest first.
     pub revisions: Vec<Revision>,
+    /// Set when the release was taken over from Helm: Helm's revision history, summarised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmOrigin>,
 }
 
 impl ReleaseRecord {
@@ -99,6 +103,7 @@ impl ReleaseRecord {
             name: name.to_string(),
             namespace: namespace.to_string(),
             revisions: Vec::new(),
+            helm: None,
         }
     }
 

@@ -8,6 +8,7 @@ mod diff;
 mod engine;
 mod error;
 mod fields;
+pub mod helm;
 pub mod inventory;
 pub mod plan;
 mod resolve;
