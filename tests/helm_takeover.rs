@@ -61,8 +61,7 @@ fn helm_binary(env: &str, file: &str) -> Option<PathBuf> {
 
 fn run(mut cmd: StdCommand) -> std::process::Output {
     let shown = format!("{cmd:?}");
-    let output = cmd.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
-    output
+    cmd.output().unwrap_or_else(|e| panic!("{shown}: {e}"))
 }
 
 fn text(output: &std::process::Output) -> String {

@@ -303,7 +303,7 @@ async fn release_from_helm(
             .await
         {
             Ok(done) => return Ok(done),
-            Err(kube::Error::Api(status)) if status.code == 409 => {
+            Err(err) if crate::k8s::api::is_conflict(&err) => {
                 applied = object
                     .api
                     .get(&object.reference.name)
