@@ -85,20 +85,6 @@ fn summary(mut samples: Vec<Duration>) -> String {
     )
 }
 
-async fn metric(plugin: &Plugin, name: &str) -> f64 {
-    let text = plugin
-        .request("GET", "/metrics", None)
-        .await
-        .expect("metrics")
-        .text();
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("metric {name} missing"))
-}
-
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -185,7 +171,7 @@ async fn main() {
         create_time.as_secs_f64(),
         pods.len() as f64 / create_time.as_secs_f64()
     );
-    while metric(&plugin, "ikp_offloaded_pods").await < pods_wanted as f64 {
+    while plugin.metric("ikp_offloaded_pods").await < pods_wanted as f64 {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let bodies: Vec<Bytes> = pods
@@ -198,7 +184,7 @@ async fn main() {
     for body in bodies.iter().take(200) {
         conn.call("GET", "/status", body.clone()).await;
     }
-    let api_before = metric(&plugin, "ikp_remote_api_requests_total").await;
+    let api_before = plugin.metric("ikp_remote_api_requests_total").await;
     let mut samples = Vec::with_capacity(calls);
     let sequential_started = Instant::now();
     for i in 0..calls {
@@ -210,7 +196,7 @@ async fn main() {
         assert!(reply.len() > 50, "non-trivial status entry");
     }
     let sequential = sequential_started.elapsed();
-    let api_after = metric(&plugin, "ikp_remote_api_requests_total").await;
+    let api_after = plugin.metric("ikp_remote_api_requests_total").await;
     println!(
         "sequential /status (1 pod per call, {} pods cached): {}",
         pods.len(),

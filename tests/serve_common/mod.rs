@@ -190,6 +190,24 @@ impl Plugin {
         }
     }
 
+    /// The value of metric `name` (a line `name <value>`) from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .request("GET", "/metrics", None)
+            .await
+            .expect("metrics")
+            .text();
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("metric {name} missing:\n{text}"))
+    }
+
     /// Process id of the running plugin.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).expect("plugin running")

@@ -2,6 +2,7 @@
 //! ([`names`]), the InterLink wire types ([`interlink`]), status mapping ([`status`]) and the service doing
 //! the remote calls ([`service`]), with per-pod serialisation and background cleanup ([`cleanup`]).
 
+pub mod bounded;
 pub mod cleanup;
 pub mod interlink;
 pub mod names;

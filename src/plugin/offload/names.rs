@@ -10,6 +10,10 @@ use crate::k8s::syntax;
 pub const OFFLOADING_LABEL: &str = "interlink.io";
 /// Value of [`OFFLOADING_LABEL`].
 pub const OFFLOADING_VALUE: &str = "offloading";
+/// Label naming the plugin instance that created an object, on every remote object of a pod: the
+/// instance's namespace prefix (empty when it has none). Processes with the same prefix are replicas of
+/// one instance; the status watch selects on this label, so a plugin never sees another one's pods.
+pub const INSTANCE_LABEL: &str = "interlink.io/plugin-instance";
 /// Label carrying the local pod UID on every object created for that pod.
 pub const POD_UID_LABEL: &str = "interlink.io/source.pod_uid";
 /// Label marking the TCP tunnel's objects (headless Services, bastion releases), so they are told apart
@@ -27,6 +31,36 @@ pub const SOURCE_NAMESPACE_ANNOTATION: &str = "interlink.io/source.namespace";
 pub const REMOTE_PVC_ANNOTATION: &str = "interlink.io/remote-pvc";
 /// PVC annotation: `delete` in its comma-separated list deletes the PVC with the pod.
 pub const PVC_RETENTION_ANNOTATION: &str = "interlink.io/pvc-retention-policy";
+
+/// Local annotation `kubectl apply` writes: the whole applied object (a pod's env values, a Secret's data).
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// Pod annotation with the Virtual Kubelet's WireGuard client configuration (a private key inside).
+pub const WIREGUARD_SNIPPET_ANNOTATION: &str = "interlink.eu/wireguard-client-snippet";
+/// Pod annotation with the shell commands starting the wstunnel client of a pod's exposed ports.
+pub const WSTUNNEL_COMMANDS_ANNOTATION: &str = "interlink.eu/wstunnel-client-commands";
+/// Pod annotation with the IP the Virtual Kubelet reports for the pod.
+pub const POD_IP_ANNOTATION: &str = "interlink.eu/pod-ip";
+/// Pod annotation: comma-separated containers the Virtual Kubelet runs locally instead of offloading.
+pub const DISABLE_OFFLOAD_CONTAINERS_ANNOTATION: &str = "interlink.eu/disable-offload-containers";
+/// Pod annotation: comma-separated init containers the Virtual Kubelet runs locally.
+pub const DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION: &str =
+    "interlink.eu/disable-offload-init-containers";
+
+/// Local pod annotations that never reach the remote pod: credentials of the local side (WireGuard keys,
+/// the wstunnel path secret, the mesh script — each used through a per-pod Secret instead) and the
+/// `kubectl apply` record, which can hold the whole local spec with its env values.
+pub const LOCAL_ONLY_ANNOTATIONS: &[&str] = &[
+    LAST_APPLIED_ANNOTATION,
+    WIREGUARD_SNIPPET_ANNOTATION,
+    WSTUNNEL_COMMANDS_ANNOTATION,
+    crate::plugin::mesh::PRE_EXEC_ANNOTATION,
+];
+
+/// The names in a comma-separated container list annotation (trimmed, empty entries dropped), as the
+/// Virtual Kubelet parses `interlink.eu/disable-offload-containers`.
+pub fn container_list(annotation: Option<&str>) -> Vec<String> {
+    remote_pvc_claims(annotation)
+}
 
 /// Kubernetes' limit for names that must be DNS labels, and what the original used for every name.
 pub const MAX_NAME_LEN: usize = 63;

@@ -28,13 +28,16 @@ use tokio::time::Instant;
 use crate::deploy::FIELD_MANAGER;
 use crate::k8s;
 
+use super::bounded::BoundedMap;
 use super::cleanup::{ClaimPolicy, CleanupTarget, CreateTicket, Janitor, PodGate, RETRY_INITIAL};
 use super::interlink::{CreateRequest, CreateResponse, LogRequest, PodStatusEntry};
 use super::names::{
-    self, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL, PVC_RETENTION_ANNOTATION,
+    self, INSTANCE_LABEL, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL,
+    PVC_RETENTION_ANNOTATION, SOURCE_NAMESPACE_ANNOTATION,
 };
 use super::status::{self, RemoteState};
 use super::transform::{self, LocalPod, RemotePlan, RequestError, TransformSettings};
+use crate::plugin::config::OffloadingConfig;
 
 /// Why an offload operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -212,39 +215,64 @@ impl TunnelHook for NoTunnel {
     }
 }
 
-/// Remote pods owned by the plugin, mirrored by a watch on the `interlink.io=offloading` label.
+/// How long a vanished pod's disappearance is remembered (the Virtual Kubelet asks every few seconds).
+const VANISHED_TTL: Duration = Duration::from_secs(3600);
+/// How long a `/delete` waits for the watch to report the pod gone before it is forgotten.
+const DELETING_TTL: Duration = Duration::from_secs(600);
+/// Most entries either map holds; beyond that the oldest are dropped.
+const BOOKKEEPING_CAPACITY: usize = 10_000;
+
+/// Remote pods of this plugin instance, mirrored by a watch on the `interlink.io=offloading` and
+/// [`INSTANCE_LABEL`] labels: pods of other plugins sharing the remote cluster are never seen.
 #[derive(Clone)]
 pub struct StatusCache {
     store: Store<Pod>,
     synced: Arc<AtomicBool>,
     /// Local UIDs of pods whose remote pod disappeared without a `/delete`.
-    vanished: Arc<Mutex<HashMap<String, Time>>>,
+    vanished: Arc<Mutex<BoundedMap<Time>>>,
     /// Local UIDs being deleted through `/delete`: their disappearance is expected.
-    deleting: Arc<Mutex<HashSet<String>>>,
+    deleting: Arc<Mutex<BoundedMap<()>>>,
+}
+
+/// The label selector of the pods of the plugin instance with namespace prefix `instance`.
+pub fn instance_selector(instance: &str) -> String {
+    format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE},{INSTANCE_LABEL}={instance}")
 }
 
 impl StatusCache {
-    /// Starts the watch; it runs until `shutdown` is cancelled.
+    /// Starts the watch of the pods of the instance with these offloading settings (first labelling the pods
+    /// an earlier version created without [`INSTANCE_LABEL`]); it runs until `shutdown` is cancelled.
     pub fn start(
         client: Client,
+        offloading: &OffloadingConfig,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let api: Api<Pod> = Api::all(client);
+        let api: Api<Pod> = Api::all(client.clone());
         let (store, writer) = reflector::store();
         let cache = StatusCache {
             store,
             synced: Arc::new(AtomicBool::new(false)),
-            vanished: Arc::default(),
-            deleting: Arc::default(),
+            vanished: Arc::new(Mutex::new(BoundedMap::new(
+                VANISHED_TTL,
+                BOOKKEEPING_CAPACITY,
+            ))),
+            deleting: Arc::new(Mutex::new(BoundedMap::new(
+                DELETING_TTL,
+                BOOKKEEPING_CAPACITY,
+            ))),
         };
         let config =
-            watcher::Config::default().labels(&format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE}"));
+            watcher::Config::default().labels(&instance_selector(&offloading.namespace_prefix));
         let events = watcher::watcher(api, config)
             .default_backoff()
             .modify(|pod| pod.managed_fields_mut().clear())
             .reflect(writer);
         let observer = cache.clone();
+        let offloading = offloading.clone();
         let task = tokio::spawn(async move {
+            if !adopt_unlabelled_pods(&client, &offloading, &shutdown).await {
+                return;
+            }
             let mut events = std::pin::pin!(events.take_until(shutdown.cancelled_owned()));
             while let Some(event) = events.next().await {
                 match event {
@@ -270,7 +298,7 @@ impl StatusCache {
             }
             Event::Delete(pod) => {
                 if let Some(uid) = pod.labels().get(POD_UID_LABEL)
-                    && !lock(&self.deleting).remove(uid)
+                    && lock(&self.deleting).remove(uid).is_none()
                 {
                     tracing::warn!(pod_uid = %uid, remote = %pod.name_any(), "remote pod disappeared without /delete");
                     lock(&self.vanished)
@@ -294,6 +322,80 @@ impl StatusCache {
     /// Whether no remote pod is owned by the plugin.
     pub fn is_empty(&self) -> bool {
         self.store.is_empty()
+    }
+}
+
+/// Labels with [`INSTANCE_LABEL`] the remote pods of this instance that were created before that label
+/// existed (`interlink.io=offloading` without it, in the namespace this instance maps their source
+/// namespace to), so the scoped watch keeps seeing them. Retries until it succeeds; `false` when shut down
+/// first.
+async fn adopt_unlabelled_pods(
+    client: &Client,
+    offloading: &OffloadingConfig,
+    shutdown: &CancellationToken,
+) -> bool {
+    let api: Api<Pod> = Api::all(client.clone());
+    let selector = format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE},!{INSTANCE_LABEL}");
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let list = api
+                .list_metadata(&ListParams::default().labels(&selector))
+                .await?;
+            let mut adopted = 0usize;
+            for pod in list.items {
+                let (Some(ns), Some(source_ns)) = (
+                    pod.metadata.namespace.as_deref(),
+                    pod.annotations().get(SOURCE_NAMESPACE_ANNOTATION),
+                ) else {
+                    continue;
+                };
+                let ours = names::remote_namespace(
+                    source_ns,
+                    &offloading.namespace_prefix,
+                    &offloading.namespace_prefix_exclusions,
+                ) == ns;
+                if !ours {
+                    continue;
+                }
+                let patch = serde_json::json!({"metadata": {"labels": {
+                    INSTANCE_LABEL: offloading.namespace_prefix
+                }}});
+                let namespaced: Api<Pod> = Api::namespaced(client.clone(), ns);
+                match namespaced
+                    .patch_metadata(
+                        &pod.name_any(),
+                        &kube::api::PatchParams::default(),
+                        &kube::api::Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => adopted += 1,
+                    Err(kube::Error::Api(status)) if status.is_not_found() => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok::<_, kube::Error>(adopted)
+        };
+        match attempt.await {
+            Ok(0) => return true,
+            Ok(adopted) => {
+                tracing::info!(
+                    pods = adopted,
+                    label = INSTANCE_LABEL,
+                    "labelled remote pods created without the instance label"
+                );
+                return true;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot label remote pods created without the instance label; retrying")
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 
@@ -1012,7 +1114,7 @@ impl OffloadService {
             });
         };
         self.janitor.forget(&uid);
-        lock(&self.cache.deleting).insert(uid.clone());
+        lock(&self.cache.deleting).insert(uid.clone(), ());
         lock(&self.cache.vanished).remove(&uid);
         match self.purge(&target, deadline).await {
             Ok((existed, removed)) => {
@@ -1111,9 +1213,11 @@ impl OffloadService {
             super::names::TUNNEL_COMPONENT_LABEL,
             super::names::TUNNEL_COMPONENT_VALUE
         );
-        self.collect_orphans::<ConfigMap>(&offloaded, true, deadline, &mut orphans)
+        // Only this instance's ConfigMaps and Secrets: another plugin sharing the cluster owns its own.
+        let own = instance_selector(&self.settings.offloading.namespace_prefix);
+        self.collect_orphans::<ConfigMap>(&own, true, deadline, &mut orphans)
             .await?;
-        self.collect_orphans::<Secret>(&offloaded, true, deadline, &mut orphans)
+        self.collect_orphans::<Secret>(&own, true, deadline, &mut orphans)
             .await?;
         self.collect_orphans::<Service>(&tunnel, true, deadline, &mut orphans)
             .await?;

@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::interlink::CreateRequest;
 use super::names::{
-    self, NameKind, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL, SOURCE_NAME_ANNOTATION,
-    SOURCE_NAMESPACE_ANNOTATION, SOURCE_UID_ANNOTATION,
+    self, INSTANCE_LABEL, NameKind, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL,
+    SOURCE_NAME_ANNOTATION, SOURCE_NAMESPACE_ANNOTATION, SOURCE_UID_ANNOTATION,
 };
 use crate::plugin::config::OffloadingConfig;
 use crate::plugin::mesh::{self, MeshOptions, MeshOutcome};
@@ -258,6 +258,7 @@ pub fn plan(
             &namespace,
             &local,
             &local.uid,
+            &settings.offloading,
         ),
         spec: Some(spec),
         status: None,
@@ -289,6 +290,11 @@ pub fn plan(
             ),
         }),
     }
+    if let Some(annotations) = pod.metadata.annotations.as_mut() {
+        for key in names::LOCAL_ONLY_ANNOTATIONS {
+            annotations.remove(*key);
+        }
+    }
 
     let config_maps = config_maps
         .into_iter()
@@ -299,6 +305,7 @@ pub fn plan(
                 &namespace,
                 &local,
                 &object_uid(&cm.metadata),
+                &settings.offloading,
             ),
             data: cm.data.clone(),
             binary_data: cm.binary_data.clone(),
@@ -324,6 +331,7 @@ pub fn plan(
                     &namespace,
                     &local,
                     &object_uid(&secret.metadata),
+                    &settings.offloading,
                 ),
                 data: secret.data.clone(),
                 string_data: secret.string_data.clone(),
@@ -340,7 +348,14 @@ pub fn plan(
             ..ObjectMeta::default()
         };
         remote_secrets.push(Secret {
-            metadata: remote_metadata(&meta, &name, &namespace, &local, &local.uid),
+            metadata: remote_metadata(
+                &meta,
+                &name,
+                &namespace,
+                &local,
+                &local.uid,
+                &settings.offloading,
+            ),
             data: Some(data),
             type_: Some("Opaque".into()),
             ..Secret::default()
@@ -362,6 +377,7 @@ pub fn plan(
                     &namespace,
                     &local,
                     &object_uid(&pvc.metadata),
+                    &settings.offloading,
                 ),
                 spec,
                 status: None,
@@ -400,11 +416,14 @@ fn remote_metadata(
     namespace: &str,
     local: &LocalPod,
     source_uid: &str,
+    offloading: &OffloadingConfig,
 ) -> ObjectMeta {
     let mut labels = source.labels.clone().unwrap_or_default();
     labels.insert(OFFLOADING_LABEL.into(), OFFLOADING_VALUE.into());
+    labels.insert(INSTANCE_LABEL.into(), offloading.namespace_prefix.clone());
     labels.insert(POD_UID_LABEL.into(), local.uid.clone());
     let mut annotations = source.annotations.clone().unwrap_or_default();
+    annotations.remove(names::LAST_APPLIED_ANNOTATION);
     annotations.insert(SOURCE_UID_ANNOTATION.into(), source_uid.into());
     annotations.insert(
         SOURCE_NAME_ANNOTATION.into(),

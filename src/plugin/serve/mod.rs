@@ -127,7 +127,8 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         ))
         .build();
     let shutdown = CancellationToken::new();
-    let (cache, cache_task) = StatusCache::start(client.clone(), shutdown.clone());
+    let (cache, cache_task) =
+        StatusCache::start(client.clone(), &config.offloading, shutdown.clone());
     let offload = OffloadService::new(
         client,
         TransformSettings {

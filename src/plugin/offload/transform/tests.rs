@@ -344,3 +344,61 @@ fn skipped_mesh_injection_never_sends_the_pre_exec_annotation() {
         assert!(!plan.warnings[0].to_string().contains(key));
     }
 }
+
+#[test]
+fn every_remote_object_carries_the_instance_label() {
+    let plan = plan(&fixture("microservice-pod"), &settings()).expect("plan");
+    let metas = std::iter::once(&plan.pod.metadata)
+        .chain(plan.config_maps.iter().map(|o| &o.metadata))
+        .chain(plan.secrets.iter().map(|o| &o.metadata))
+        .chain(plan.pvcs.iter().map(|o| &o.metadata));
+    let mut count = 0;
+    for meta in metas {
+        count += 1;
+        assert_eq!(
+            meta.labels
+                .as_ref()
+                .and_then(|l| l.get(INSTANCE_LABEL))
+                .map(String::as_str),
+            Some("offloading"),
+            "{:?}",
+            meta.name
+        );
+    }
+    assert!(count >= 3, "pod, ConfigMaps and a Secret checked");
+}
+
+#[test]
+fn last_applied_configuration_is_not_copied_to_the_remote_pod() {
+    let mut request = fixture("microservice-pod");
+    let applied = r#"{"spec":{"containers":[{"env":[{"name":"PASSWORD","value":"hunter2"}]}]}}"#;
+    let mut annotations = BTreeMap::from([
+        (
+            names::LAST_APPLIED_ANNOTATION.to_owned(),
+            applied.to_owned(),
+        ),
+        (
+            names::WIREGUARD_SNIPPET_ANNOTATION.to_owned(),
+            "[Interface]\nPrivateKey = x".to_owned(),
+        ),
+        ("team.example/owner".to_owned(), "alice".to_owned()),
+    ]);
+    request.pod.metadata.annotations = Some(annotations.clone());
+    annotations.remove("team.example/owner");
+    for cm in &mut request.container[0].config_maps {
+        cm.metadata.annotations = Some(annotations.clone());
+    }
+    let plan = plan(&request, &settings()).expect("plan");
+    let remote = plan.pod.metadata.annotations.as_ref().expect("annotations");
+    assert!(!remote.contains_key(names::LAST_APPLIED_ANNOTATION));
+    assert!(!remote.contains_key(names::WIREGUARD_SNIPPET_ANNOTATION));
+    assert_eq!(
+        remote.get("team.example/owner").map(String::as_str),
+        Some("alice"),
+        "other annotations travel"
+    );
+    for cm in &plan.config_maps {
+        let annotations = cm.metadata.annotations.as_ref().expect("annotations");
+        assert!(!annotations.contains_key(names::LAST_APPLIED_ANNOTATION));
+    }
+}
