@@ -12,8 +12,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, PostParams};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 use serve_common::{Plugin, PluginOptions, all_running, fixture, new_uid, pod_of, wait_status};
@@ -207,4 +207,278 @@ async fn pods_created_without_the_instance_label_are_adopted() {
     assert_eq!(listed.items.len(), 1);
     call(&plugin, "POST", "/delete", &local).await;
     assert!(plugin.stop().success());
+}
+
+/// Deletes the test's Node objects when dropped (also when the test panics).
+struct NodesGuard {
+    kubeconfig: std::path::PathBuf,
+    names: Vec<String>,
+}
+
+impl Drop for NodesGuard {
+    fn drop(&mut self) {
+        let kubeconfig = self.kubeconfig.clone();
+        let names = self.names.clone();
+        // Drop cannot await, and a client of the test's runtime would wait for that (blocked) runtime: the
+        // deletes run on a private runtime in their own thread, with their own client.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                let Ok(kubeconfig) = kube::config::Kubeconfig::read_from(&kubeconfig) else {
+                    return;
+                };
+                let Ok(config) =
+                    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await
+                else {
+                    return;
+                };
+                let Ok(client) = kube::Client::try_from(config) else {
+                    return;
+                };
+                let nodes: Api<Node> = Api::all(client);
+                for name in names {
+                    let _ = nodes.delete(&name, &DeleteParams::default()).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The ping until `done` accepts its JSON (kwok makes new nodes Ready after a moment).
+async fn ping_until(plugin: &Plugin, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = plugin
+            .request("GET", "/status", Some(&json!([])))
+            .await
+            .expect("ping");
+        let body = reply.json();
+        if reply.status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: last ping {} {body}",
+            reply.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn figures(ping: &Value) -> Value {
+    let resources = &ping["resources"];
+    let gpu = resources["accelerators"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["resourceType"] == "nvidia.com/gpu"))
+        .map(|x| x["available"].clone())
+        .unwrap_or(Value::Null);
+    json!([
+        resources["cpu"],
+        resources["memory"],
+        resources["pods"],
+        gpu
+    ])
+}
+
+/// The ping reports allocatable minus requests on the kwok nodes the offloading selector and tolerations
+/// allow (two nodes of its own, labelled and tainted so no other test's pod lands there), follows a pod
+/// created and deleted directly on the remote cluster, ignores the plugin's own offloaded pod (the local
+/// scheduler counts it on the virtual node), applies caps, and makes no API request.
+/// Relies on: kwok managing every node (Ready), pods bound by spec.nodeName, field-selector watches of pods
+/// (spec.nodeName!=, status.phase!=) and a node watch.
+#[tokio::test]
+async fn ping_reports_free_capacity_of_the_matching_remote_nodes() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("serve-ping").await else {
+        return;
+    };
+    let client = cluster.client();
+    let tag = new_uid()[..8].to_owned();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut guard = NodesGuard {
+        kubeconfig: cluster.kubeconfig().to_owned(),
+        names: Vec::new(),
+    };
+    for (i, (cpu, memory, pods, gpus)) in [("8", "64Gi", "20", "4"), ("4", "16Gi", "10", "2")]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("ping-{tag}-{i}");
+        let node: Node = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": {"kwok.x-k8s.io/node": "fake"},
+                         "labels": {"kubernetes.io/hostname": name, "type": "kwok", "ikp.test/ping": tag}},
+            "spec": {"taints": [{"key": "ikp.test/ping", "value": tag, "effect": "NoSchedule"}]},
+            "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": pods, "nvidia.com/gpu": gpus},
+                       "allocatable": {"cpu": cpu, "memory": memory, "pods": pods, "nvidia.com/gpu": gpus}}
+        }))
+        .expect("node");
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
+        guard.names.push(name);
+    }
+    let selector = json!({"ikp.test/ping": tag}).to_string();
+    let tolerations =
+        json!([{"key": "ikp.test/ping", "operator": "Exists", "effect": "NoSchedule"}]).to_string();
+    let mut options = PluginOptions::new("ping", cluster.kubeconfig());
+    options.env = vec![
+        ("OFFLOADING_NAMESPACE_PREFIX", String::new()),
+        ("OFFLOADING_NODE_SELECTOR", selector.clone()),
+        ("OFFLOADING_NODE_TOLERATIONS", tolerations.clone()),
+    ];
+    let mut plugin = Plugin::start(options).await;
+    plugin.wait_ready().await;
+    let full = json!(["12", "80Gi", "30", "6"]);
+    let ping = ping_until(&plugin, "both nodes counted", |p| figures(p) == full).await;
+    assert_eq!(ping["status"], "ok");
+    assert!(
+        ping.get("taints").is_none(),
+        "taints not configured: {ping}"
+    );
+
+    // A pod created directly on the remote cluster, bound to the first node.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns.name());
+    let foreign: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "foreign"},
+        "spec": {"nodeName": guard.names[0],
+                 "tolerations": [{"key": "ikp.test/ping", "operator": "Exists"}],
+                 "containers": [{"name": "c", "image": "busybox", "resources": {
+                     "requests": {"cpu": "1500m", "memory": "1Gi", "nvidia.com/gpu": "1"},
+                     "limits": {"nvidia.com/gpu": "1"}}}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &foreign)
+        .await
+        .expect("foreign pod");
+    let less = json!(["10500m", "79Gi", "29", "5"]);
+    ping_until(&plugin, "the foreign pod subtracted", |p| {
+        figures(p) == less
+    })
+    .await;
+
+    // The plugin's own pod lands on these nodes but is not subtracted.
+    let uid = new_uid();
+    let body = fixture("simple-pod", ns.name(), &uid);
+    call(&plugin, "POST", "/create", &body).await;
+    wait_status(&plugin, &pod_of(&body), "Running", all_running).await;
+    let own = pods.get(&format!("test-pod-{uid}")).await.expect("own pod");
+    assert!(
+        guard.names.contains(
+            &own.spec
+                .as_ref()
+                .and_then(|s| s.node_name.clone())
+                .unwrap_or_default()
+        ),
+        "offloaded pod bound to a ping node"
+    );
+
+    // Pings cost no API request.
+    let before = plugin.metric("ikp_remote_api_requests_total").await;
+    for _ in 0..20 {
+        let reply = plugin
+            .request("GET", "/status", Some(&json!([])))
+            .await
+            .expect("ping");
+        assert_eq!(reply.status, 200);
+        assert_eq!(figures(&reply.json()), less, "own pod not subtracted");
+    }
+    let after = plugin.metric("ikp_remote_api_requests_total").await;
+    assert_eq!(before, after, "requests made by 20 pings");
+
+    pods.delete("foreign", &DeleteParams::default().grace_period(0))
+        .await
+        .expect("delete foreign");
+    ping_until(&plugin, "the foreign pod's requests freed", |p| {
+        figures(p) == full
+    })
+    .await;
+    call(&plugin, "POST", "/delete", &pod_of(&body)).await;
+    assert!(plugin.stop().success());
+
+    // Caps and taints from the config.
+    let mut options = PluginOptions::new("ping-capped", cluster.kubeconfig());
+    options.env = vec![
+        ("OFFLOADING_NAMESPACE_PREFIX", String::new()),
+        ("OFFLOADING_NODE_SELECTOR", selector),
+        ("OFFLOADING_NODE_TOLERATIONS", tolerations),
+        ("PING_MAX_CPU", "2".into()),
+        (
+            "PING_MAX_ACCELERATORS",
+            json!({"nvidia.com/gpu": "1"}).to_string(),
+        ),
+        (
+            "PING_TAINTS",
+            json!([{"key": "remote.example/gpu", "value": "true", "effect": "NoSchedule"}])
+                .to_string(),
+        ),
+    ];
+    let mut capped = Plugin::start(options).await;
+    capped.wait_ready().await;
+    let ping = ping_until(&capped, "capped", |p| {
+        figures(p) == json!(["2", "80Gi", "30", "1"])
+    })
+    .await;
+    assert_eq!(
+        ping["taints"],
+        json!([{"key": "remote.example/gpu", "value": "true", "effect": "NoSchedule"}])
+    );
+    assert!(capped.stop().success());
+    drop(guard);
+}
+
+/// A remote cluster that cannot be read: the ping answers 503 with the reason instead of figures; fixed
+/// figures are reported as configured. Relies on nothing listening on port 1 of the loopback address.
+#[tokio::test]
+async fn ping_says_when_the_remote_cluster_cannot_be_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        json!({"apiVersion": "v1", "kind": "Config",
+               "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": true}}],
+               "users": [{"name": "u", "user": {"token": "ikp-test-unreachable-cluster-token"}}],
+               "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+               "current-context": "x"})
+        .to_string(),
+    )
+    .expect("kubeconfig");
+    let mut plugin = Plugin::start(PluginOptions::new("ping-unreachable", &kubeconfig)).await;
+    let reply = plugin
+        .request("GET", "/status", Some(&json!([])))
+        .await
+        .expect("ping");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["status"], "error");
+    assert!(
+        body["error"].as_str().is_some_and(
+            |e| e.starts_with("remote cluster cannot be read:") && e.contains("not synced")
+        ),
+        "{body}"
+    );
+    assert!(plugin.stop().success());
+
+    let mut options = PluginOptions::new("ping-fixed", &kubeconfig);
+    options.env.push(("PING_RESOURCES", "fixed".into()));
+    options.env.push(("PING_FIXED_CPU", "64".into()));
+    options.env.push((
+        "PING_FIXED_ACCELERATORS",
+        json!({"amd.com/gpu": "2"}).to_string(),
+    ));
+    options.env.push(("PING_TAINTS", "[]".into()));
+    let mut fixed = Plugin::start(options).await;
+    // The pod status watch cannot sync either: still 503, fixed figures or not.
+    let reply = fixed
+        .request("GET", "/status", Some(&json!([])))
+        .await
+        .expect("ping");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(fixed.stop().success());
 }

@@ -53,7 +53,8 @@ type Rule = (
 );
 
 /// What offloading pods needs, tunnel or not: remote namespaces looked up and created; pods created,
-/// read, deleted, listed and watched everywhere (the status cache); their logs; the ConfigMaps, Secrets
+/// read, deleted, listed and watched everywhere (the status cache), patched (the instance label put on
+/// pods of older versions at start-up); their logs; the ConfigMaps, Secrets
 /// and claims they mount, created, replaced on a repeated create, found by label and deleted.
 const OFFLOAD: &[Rule] = &[
     ("", "namespaces", "", &["get", "create"]),
@@ -61,7 +62,7 @@ const OFFLOAD: &[Rule] = &[
         "",
         "pods",
         "",
-        &["get", "list", "watch", "create", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     ("", "pods", "log", &["get"]),
     (
@@ -83,6 +84,10 @@ const OFFLOAD: &[Rule] = &[
         &["get", "list", "create", "update", "delete"],
     ),
 ];
+
+/// With `ping.resources = remote` (the default): the nodes listed and watched for the capacity the ping
+/// reports (pods are already listed and watched everywhere).
+const CAPACITY: &[Rule] = &[("", "nodes", "", &["list", "watch"])];
 
 /// With `[tcp_tunnel]`: the bastion namespace applied (server-side apply); a headless Service per port in
 /// the pod's namespace. A server-side apply that creates an object is authorized as `patch` and `create`.
@@ -137,6 +142,12 @@ fn expand(rules: &[Rule], namespace: Option<&str>, out: &mut Vec<Permission>) {
 pub fn required(config: &ServeConfig) -> Vec<Permission> {
     let mut out = Vec::new();
     expand(OFFLOAD, None, &mut out);
+    if matches!(
+        config.ping.resources,
+        crate::plugin::config::ResourceReport::Remote { .. }
+    ) {
+        expand(CAPACITY, None, &mut out);
+    }
     if config.tcp_tunnel.enabled {
         expand(TUNNEL_EVERYWHERE, None, &mut out);
         expand(

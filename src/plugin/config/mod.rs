@@ -63,6 +63,16 @@ const KEYS: &[(&str, &str)] = &[
     ("tcp_tunnel", "gateway_host"),
     ("tcp_tunnel", "gateway_port"),
     ("tcp_tunnel", "gateway_ssh_private_key"),
+    ("ping", "resources"),
+    ("ping", "fixed_cpu"),
+    ("ping", "fixed_memory"),
+    ("ping", "fixed_pods"),
+    ("ping", "fixed_accelerators"),
+    ("ping", "max_cpu"),
+    ("ping", "max_memory"),
+    ("ping", "max_pods"),
+    ("ping", "max_accelerators"),
+    ("ping", "taints"),
 ];
 
 /// Upper bound of the `[app]` timeouts (seconds) and connection limit: beyond it a value is a typo.
@@ -138,7 +148,7 @@ pub enum ConfigError {
     },
     /// A section that no version of the plugin knows.
     #[error(
-        "config file {path}: unknown section [{section}] (expected one of app, log, k8s, offloading, mesh, tcp_tunnel)"
+        "config file {path}: unknown section [{section}] (expected one of app, log, k8s, offloading, mesh, tcp_tunnel, ping)"
     )]
     UnknownSection {
         /// The file.
@@ -390,6 +400,67 @@ pub struct TunnelConfig {
     pub gateway_ssh_private_key: Option<SecretString>,
 }
 
+/// Resource figures in milli-units (see [`crate::k8s::quantity`]); `None`/absent = not set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResourceFigures {
+    /// CPU, milli-cores.
+    pub cpu: Option<i128>,
+    /// Memory, milli-bytes.
+    pub memory: Option<i128>,
+    /// Pods, milli-pods (a whole number of pods times 1000).
+    pub pods: Option<i128>,
+    /// Extended resources (`nvidia.com/gpu`, ...), milli-units of whole devices.
+    pub accelerators: BTreeMap<String, i128>,
+}
+
+/// What the ping (`GET /status` with `[]`) reports as the virtual node's resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceReport {
+    /// The remote cluster's free resources on the nodes the offloaded pods may use, each figure capped by
+    /// the given maximum.
+    Remote {
+        /// Upper bounds.
+        max: ResourceFigures,
+    },
+    /// Fixed figures; the remote nodes are not watched.
+    Fixed(ResourceFigures),
+    /// No resources in the answer (the virtual node keeps its configured capacity).
+    Off,
+}
+
+/// A taint the ping asks the Virtual Kubelet to put on the virtual node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingTaint {
+    /// Taint key.
+    pub key: String,
+    /// Taint value.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+/// `[ping]`: what the answer to the InterLink ping carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingConfig {
+    /// The resources part.
+    pub resources: ResourceReport,
+    /// Taints to publish; `None` leaves the virtual node's taints alone, `Some([])` clears them.
+    pub taints: Option<Vec<PingTaint>>,
+}
+
+impl Default for PingConfig {
+    fn default() -> Self {
+        Self {
+            resources: ResourceReport::Remote {
+                max: ResourceFigures::default(),
+            },
+            taints: None,
+        }
+    }
+}
+
 /// The whole configuration of `ikp serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -407,6 +478,8 @@ pub struct ServeConfig {
     pub mesh: MeshOptions,
     /// `[tcp_tunnel]`.
     pub tcp_tunnel: TunnelConfig,
+    /// `[ping]`.
+    pub ping: PingConfig,
     /// Keys that were set but have no effect here (logged at start-up).
     pub ignored_keys: Vec<String>,
 }
@@ -650,6 +723,7 @@ fn resolve(raw: &Raw<'_>) -> Result<ServeConfig, ConfigError> {
         offloading: resolve_offloading(raw)?,
         mesh: resolve_mesh(raw)?,
         tcp_tunnel: resolve_tunnel(raw)?,
+        ping: resolve_ping(raw)?,
         ignored_keys,
     })
 }
@@ -1062,6 +1136,147 @@ fn resolve_tunnel(raw: &Raw<'_>) -> Result<TunnelConfig, ConfigError> {
 /// What a namespace name (or prefix) must be.
 const DNS_LABEL_EXPECTED: &str =
     "a DNS label (lower-case letters, digits and '-', at most 63 characters)";
+
+/// The taint key the Virtual Kubelet owns and never takes from a ping.
+const SYSTEM_TAINT_KEY: &str = "virtual-node.interlink/no-schedule";
+
+fn resolve_ping(raw: &Raw<'_>) -> Result<PingConfig, ConfigError> {
+    let set = |key| raw.get("ping", key).filter(|v| !v.value.trim().is_empty());
+    let figures =
+        |keys: [&'static str; 4]| -> Result<(ResourceFigures, Option<RawValue>), ConfigError> {
+            let mut figures = ResourceFigures::default();
+            let mut first = None;
+            for (i, key) in keys.into_iter().enumerate() {
+                let Some(v) = set(key) else { continue };
+                if i == 3 {
+                    let map: BTreeMap<String, String> = v.json(
+                    "a JSON object of extended resource names to whole numbers, such as {\"nvidia.com/gpu\": \"4\"}",
+                )?;
+                    for (name, amount) in map {
+                        if !name.contains('/') {
+                            return Err(v.invalid(format!(
+                            "extended resource names with a domain (such as nvidia.com/gpu), not {name:?}"
+                        )));
+                        }
+                        figures.accelerators.insert(name, count(&v, &amount)?);
+                    }
+                } else {
+                    let value = match i {
+                        2 => count(&v, &v.value)?,
+                        _ => quantity(&v)?,
+                    };
+                    match i {
+                        0 => figures.cpu = Some(value),
+                        1 => figures.memory = Some(value),
+                        _ => figures.pods = Some(value),
+                    }
+                }
+                first.get_or_insert(v);
+            }
+            Ok((figures, first))
+        };
+    let (fixed, fixed_key) = figures([
+        "fixed_cpu",
+        "fixed_memory",
+        "fixed_pods",
+        "fixed_accelerators",
+    ])?;
+    let (max, max_key) = figures(["max_cpu", "max_memory", "max_pods", "max_accelerators"])?;
+    let mode = raw.get("ping", "resources");
+    let mode_text = mode.as_ref().map_or_else(
+        || "remote".to_owned(),
+        |v| v.value.trim().to_ascii_lowercase(),
+    );
+    let resources = match mode_text.as_str() {
+        "remote" => {
+            if let Some(v) = fixed_key {
+                return Err(
+                    v.invalid("no value: fixed_* keys apply only with ping.resources = fixed")
+                );
+            }
+            ResourceReport::Remote { max }
+        }
+        "fixed" => {
+            if let Some(v) = max_key {
+                return Err(
+                    v.invalid("no value: max_* keys apply only with ping.resources = remote")
+                );
+            }
+            if fixed_key.is_none() {
+                return Err(ConfigError::InvalidValue {
+                    key: "ping.fixed_cpu".into(),
+                    value: "(unset)".into(),
+                    origin: Origin::Default,
+                    expected: "at least one of ping.fixed_cpu, fixed_memory, fixed_pods, fixed_accelerators with ping.resources = fixed".into(),
+                });
+            }
+            ResourceReport::Fixed(fixed)
+        }
+        "off" => {
+            if let Some(v) = fixed_key.or(max_key) {
+                return Err(v.invalid(
+                    "no value: fixed_* and max_* keys do not apply with ping.resources = off",
+                ));
+            }
+            ResourceReport::Off
+        }
+        _ => {
+            return Err(ConfigError::InvalidValue {
+                key: "ping.resources".into(),
+                value: format!("{:?}", mode.as_ref().map_or("", |v| v.value.as_str())),
+                origin: mode.map_or(Origin::Default, |v| v.origin),
+                expected: "remote, fixed or off".into(),
+            });
+        }
+    };
+    let taints = match raw.get("ping", "taints") {
+        Some(v) if !v.value.trim().is_empty() => {
+            let taints: Vec<PingTaint> =
+                v.json("a JSON list of {\"key\", \"value\", \"effect\"} objects")?;
+            for taint in &taints {
+                if taint.key.trim().is_empty() || taint.key == SYSTEM_TAINT_KEY {
+                    return Err(v.invalid(format!(
+                        "taint keys that are not empty and not {SYSTEM_TAINT_KEY} (the Virtual Kubelet keeps that one itself)"
+                    )));
+                }
+                if !matches!(
+                    taint.effect.as_str(),
+                    "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+                ) {
+                    return Err(v.invalid(format!(
+                        "effect NoSchedule, PreferNoSchedule or NoExecute for taint {:?}, not {:?}",
+                        taint.key, taint.effect
+                    )));
+                }
+            }
+            Some(taints)
+        }
+        _ => None,
+    };
+    Ok(PingConfig { resources, taints })
+}
+
+/// A non-negative quantity in milli-units.
+fn quantity(v: &RawValue) -> Result<i128, ConfigError> {
+    crate::k8s::quantity::parse_milli(&v.value)
+        .ok()
+        .filter(|q| *q >= 0)
+        .ok_or_else(|| v.invalid("a non-negative Kubernetes quantity such as 64, 500m or 256Gi"))
+}
+
+/// A non-negative whole number (pods, devices) in milli-units.
+fn count(v: &RawValue, text: &str) -> Result<i128, ConfigError> {
+    crate::k8s::quantity::parse_milli(text)
+        .ok()
+        .filter(|q| *q >= 0 && q % 1000 == 0)
+        .ok_or_else(|| {
+            let mut err = v.invalid("a non-negative whole number");
+            if let ConfigError::InvalidValue { value, .. } = &mut err {
+                *value = format!("{text:?}");
+            }
+            err
+        })
+}
 
 /// Whether `s` is an RFC 1123 label.
 pub fn is_dns_label(s: &str) -> bool {

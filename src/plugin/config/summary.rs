@@ -200,6 +200,55 @@ pub fn summary(config: &ServeConfig, server: Option<&str>) -> String {
     } else {
         line("tcp tunnel", "off".to_owned());
     }
+    let figures = |f: &super::ResourceFigures| {
+        let mut parts = Vec::new();
+        if let Some(cpu) = f.cpu {
+            parts.push(format!("cpu {}", crate::k8s::quantity::format_cpu(cpu)));
+        }
+        if let Some(memory) = f.memory {
+            parts.push(format!(
+                "memory {}",
+                crate::k8s::quantity::format_bytes(memory)
+            ));
+        }
+        if let Some(pods) = f.pods {
+            parts.push(format!("pods {}", crate::k8s::quantity::format_count(pods)));
+        }
+        for (name, amount) in &f.accelerators {
+            parts.push(format!(
+                "{name} {}",
+                crate::k8s::quantity::format_count(*amount)
+            ));
+        }
+        parts
+    };
+    line(
+        "ping resources",
+        match &config.ping.resources {
+            super::ResourceReport::Remote { max } if figures(max).is_empty() => {
+                "free on the remote nodes offloaded pods may use".to_owned()
+            }
+            super::ResourceReport::Remote { max } => format!(
+                "free on the remote nodes offloaded pods may use, at most {}",
+                figures(max).join(", ")
+            ),
+            super::ResourceReport::Fixed(fixed) => format!("fixed: {}", figures(fixed).join(", ")),
+            super::ResourceReport::Off => "not reported".to_owned(),
+        },
+    );
+    line(
+        "ping taints",
+        match &config.ping.taints {
+            None => "not published".to_owned(),
+            Some(taints) => list_or_none(taints.iter().map(|t| {
+                if t.value.is_empty() {
+                    format!("{}:{}", t.key, t.effect)
+                } else {
+                    format!("{}={}:{}", t.key, t.value, t.effect)
+                }
+            })),
+        },
+    );
     line(
         "ignored keys",
         list_or_none(config.ignored_keys.iter().cloned()),

@@ -507,3 +507,96 @@ fn connection_limits_have_defaults_and_refuse_zero() {
         }
     }
 }
+
+#[test]
+fn ping_section_modes_caps_and_taints() {
+    let config = load_with(None, &[], FlagOverrides::default()).expect("defaults");
+    assert_eq!(config.ping, PingConfig::default());
+    let config = load_with(
+        Some("[ping]\nmax_cpu = 2500m\nmax_accelerators = {\"nvidia.com/gpu\": \"1\"}\n"),
+        &[(
+            "PING_TAINTS",
+            r#"[{"key": "remote/gpu", "value": "yes", "effect": "NoExecute"}]"#,
+        )],
+        FlagOverrides::default(),
+    )
+    .expect("caps");
+    let ResourceReport::Remote { max } = &config.ping.resources else {
+        panic!("remote expected")
+    };
+    assert_eq!(max.cpu, Some(2500));
+    assert_eq!(max.accelerators.get("nvidia.com/gpu"), Some(&1000));
+    assert_eq!(config.ping.taints.as_ref().map(Vec::len), Some(1));
+    let config = load_with(
+        None,
+        &[("PING_RESOURCES", "fixed"), ("PING_FIXED_MEMORY", "2Ti")],
+        FlagOverrides::default(),
+    )
+    .expect("fixed");
+    assert_eq!(
+        config.ping.resources,
+        ResourceReport::Fixed(ResourceFigures {
+            memory: Some((2i128 << 40) * 1000),
+            ..ResourceFigures::default()
+        })
+    );
+    let config =
+        load_with(None, &[("PING_RESOURCES", "OFF")], FlagOverrides::default()).expect("off");
+    assert_eq!(config.ping.resources, ResourceReport::Off);
+}
+
+#[test]
+fn bad_ping_values_name_the_key_and_the_expectation() {
+    for (env, needle) in [
+        (
+            ("PING_RESOURCES", "sometimes"),
+            "`ping.resources`: expected remote, fixed or off",
+        ),
+        (
+            ("PING_MAX_CPU", "lots"),
+            "`ping.max_cpu`: expected a non-negative Kubernetes quantity",
+        ),
+        (
+            ("PING_MAX_PODS", "1.5"),
+            "`ping.max_pods`: expected a non-negative whole number",
+        ),
+        (
+            ("PING_FIXED_CPU", "4"),
+            "fixed_* keys apply only with ping.resources = fixed",
+        ),
+        (
+            ("PING_MAX_ACCELERATORS", r#"{"gpu": "1"}"#),
+            "extended resource names with a domain",
+        ),
+        (
+            ("PING_TAINTS", r#"[{"key": "k", "effect": "Never"}]"#),
+            "effect NoSchedule",
+        ),
+        (
+            (
+                "PING_TAINTS",
+                r#"[{"key": "virtual-node.interlink/no-schedule", "effect": "NoSchedule"}]"#,
+            ),
+            "the Virtual Kubelet keeps that one itself",
+        ),
+        (
+            ("PING_TAINTS", r#"[{"key": "k"}]"#),
+            "`ping.taints` is not valid JSON",
+        ),
+    ] {
+        let err = load_with(None, &[env], FlagOverrides::default()).expect_err(needle);
+        let message = err.to_string();
+        assert!(message.contains(needle), "{message}");
+        assert!(message.contains("environment variable PING_"), "{message}");
+    }
+    let err = load_with(
+        None,
+        &[("PING_RESOURCES", "fixed")],
+        FlagOverrides::default(),
+    )
+    .expect_err("no figures");
+    assert!(
+        err.to_string().contains("at least one of ping.fixed_cpu"),
+        "{err}"
+    );
+}

@@ -198,3 +198,44 @@ mod tests {
         );
     }
 }
+
+/// The answer to the ping (`GET /status` with `[]`), the Go `PingResponse`: the Virtual Kubelet sets the
+/// virtual node's capacity and allocatable from `resources` and its taints from `taints`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PingResponse {
+    /// `ok`.
+    pub status: String,
+    /// Absent: the virtual node keeps its resources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<PingResources>,
+    /// Absent: the virtual node keeps its taints; `[]` clears them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taints: Option<Vec<crate::plugin::config::PingTaint>>,
+}
+
+/// `resources` of a [`PingResponse`] (Kubernetes quantity strings).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PingResources {
+    /// CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    /// Pods (a whole number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pods: Option<String>,
+    /// Extended resources.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<PingAccelerator>,
+}
+
+/// One extended resource of [`PingResources`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PingAccelerator {
+    /// Resource name, e.g. `nvidia.com/gpu`.
+    #[serde(rename = "resourceType")]
+    pub resource_type: String,
+    /// Whole number available.
+    pub available: String,
+}

@@ -3,6 +3,7 @@
 //! the remote calls ([`service`]), with per-pod serialisation and background cleanup ([`cleanup`]).
 
 pub mod bounded;
+pub mod capacity;
 pub mod cleanup;
 pub mod interlink;
 pub mod names;

@@ -29,6 +29,7 @@ use crate::deploy::FIELD_MANAGER;
 use crate::k8s;
 
 use super::bounded::BoundedMap;
+use super::capacity::WatchHealth;
 use super::cleanup::{ClaimPolicy, CleanupTarget, CreateTicket, Janitor, PodGate, RETRY_INITIAL};
 use super::interlink::{CreateRequest, CreateResponse, LogRequest, PodStatusEntry};
 use super::names::{
@@ -232,6 +233,8 @@ pub struct StatusCache {
     vanished: Arc<Mutex<BoundedMap<Time>>>,
     /// Local UIDs being deleted through `/delete`: their disappearance is expected.
     deleting: Arc<Mutex<BoundedMap<()>>>,
+    /// Whether the watch works (the ping reports a failing one).
+    health: Arc<WatchHealth>,
 }
 
 /// The label selector of the pods of the plugin instance with namespace prefix `instance`.
@@ -260,6 +263,7 @@ impl StatusCache {
                 DELETING_TTL,
                 BOOKKEEPING_CAPACITY,
             ))),
+            health: Arc::default(),
         };
         let config =
             watcher::Config::default().labels(&instance_selector(&offloading.namespace_prefix));
@@ -277,7 +281,10 @@ impl StatusCache {
             while let Some(event) = events.next().await {
                 match event {
                     Ok(event) => observer.observe(&event),
-                    Err(err) => tracing::warn!(error = %err, "remote pod watch failed; retrying"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "remote pod watch failed; retrying");
+                        observer.health.failed(err.to_string());
+                    }
                 }
             }
         });
@@ -285,6 +292,10 @@ impl StatusCache {
     }
 
     fn observe(&self, event: &Event<Pod>) {
+        match event {
+            Event::InitDone => self.health.mark_synced(),
+            _ => self.health.event(),
+        }
         match event {
             Event::InitDone => {
                 if !self.synced.swap(true, Ordering::SeqCst) {
@@ -307,6 +318,11 @@ impl StatusCache {
             }
             Event::Init => {}
         }
+    }
+
+    /// Why the cached statuses cannot be trusted now, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        self.health.problem()
     }
 
     /// Whether the initial list has completed.

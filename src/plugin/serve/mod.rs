@@ -26,6 +26,8 @@ use tower::ServiceBuilder;
 use tracing::Instrument;
 
 use crate::plugin::config::{ListenAddress, ServeConfig};
+use crate::plugin::config::{PingConfig, ResourceReport};
+use crate::plugin::offload::capacity::{self, RemoteCapacity};
 use crate::plugin::offload::interlink::{CreateRequest, LogRequest};
 use crate::plugin::offload::service::{OffloadError, OffloadService, StatusCache, TunnelHook};
 use crate::plugin::offload::transform::TransformSettings;
@@ -87,6 +89,8 @@ pub struct AppState {
     /// SHA-256 of the bearer token requests must carry, if one is configured (the token itself is not kept).
     auth_token_digest: Option<[u8; 32]>,
     shutdown: CancellationToken,
+    ping: Arc<PingConfig>,
+    capacity: Option<RemoteCapacity>,
     log_requests: bool,
     openapi: Arc<serde_json::Value>,
 }
@@ -129,6 +133,14 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     let shutdown = CancellationToken::new();
     let (cache, cache_task) =
         StatusCache::start(client.clone(), &config.offloading, shutdown.clone());
+    let capacity = match config.ping.resources {
+        ResourceReport::Remote { .. } => {
+            let (capacity, tasks) =
+                RemoteCapacity::start(client.clone(), config.offloading.clone(), shutdown.clone());
+            Some((capacity, tasks))
+        }
+        _ => None,
+    };
     let offload = OffloadService::new(
         client,
         TransformSettings {
@@ -152,6 +164,8 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
             .as_ref()
             .map(|token| token_digest(token.expose().as_bytes())),
         shutdown: shutdown.clone(),
+        ping: Arc::new(config.ping.clone()),
+        capacity: capacity.as_ref().map(|(c, _)| c.clone()),
         log_requests: config.log.requests_enabled,
         openapi: Arc::new(openapi::document(&config.app)),
     };
@@ -198,6 +212,9 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     shutdown.cancel();
     let _ = cache_task.await;
     let _ = cleanup_task.await;
+    for task in capacity.into_iter().flat_map(|(_, tasks)| tasks) {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     result
 }
@@ -657,11 +674,35 @@ async fn status(
     let bytes = read_body(&state, &headers, body).await?;
     let pods = parse_status_body(&bytes)?;
     if pods.is_empty() {
-        // The InterLink ping: answer without touching the remote cluster.
-        return Ok(axum::Json(serde_json::json!([])).into_response());
+        return Ok(ping(&state));
     }
     let entries = state.offload.status(&pods).await?;
     Ok(axum::Json(entries).into_response())
+}
+
+/// The InterLink ping (`GET /status` with `[]`): status, resources and taints from the watch caches, without
+/// a request to the remote cluster; 503 while a watch is not synced or failing, so the virtual node shows
+/// the remote cluster cannot be read instead of stale figures.
+fn ping(state: &AppState) -> Response {
+    let problems = [state
+        .offload
+        .cache()
+        .problem()
+        .map(|p| format!("remote pod status watch {p}"))];
+    match capacity::ping_answer(&state.ping, state.capacity.as_ref(), &problems) {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(problem) => {
+            tracing::warn!(problem = %problem, "ping: the remote cluster cannot be read");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({
+                    "status": "error",
+                    "error": format!("remote cluster cannot be read: {problem}"),
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn logs(
