@@ -162,13 +162,24 @@ async fn malformed_requests_get_4xx_json_naming_the_field() {
     expect_error(&plugin, "POST", "/create", &big, 413, None).await;
     expect_error(&plugin, "GET", "/nope", "", 404, None).await;
 
-    // The ping answers without the (unreachable) remote cluster.
+    // The ping says that the (unreachable) remote cluster cannot be read, as JSON, on both methods.
     for method in ["GET", "POST"] {
         let reply = plugin
             .request(method, "/status", Some(&json!([])))
             .await
             .expect("ping");
-        assert_eq!((reply.status, reply.json()), (200, json!([])));
+        let body = reply.json();
+        assert_eq!(
+            (reply.status, &body["status"]),
+            (503, &json!("error")),
+            "{body}"
+        );
+        assert!(
+            body["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("remote cluster cannot be read")),
+            "{body}"
+        );
     }
     let reply = plugin
         .request("GET", "/healthz", None)
@@ -584,7 +595,8 @@ async fn a_configured_bearer_token_is_required_and_never_logged() {
         wait,
     )
     .await;
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Past the token check: the ping itself answers 503, the remote cluster being unreachable.
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     let metrics = raw_exchange(
         port,
         b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",

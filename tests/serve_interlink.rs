@@ -154,7 +154,8 @@ async fn two_instances_on_one_remote_cluster_ignore_each_other() {
 
 /// A remote pod created before the instance label existed (only `interlink.io=offloading`) is labelled at
 /// start-up by the instance whose namespace mapping it matches, and its status is served from the cache;
-/// another instance's unlabelled pod is left alone.
+/// another instance's unlabelled pod is left alone. The instance has a prefix of its own (its namespace
+/// excluded, so the pods stay there): other tests' instances with the empty prefix run at the same time.
 #[tokio::test]
 async fn pods_created_without_the_instance_label_are_adopted() {
     let Some((cluster, ns)) = TestCluster::with_namespace("serve-adopt").await else {
@@ -178,7 +179,7 @@ async fn pods_created_without_the_instance_label_are_adopted() {
     pods.create(&PostParams::default(), &legacy(&ours, &uid, ns.name()))
         .await
         .expect("legacy pod");
-    // Source namespace "other": with an empty prefix it would live in "other", not here.
+    // Source namespace "other": this instance maps it to "<prefix>-other", not here.
     let other_uid = new_uid();
     let theirs = format!("test-pod-{other_uid}");
     pods.create(
@@ -188,12 +189,12 @@ async fn pods_created_without_the_instance_label_are_adopted() {
     .await
     .expect("foreign legacy pod");
 
-    let mut plugin = Plugin::start(PluginOptions::new("adopt", cluster.kubeconfig())).await;
-    plugin.wait_ready().await;
+    let prefix = format!("adopt{}", &new_uid()[..8]);
+    let mut plugin = instance(&cluster, "adopt", &prefix, ns.name()).await;
     let adopted = pods.get(&ours).await.expect("pod");
     assert_eq!(
         adopted.labels().get(INSTANCE_LABEL).map(String::as_str),
-        Some("")
+        Some(prefix.as_str())
     );
     let foreign = pods.get(&theirs).await.expect("pod");
     assert_eq!(foreign.labels().get(INSTANCE_LABEL), None);
@@ -201,7 +202,7 @@ async fn pods_created_without_the_instance_label_are_adopted() {
     assert_eq!(entry["JID"], json!(adopted.uid()));
     assert_eq!(plugin.metric("ikp_offloaded_pods").await, 1.0);
     let listed = pods
-        .list(&ListParams::default().labels(&format!("{INSTANCE_LABEL}=")))
+        .list(&ListParams::default().labels(&format!("{INSTANCE_LABEL}={prefix}")))
         .await
         .expect("list");
     assert_eq!(listed.items.len(), 1);
@@ -288,8 +289,8 @@ fn figures(ping: &Value) -> Value {
 
 /// The ping reports allocatable minus requests on the kwok nodes the offloading selector and tolerations
 /// allow (two nodes of its own, labelled and tainted so no other test's pod lands there), follows a pod
-/// created and deleted directly on the remote cluster, ignores the plugin's own offloaded pod (the local
-/// scheduler counts it on the virtual node), applies caps, and makes no API request.
+/// created and deleted directly on the remote cluster and the plugin's own offloaded pod (every
+/// non-terminated pod bound there is subtracted), applies caps, and makes no API request.
 /// Relies on: kwok managing every node (Ready), pods bound by spec.nodeName, field-selector watches of pods
 /// (spec.nodeName!=, status.phase!=) and a node watch.
 #[tokio::test]
@@ -363,7 +364,7 @@ async fn ping_reports_free_capacity_of_the_matching_remote_nodes() {
     })
     .await;
 
-    // The plugin's own pod lands on these nodes but is not subtracted.
+    // The plugin's own pod lands on these nodes and is subtracted like any other (10m, 32Mi, one pod).
     let uid = new_uid();
     let body = fixture("simple-pod", ns.name(), &uid);
     call(&plugin, "POST", "/create", &body).await;
@@ -379,6 +380,12 @@ async fn ping_reports_free_capacity_of_the_matching_remote_nodes() {
         "offloaded pod bound to a ping node"
     );
 
+    let with_own = json!(["10490m", "80864Mi", "28", "5"]);
+    ping_until(&plugin, "the offloaded pod subtracted", |p| {
+        figures(p) == with_own
+    })
+    .await;
+
     // Pings cost no API request.
     let before = plugin.metric("ikp_remote_api_requests_total").await;
     for _ in 0..20 {
@@ -387,7 +394,7 @@ async fn ping_reports_free_capacity_of_the_matching_remote_nodes() {
             .await
             .expect("ping");
         assert_eq!(reply.status, 200);
-        assert_eq!(figures(&reply.json()), less, "own pod not subtracted");
+        assert_eq!(figures(&reply.json()), with_own, "own pod subtracted");
     }
     let after = plugin.metric("ikp_remote_api_requests_total").await;
     assert_eq!(before, after, "requests made by 20 pings");
@@ -395,11 +402,16 @@ async fn ping_reports_free_capacity_of_the_matching_remote_nodes() {
     pods.delete("foreign", &DeleteParams::default().grace_period(0))
         .await
         .expect("delete foreign");
+    let own_only = json!(["11990m", "81888Mi", "29", "6"]);
     ping_until(&plugin, "the foreign pod's requests freed", |p| {
-        figures(p) == full
+        figures(p) == own_only
     })
     .await;
     call(&plugin, "POST", "/delete", &pod_of(&body)).await;
+    ping_until(&plugin, "the offloaded pod's requests freed", |p| {
+        figures(p) == full
+    })
+    .await;
     assert!(plugin.stop().success());
 
     // Caps and taints from the config.

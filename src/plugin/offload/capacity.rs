@@ -2,10 +2,11 @@
 //! computed from two watch caches (nodes; scheduled, non-terminated pods) so a ping makes no API request.
 //!
 //! Free = allocatable of the Ready, schedulable nodes that match `offloading.node_selector` and whose
-//! NoSchedule/NoExecute taints `offloading.node_tolerations` tolerate, minus the requests (and count) of the
-//! pods bound to those nodes — except this instance's own offloaded pods: the Virtual Kubelet makes the
-//! reported figures the virtual node's allocatable, and the local scheduler already subtracts the requests
-//! of the pods bound to the virtual node, which are exactly those pods.
+//! NoSchedule/NoExecute taints `offloading.node_tolerations` tolerate, minus the requests (and count) of
+//! every non-terminated pod bound to those nodes, this plugin's own offloaded pods included: the figure is
+//! what the remote cluster has free (as the Slurm plugin reports total minus allocated). The local
+//! scheduler also subtracts the pods bound to the virtual node from that figure, so an offloaded pod
+//! counts twice there: conservative, never more pods placed than the remote cluster can run.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,6 @@ use kube::{Api, Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::interlink::{PingAccelerator, PingResources, PingResponse};
-use super::names::{INSTANCE_LABEL, OFFLOADING_LABEL, OFFLOADING_VALUE};
 use crate::k8s::quantity::{self, format_bytes, format_count, format_cpu};
 use crate::plugin::config::{OffloadingConfig, PingConfig, ResourceFigures, ResourceReport};
 
@@ -329,13 +329,6 @@ fn usage_key(pod: &Pod) -> String {
     )
 }
 
-/// This instance's own pods: the local scheduler already accounts for them (see the module doc).
-fn is_own(pod: &Pod, instance: &str) -> bool {
-    let labels = pod.labels();
-    labels.get(OFFLOADING_LABEL).map(String::as_str) == Some(OFFLOADING_VALUE)
-        && labels.get(INSTANCE_LABEL).map(String::as_str) == Some(instance)
-}
-
 fn usage_of(pod: &Pod) -> Option<Usage> {
     let spec = pod.spec.as_ref()?;
     let node = spec.node_name.clone().filter(|n| !n.is_empty())?;
@@ -352,13 +345,11 @@ fn usage_of(pod: &Pod) -> Option<Usage> {
 }
 
 impl UsageStore {
-    fn apply(&mut self, event: Event<Pod>, instance: &str) {
+    fn apply(&mut self, event: Event<Pod>) {
         match event {
             Event::Init => self.relisting = Some(HashMap::new()),
             Event::InitApply(pod) => {
-                if let (Some(map), Some(usage)) = (self.relisting.as_mut(), usage_of(&pod))
-                    && !is_own(&pod, instance)
-                {
+                if let (Some(map), Some(usage)) = (self.relisting.as_mut(), usage_of(&pod)) {
                     map.insert(usage_key(&pod), usage);
                 }
             }
@@ -367,7 +358,7 @@ impl UsageStore {
                     self.current = map;
                 }
             }
-            Event::Apply(pod) => match usage_of(&pod).filter(|_| !is_own(&pod, instance)) {
+            Event::Apply(pod) => match usage_of(&pod) {
                 Some(usage) => {
                     self.current.insert(usage_key(&pod), usage);
                 }
@@ -447,14 +438,13 @@ impl RemoteCapacity {
         let pod_events = watcher::watcher(Api::<Pod>::all(client), pod_config).default_backoff();
         let usage = capacity.usage.clone();
         let health = capacity.pod_health.clone();
-        let instance = capacity.offloading.namespace_prefix.clone();
         let pod_task = tokio::spawn(async move {
             let mut events = std::pin::pin!(pod_events.take_until(shutdown.cancelled_owned()));
             while let Some(event) = events.next().await {
                 match event {
                     Ok(event) => {
                         let done = matches!(event, Event::InitDone);
-                        lock(&usage).apply(event, &instance);
+                        lock(&usage).apply(event);
                         if done {
                             health.mark_synced();
                         } else {
@@ -507,7 +497,7 @@ impl RemoteCapacity {
         amounts
     }
 
-    /// Usage records held (bound, non-terminated pods not offloaded by this instance).
+    /// Usage records held (bound, non-terminated pods).
     pub fn tracked_pods(&self) -> usize {
         lock(&self.usage).current.len()
     }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::plugin::offload::names::INSTANCE_LABEL;
 
 fn node(name: &str, labels: serde_json::Value, taints: serde_json::Value, ready: bool) -> Node {
     serde_json::from_value(json!({
@@ -198,7 +199,7 @@ fn caps_and_formatting_of_the_resources_object() {
 }
 
 #[test]
-fn usage_store_skips_own_pods_and_rebuilds_on_relist() {
+fn usage_store_counts_every_bound_pod_and_rebuilds_on_relist() {
     let pod = |name: &str, node: &str, instance: Option<&str>, phase: &str| -> Pod {
         let mut labels = serde_json::Map::new();
         if let Some(instance) = instance {
@@ -213,31 +214,34 @@ fn usage_store_skips_own_pods_and_rebuilds_on_relist() {
         .expect("pod")
     };
     let mut store = UsageStore::default();
-    store.apply(Event::Init, "me");
-    store.apply(Event::InitApply(pod("foreign", "a", None, "Running")), "me");
-    store.apply(
-        Event::InitApply(pod("other-plugin", "a", Some("them"), "Running")),
-        "me",
-    );
-    store.apply(
-        Event::InitApply(pod("mine", "a", Some("me"), "Running")),
-        "me",
-    );
+    store.apply(Event::Init);
+    store.apply(Event::InitApply(pod("foreign", "a", None, "Running")));
+    store.apply(Event::InitApply(pod(
+        "other-plugin",
+        "a",
+        Some("them"),
+        "Running",
+    )));
+    // The plugin's own offloaded pods use the remote nodes like any other pod.
+    store.apply(Event::InitApply(pod("mine", "a", Some("me"), "Running")));
     assert!(store.current.is_empty(), "nothing visible before InitDone");
-    store.apply(Event::InitDone, "me");
-    assert_eq!(store.current.len(), 2);
-    store.apply(Event::Apply(pod("foreign", "a", None, "Succeeded")), "me");
-    assert_eq!(store.current.len(), 1, "an ended pod frees its requests");
-    store.apply(
-        Event::Delete(pod("other-plugin", "a", Some("them"), "Running")),
-        "me",
-    );
+    store.apply(Event::InitDone);
+    assert_eq!(store.current.len(), 3);
+    store.apply(Event::Apply(pod("foreign", "a", None, "Succeeded")));
+    assert_eq!(store.current.len(), 2, "an ended pod frees its requests");
+    store.apply(Event::Delete(pod(
+        "other-plugin",
+        "a",
+        Some("them"),
+        "Running",
+    )));
+    store.apply(Event::Delete(pod("mine", "a", Some("me"), "Running")));
     assert!(store.current.is_empty());
-    store.apply(Event::Apply(pod("new", "b", None, "Pending")), "me");
+    store.apply(Event::Apply(pod("new", "b", None, "Pending")));
     assert_eq!(store.current.len(), 1);
     // A re-list replaces everything.
-    store.apply(Event::Init, "me");
-    store.apply(Event::InitDone, "me");
+    store.apply(Event::Init);
+    store.apply(Event::InitDone);
     assert!(store.current.is_empty());
 }
 
