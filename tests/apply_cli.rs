@@ -59,12 +59,62 @@ fn apply_help_lists_the_release_flags() {
         "--force-recreate",
         "--create-namespace",
         "--history-max",
+        "--rollback-on-failure",
+        "--take-ownership",
+        "--server-side",
+        "--force-replace",
+        "--description",
         "--kubeconfig",
         "--kube-context",
         "--namespace",
         "--set",
     ] {
         assert!(help.contains(flag), "apply --help lacks {flag}:\n{help}");
+    }
+}
+
+/// Helm 4 flags ikp has no equivalent for, and bad values of the ones it has, are usage errors naming the
+/// flag, the value and what is expected, before any cluster call (the kubeconfig does not exist).
+#[test]
+fn helm4_flags_without_an_equivalent_are_refused_with_the_reason() {
+    let cases: [(&[&str], &[&str]); 5] = [
+        (
+            &["--server-side=false"],
+            &["--server-side=false", "server-side apply"],
+        ),
+        (
+            &["--force-replace"],
+            &["--force-replace", "--force-recreate"],
+        ),
+        (
+            &["--wait=watch"],
+            &["\"watch\"", "watcher, legacy or hookOnly"],
+        ),
+        (
+            &["--description", "two\nlines"],
+            &["--description", "one line"],
+        ),
+        (&["--history-max=-1"], &["--history-max", "-1"]),
+    ];
+    for (flags, expected) in cases {
+        let output = ikp()
+            .args([
+                "apply",
+                "rel",
+                "gateway",
+                "--set",
+                "ssh.publicKey=ssh-ed25519 AAAA",
+            ])
+            .args(flags)
+            .args(["--kubeconfig", "/nonexistent/ikp-kubeconfig"])
+            .output()
+            .expect("run");
+        let err = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{flags:?}: {err}");
+        for word in expected {
+            assert!(err.contains(word), "{flags:?}: {err}");
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ikp::deploy::{
     self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan, Reporter,
-    UninstallOptions, inventory,
+    UninstallOptions, WaitStrategy, inventory,
 };
 use ikp::k8s::client::ClientArgs;
 use ikp::release::pipeline::Release;
@@ -36,9 +36,24 @@ pub struct ApplyCmd {
     /// (Secret data redacted), `server` asks the API server; `none` applies (also true/false, as in Helm).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
     dry_run: Option<DryRunMode>,
-    /// Wait until workloads are ready (Deployments available) before declaring success.
+    /// Wait until the objects are ready before declaring success. `watcher` (the default of a bare
+    /// `--wait`, as in Helm 4): every object by kstatus' rules (workloads available, Pods ready, Jobs
+    /// complete, claims bound, custom resources `Ready=True`); `legacy`: Deployments, StatefulSets and
+    /// DaemonSets only (Helm 3's `--wait`); `hookOnly`: nothing (the charts have no hooks).
+    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "watcher", require_equals = true)]
+    wait: Option<WaitStrategy>,
+    /// Always `true`: ikp applies with server-side apply only (its field ownership, prune and take-over
+    /// rely on it); `--server-side=false` is refused.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    server_side: Option<bool>,
+    /// Refused: Helm's replacement strategy (PUT instead of patch) has no server-side apply equivalent;
+    /// `--force-recreate` deletes and re-creates objects whose immutable fields change.
     #[arg(long)]
-    wait: bool,
+    force_replace: bool,
+    /// Description of the new revision in the history (instead of `install`/`upgrade`); at most 1024
+    /// characters on one line.
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
     /// How long the whole apply, `--wait` included, may take (e.g. `90s`, `5m`, `1h30m`); every API call
     /// stops by then.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
@@ -50,20 +65,56 @@ pub struct ApplyCmd {
     #[arg(long)]
     force_recreate: bool,
     /// On failure (including a `--wait` timeout), restore the previous revision or remove a first install.
-    /// Implies `--wait`.
-    #[arg(long)]
+    /// Implies `--wait` (`watcher` unless `--wait` says otherwise). `--rollback-on-failure` is Helm 4's name.
+    #[arg(long, visible_alias = "rollback-on-failure")]
     atomic: bool,
     /// Take over objects that exist but are not this release's: objects of another release, objects
     /// nobody's release made, and a Helm release of the same name (its objects are taken over in place
     /// and Helm's record is retired; see README, Coming from Helm).
     #[arg(long)]
     take_ownership: bool,
-    /// Revisions kept in the release history.
-    #[arg(long, value_name = "N", default_value_t = inventory::DEFAULT_HISTORY_MAX as u16, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Revisions kept in the release history; 0 keeps every revision (as in Helm).
+    #[arg(long, value_name = "N", default_value_t = inventory::DEFAULT_HISTORY_MAX as u16)]
     history_max: u16,
 }
 
+/// Longest `--description` accepted.
+const MAX_DESCRIPTION_CHARS: usize = 1024;
+
 impl ApplyCmd {
+    /// Refuses Helm 4 flags ikp has no equivalent for, and a bad `--description`, with the reason.
+    fn check_helm_flags(&self) -> Result<(), UsageError> {
+        if self.server_side == Some(false) {
+            return Err(UsageError(
+                "--server-side=false: ikp applies only with server-side apply (its field ownership, prune \
+                 and --take-ownership rely on it); drop the flag or pass --server-side=true"
+                    .into(),
+            ));
+        }
+        if self.force_replace {
+            return Err(UsageError(
+                "--force-replace: Helm's replacement strategy (PUT instead of patch) has no server-side apply \
+                 equivalent; use --force-recreate to delete and re-create objects whose immutable fields change, \
+                 or --force-conflicts to take over fields of other managers"
+                    .into(),
+            ));
+        }
+        if let Some(text) = &self.description {
+            let chars = text.chars().count();
+            if chars > MAX_DESCRIPTION_CHARS || text.contains(['\n', '\r']) {
+                return Err(UsageError(format!(
+                    "--description: {chars} characters{}; expected one line of at most {MAX_DESCRIPTION_CHARS} characters",
+                    if text.contains(['\n', '\r']) {
+                        " with a line break"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Refuses the printing flags that cannot apply to a real apply or a server dry run, with the reason.
     fn check_output_flags(&self) -> Result<(), UsageError> {
         if self.dry_run == Some(DryRunMode::Client) {
@@ -150,9 +201,10 @@ pub struct UninstallCmd {
     /// Namespace of the release.
     #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
     namespace: String,
-    /// Wait until every deleted object is gone.
-    #[arg(long)]
-    wait: bool,
+    /// Wait until every deleted object is gone (`watcher` and `legacy`, Helm 4's strategies, both do;
+    /// `hookOnly` does not wait, as there are no hooks).
+    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "watcher", require_equals = true)]
+    wait: Option<WaitStrategy>,
     /// How long the whole uninstall, `--wait` included, may take (e.g. `90s`, `5m`).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     timeout: Duration,
@@ -328,6 +380,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
     // `--timeout` bounds the whole command, rendering and connecting included.
     let deadline = tokio::time::Instant::now() + cmd.timeout;
     cmd.check_output_flags()?;
+    cmd.check_helm_flags()?;
     let (release, plan) = plan_release(&cmd.release)?;
     if cmd.dry_run == Some(DryRunMode::Client) {
         print_client_dry_run(&release, &plan, &cmd.output, out)?;
@@ -340,10 +393,18 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
         create_namespace: cmd.create_namespace,
         force_conflicts: cmd.force_conflicts,
         force_recreate: cmd.force_recreate,
-        wait: cmd.wait || cmd.atomic,
+        wait: match cmd.wait {
+            Some(strategy) => strategy != WaitStrategy::HookOnly,
+            None => cmd.atomic,
+        },
+        wait_strategy: cmd.wait.unwrap_or_default(),
+        description: cmd.description.clone(),
         timeout: cmd.timeout,
         atomic: cmd.atomic,
-        history_max: usize::from(cmd.history_max),
+        history_max: match cmd.history_max {
+            0 => usize::MAX,
+            n => usize::from(n),
+        },
         take_ownership: cmd.take_ownership,
     };
     runtime()?.block_on(async {
@@ -537,7 +598,9 @@ pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<E
         let client = connect(&cmd.client).await?;
         let mut reporter = TermReporter::new();
         let options = UninstallOptions {
-            wait: cmd.wait,
+            wait: cmd
+                .wait
+                .is_some_and(|strategy| strategy != WaitStrategy::HookOnly),
             timeout: cmd.timeout,
         };
         let deleted = match deploy::uninstall_release_by(

@@ -20,7 +20,7 @@ use super::helm;
 use super::inventory::{self, ReleaseRecord, Revision, RevisionStatus, now_rfc3339};
 use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
 use super::resolve::Resolver;
-use super::wait::{Readiness, WaitState, is_waitable, readiness};
+use super::wait::{Readiness, WaitState, WaitStrategy, is_waitable, readiness};
 use super::{ApplyError, FIELD_MANAGER, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
 use crate::k8s::api::{
     ApiCallError, create_namespace, delete_if_present, is_not_found, namespace_exists,
@@ -83,8 +83,12 @@ pub struct ApplyOptions {
     pub force_conflicts: bool,
     /// Delete and re-create objects whose immutable fields change.
     pub force_recreate: bool,
-    /// Wait for workloads to become ready before declaring success.
+    /// Wait for the objects to become ready before declaring success.
     pub wait: bool,
+    /// Which objects `wait` waits for, and by which rules.
+    pub wait_strategy: WaitStrategy,
+    /// Description recorded for the new revision instead of `install`/`upgrade`.
+    pub description: Option<String>,
     /// How long `wait` may take.
     pub timeout: Duration,
     /// Restore the previous revision (or remove a first install) when the apply or wait fails.
@@ -103,6 +107,8 @@ impl Default for ApplyOptions {
             force_conflicts: false,
             force_recreate: false,
             wait: false,
+            wait_strategy: WaitStrategy::default(),
+            description: None,
             timeout: Duration::from_secs(300),
             atomic: false,
             history_max: inventory::DEFAULT_HISTORY_MAX,
@@ -661,13 +667,14 @@ async fn apply_until(
             app_version: plan.app_version.clone(),
             values_digest: plan.values_digest.clone(),
             updated: now_rfc3339(),
-            description: match (helm_history.last(), &previous) {
-                (Some(helm_release), _) => format!(
+            description: match (&options.description, helm_history.last(), &previous) {
+                (Some(description), _, _) => description.clone(),
+                (None, Some(helm_release), _) => format!(
                     "take over Helm release at Helm revision {}",
                     helm_release.revision
                 ),
-                (None, Some(_)) => "upgrade".to_string(),
-                (None, None) => "install".to_string(),
+                (None, None, Some(_)) => "upgrade".to_string(),
+                (None, None, None) => "install".to_string(),
             },
             objects: placed.iter().map(|p| p.reference.clone()).collect(),
         },
@@ -710,7 +717,7 @@ async fn apply_until(
     if failure.is_none() && options.wait {
         step.set("waiting for the workloads to become ready");
         let started = Instant::now();
-        let mut state = WaitState::new(&refs);
+        let mut state = WaitState::new(&refs, options.wait_strategy);
         match tokio::time::timeout_at(
             deadline - finish_reserve(options.timeout),
             state.poll_until_ready(&mut resolver, reporter, started),

@@ -23,7 +23,7 @@ pub use engine::{
 pub use error::{ApplyError, FieldConflict, WaitBlocker};
 pub use inventory::{ReleaseRecord, Revision, RevisionStatus};
 pub use plan::{ObjectKey, ObjectRef, ReleasePlan, RenderedManifest};
-pub use wait::Readiness;
+pub use wait::{Readiness, WaitStrategy};
 
 /// Field manager name used for every server-side apply.
 pub const FIELD_MANAGER: &str = "ikp";

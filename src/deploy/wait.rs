@@ -21,7 +21,50 @@ pub enum Readiness {
     Waiting(String),
 }
 
-/// Kinds that have a readiness check.
+/// Which objects `--wait` waits for, as Helm 4's `--wait=STRATEGY` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitStrategy {
+    /// Every object, with kstatus' rules per kind (Helm 4's default for a bare `--wait`): workloads
+    /// rolled out and available, Pods ready or succeeded, Jobs complete, PersistentVolumeClaims bound,
+    /// LoadBalancer Services with an address, CustomResourceDefinitions established, and any object
+    /// with `status.conditions` not `Reconciling`/`Stalled` and, when it has one, `Ready=True`.
+    /// ConfigMaps, Secrets and other objects without status are ready once they exist.
+    #[default]
+    Watcher,
+    /// Helm 3's `--wait`: Deployments, StatefulSets and DaemonSets only.
+    Legacy,
+    /// Only hooks; the built-in charts have none, so nothing is waited for.
+    HookOnly,
+}
+
+impl std::str::FromStr for WaitStrategy {
+    type Err = String;
+
+    /// Helm 4's names, plus `true` (= `watcher`) and `false` (= `hookOnly`) as Helm 4 reads them.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "watcher" | "true" => Ok(WaitStrategy::Watcher),
+            "legacy" => Ok(WaitStrategy::Legacy),
+            "hookOnly" | "false" => Ok(WaitStrategy::HookOnly),
+            other => Err(format!(
+                "invalid wait strategy {other:?}: expected watcher, legacy or hookOnly"
+            )),
+        }
+    }
+}
+
+impl WaitStrategy {
+    /// Whether the strategy waits for `reference`.
+    pub fn covers(self, reference: &ObjectRef) -> bool {
+        match self {
+            WaitStrategy::Watcher => true,
+            WaitStrategy::Legacy => is_waitable(reference),
+            WaitStrategy::HookOnly => false,
+        }
+    }
+}
+
+/// Kinds Helm 3's (legacy) `--wait` checks.
 pub fn is_waitable(reference: &ObjectRef) -> bool {
     matches!(
         (reference.group.as_str(), reference.kind.as_str()),
@@ -77,6 +120,119 @@ pub fn readiness(kind: &str, live: &Value) -> Readiness {
             }
         }
         _ => Readiness::Ready,
+    }
+}
+
+fn condition<'a>(live: &'a Value, kind: &str) -> Option<&'a Value> {
+    live.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
+}
+
+fn condition_is(live: &Value, kind: &str, status: &str) -> bool {
+    condition(live, kind)
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_str)
+        == Some(status)
+}
+
+fn condition_text(live: &Value, kind: &str) -> String {
+    let Some(c) = condition(live, kind) else {
+        return kind.to_string();
+    };
+    let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
+    let mut text = format!("{kind}={}", field("status"));
+    if !field("reason").is_empty() {
+        text.push_str(&format!(" {}", field("reason")));
+    }
+    if !field("message").is_empty() {
+        text.push_str(&format!(": {}", field("message")));
+    }
+    text
+}
+
+/// Readiness under `--wait=watcher`, following kstatus (sigs.k8s.io/cli-utils): an object is ready
+/// when its controller has observed its generation, it is neither `Reconciling` nor `Stalled`, and
+/// the rule of its kind holds (see [`WaitStrategy::Watcher`]).
+pub fn kstatus(group: &str, kind: &str, live: &Value) -> Readiness {
+    if live.get("status").is_some() {
+        let generation = int_at(live, "/metadata/generation");
+        let observed = int_at(live, "/status/observedGeneration");
+        if let (Some(generation), Some(observed)) = (generation, observed)
+            && observed < generation
+        {
+            return Readiness::Waiting(format!(
+                "controller to observe generation {generation} (seen {observed})"
+            ));
+        }
+    }
+    if condition_is(live, "Stalled", "True") {
+        return Readiness::Waiting(format!("stalled: {}", condition_text(live, "Stalled")));
+    }
+    if condition_is(live, "Reconciling", "True") {
+        return Readiness::Waiting(condition_text(live, "Reconciling"));
+    }
+    let text = |pointer: &str| live.pointer(pointer).and_then(Value::as_str).unwrap_or("");
+    match (group, kind) {
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet") => readiness(kind, live),
+        ("apps", "ReplicaSet") => {
+            let wanted = int_at(live, "/spec/replicas").unwrap_or(1);
+            let ready = int_at(live, "/status/readyReplicas").unwrap_or(0);
+            if ready < wanted {
+                Readiness::Waiting(format!("{ready}/{wanted} replicas ready"))
+            } else {
+                Readiness::Ready
+            }
+        }
+        ("", "Pod") => match text("/status/phase") {
+            "Succeeded" => Readiness::Ready,
+            "Running" if condition_is(live, "Ready", "True") => Readiness::Ready,
+            "Failed" => Readiness::Waiting("the pod failed".to_string()),
+            "" => Readiness::Waiting("the pod to be scheduled".to_string()),
+            phase => Readiness::Waiting(format!("the pod to be ready (phase {phase})")),
+        },
+        ("batch", "Job") => {
+            if condition_is(live, "Complete", "True") {
+                Readiness::Ready
+            } else if condition_is(live, "Failed", "True") {
+                Readiness::Waiting(format!(
+                    "the job failed: {}",
+                    condition_text(live, "Failed")
+                ))
+            } else {
+                Readiness::Waiting("the job to complete".to_string())
+            }
+        }
+        ("", "PersistentVolumeClaim") => match text("/status/phase") {
+            "Bound" => Readiness::Ready,
+            phase => Readiness::Waiting(format!("the claim to be bound (phase {phase:?})")),
+        },
+        ("", "Service") if text("/spec/type") == "LoadBalancer" => {
+            let has_address = live
+                .pointer("/status/loadBalancer/ingress")
+                .and_then(Value::as_array)
+                .is_some_and(|i| !i.is_empty());
+            if has_address {
+                Readiness::Ready
+            } else {
+                Readiness::Waiting("the load balancer's address".to_string())
+            }
+        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            if condition_is(live, "Established", "True") {
+                Readiness::Ready
+            } else {
+                Readiness::Waiting("the definition to be established".to_string())
+            }
+        }
+        _ => {
+            if condition(live, "Ready").is_some() && !condition_is(live, "Ready", "True") {
+                Readiness::Waiting(condition_text(live, "Ready"))
+            } else {
+                Readiness::Ready
+            }
+        }
     }
 }
 
@@ -137,17 +293,20 @@ async fn last_event(client: &kube::Client, reference: &ObjectRef) -> Option<Stri
 /// What the wait loop saw last of each object it is waiting for.
 #[derive(Debug, Default)]
 pub struct WaitState {
+    /// Which rules apply.
+    strategy: WaitStrategy,
     /// Objects not yet ready, with the last thing they were waiting for and the live object.
     pending: Vec<(ObjectRef, String, Option<Value>)>,
 }
 
 impl WaitState {
-    /// State for the waitable objects among `objects`.
-    pub fn new(objects: &[ObjectRef]) -> Self {
+    /// State for the objects among `objects` that `strategy` waits for.
+    pub fn new(objects: &[ObjectRef], strategy: WaitStrategy) -> Self {
         WaitState {
+            strategy,
             pending: objects
                 .iter()
-                .filter(|o| is_waitable(o))
+                .filter(|o| strategy.covers(o))
                 .map(|o| (o.clone(), "first status".to_string(), None))
                 .collect(),
         }
@@ -167,7 +326,12 @@ impl WaitState {
                 let waiting_for = match api.get_opt(&reference.name).await {
                     Ok(Some(obj)) => {
                         let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
-                        let readiness = readiness(&reference.kind, &value);
+                        let readiness = match self.strategy {
+                            WaitStrategy::Watcher => {
+                                kstatus(&reference.group, &reference.kind, &value)
+                            }
+                            _ => readiness(&reference.kind, &value),
+                        };
                         last = Some(value);
                         match readiness {
                             Readiness::Ready => {
@@ -237,6 +401,96 @@ mod tests {
         assert_eq!(
             readiness("Deployment", &rolling),
             Readiness::Waiting("1 old replica(s) pending termination".into())
+        );
+    }
+
+    #[test]
+    fn kstatus_rules_per_kind() {
+        let ready = |group: &str, kind: &str, live: Value| kstatus(group, kind, &live);
+        assert_eq!(
+            ready("", "ConfigMap", json!({"data": {}})),
+            Readiness::Ready
+        );
+        assert_eq!(ready("", "Secret", json!({"data": {}})), Readiness::Ready);
+        assert_eq!(
+            ready("", "Service", json!({"spec": {"type": "NodePort"}})),
+            Readiness::Ready
+        );
+        assert!(matches!(
+            ready(
+                "",
+                "Service",
+                json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {}}})
+            ),
+            Readiness::Waiting(_)
+        ));
+        assert_eq!(
+            ready(
+                "",
+                "Pod",
+                json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})
+            ),
+            Readiness::Ready
+        );
+        assert_eq!(
+            ready("", "Pod", json!({"status": {"phase": "Pending"}})),
+            Readiness::Waiting("the pod to be ready (phase Pending)".into())
+        );
+        assert_eq!(
+            ready(
+                "batch",
+                "Job",
+                json!({"status": {"conditions": [{"type": "Complete", "status": "True"}]}})
+            ),
+            Readiness::Ready
+        );
+        assert_eq!(
+            ready("batch", "Job", json!({"status": {"active": 1}})),
+            Readiness::Waiting("the job to complete".into())
+        );
+        assert_eq!(
+            ready(
+                "x.io",
+                "Widget",
+                json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Waiting", "message": "no backend"}]}})
+            ),
+            Readiness::Waiting("Ready=False Waiting: no backend".into())
+        );
+        assert_eq!(
+            ready(
+                "x.io",
+                "Widget",
+                json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+            ),
+            Readiness::Ready
+        );
+        assert!(matches!(
+            ready("x.io", "Widget", json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 1}})),
+            Readiness::Waiting(w) if w.contains("generation 2")
+        ));
+        assert!(matches!(
+            ready("x.io", "Widget", json!({"status": {"conditions": [{"type": "Stalled", "status": "True"}]}})),
+            Readiness::Waiting(w) if w.starts_with("stalled")
+        ));
+        let unavailable = json!({"metadata": {"generation": 1}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1}});
+        assert_eq!(
+            ready("apps", "Deployment", unavailable),
+            Readiness::Waiting("0/1 replicas available".into())
+        );
+    }
+
+    #[test]
+    fn wait_strategies_parse_as_helm_4_names_them() {
+        assert_eq!("watcher".parse(), Ok(WaitStrategy::Watcher));
+        assert_eq!("true".parse(), Ok(WaitStrategy::Watcher));
+        assert_eq!("legacy".parse(), Ok(WaitStrategy::Legacy));
+        assert_eq!("hookOnly".parse(), Ok(WaitStrategy::HookOnly));
+        assert_eq!("false".parse(), Ok(WaitStrategy::HookOnly));
+        let err = "watch".parse::<WaitStrategy>().unwrap_err();
+        assert!(
+            err.contains("\"watch\"") && err.contains("watcher, legacy or hookOnly"),
+            "{err}"
         );
     }
 
