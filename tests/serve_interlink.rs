@@ -12,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
@@ -493,4 +493,95 @@ async fn ping_says_when_the_remote_cluster_cannot_be_read() {
         .expect("ping");
     assert_eq!(reply.status, 503, "{}", reply.text());
     assert!(fixed.stop().success());
+}
+
+/// Waits until the plugin's status cache holds `count` pods.
+async fn wait_cached(plugin: &Plugin, count: f64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while plugin.metric("ikp_offloaded_pods").await != count {
+        assert!(Instant::now() < deadline, "cache never held {count} pods");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Objects labelled with the pod UID left in `ns` (pods, ConfigMaps, Secrets), once deletions settle.
+async fn left_behind(client: &kube::Client, ns: &str, uid: &str) -> usize {
+    let params = ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pods = Api::<Pod>::namespaced(client.clone(), ns)
+            .list_metadata(&params)
+            .await
+            .expect("pods")
+            .items
+            .len();
+        let maps = Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .list_metadata(&params)
+            .await
+            .expect("configmaps")
+            .items
+            .len();
+        let secrets = Api::<Secret>::namespaced(client.clone(), ns)
+            .list_metadata(&params)
+            .await
+            .expect("secrets")
+            .items
+            .len();
+        let left = pods + maps + secrets;
+        if left == 0 || Instant::now() > deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `/delete` of a pod the status cache holds removes the pod and the ConfigMaps and Secrets recorded on
+/// it by name: one request each, no list (the plugin's own request counter), nothing left. A pod whose
+/// remote pod is already gone (as after a create cut short) has its objects found by label instead.
+/// Relies on: deletes by name and label-selected lists of pods, ConfigMaps and Secrets; a pod watch;
+/// kwok finishing the deletion of pods bound to its nodes.
+#[tokio::test]
+async fn delete_removes_the_recorded_objects_by_name() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("serve-fast-delete").await else {
+        return;
+    };
+    let client = cluster.client();
+    let prefix = format!("del{}", &new_uid()[..8]);
+    let mut plugin = instance(&cluster, "fast-delete", &prefix, ns.name()).await;
+
+    // Two ConfigMaps and a Secret (microservice-pod): four deletes by name.
+    let uid = new_uid();
+    let body = fixture("microservice-pod", ns.name(), &uid);
+    call(&plugin, "POST", "/create", &body).await;
+    wait_cached(&plugin, 1.0).await;
+    let before = plugin.metric("ikp_remote_api_requests_total").await;
+    call(&plugin, "POST", "/delete", &pod_of(&body)).await;
+    let requests = plugin.metric("ikp_remote_api_requests_total").await - before;
+    assert_eq!(
+        requests, 4.0,
+        "the pod, two ConfigMaps and a Secret, by name"
+    );
+    assert_eq!(left_behind(&client, ns.name(), &uid).await, 0);
+
+    // The remote pod removed behind the plugin's back: its ConfigMaps and Secret are found by label.
+    let uid = new_uid();
+    let body = fixture("microservice-pod", ns.name(), &uid);
+    call(&plugin, "POST", "/create", &body).await;
+    wait_cached(&plugin, 1.0).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns.name());
+    let remote = pods
+        .list_metadata(&ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}")))
+        .await
+        .expect("remote pod");
+    assert_eq!(remote.items.len(), 1);
+    pods.delete(
+        &remote.items[0].name_any(),
+        &DeleteParams::default().grace_period(0),
+    )
+    .await
+    .expect("delete remote pod");
+    wait_cached(&plugin, 0.0).await;
+    call(&plugin, "POST", "/delete", &pod_of(&body)).await;
+    assert_eq!(left_behind(&client, ns.name(), &uid).await, 0);
+    assert!(plugin.stop().success());
 }

@@ -32,6 +32,11 @@ pub const REMOTE_PVC_ANNOTATION: &str = "interlink.io/remote-pvc";
 /// PVC annotation: `delete` in its comma-separated list deletes the PVC with the pod.
 pub const PVC_RETENTION_ANNOTATION: &str = "interlink.io/pvc-retention-policy";
 
+/// Remote pod annotation written by the plugin: the names of the ConfigMaps, Secrets and claims created
+/// with the pod, as JSON (see `transform::PodObjects`), so a `/delete` removes them by name, without
+/// listing. A value arriving on the local pod is replaced.
+pub const OBJECTS_ANNOTATION: &str = "interlink.io/objects";
+
 /// Local annotation `kubectl apply` writes: the whole applied object (a pod's env values, a Secret's data).
 pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Pod annotation with the Virtual Kubelet's WireGuard client configuration (a private key inside).

@@ -1,5 +1,5 @@
 //! The remote side of the four InterLink calls: create (all-or-nothing, with rollback), delete (idempotent,
-//! by ownership labels), status (from a watch-backed cache of the pods the plugin owns) and logs (streamed).
+//! by the names recorded on the remote pod, else by ownership labels), status (from a watch-backed cache of the pods the plugin owns) and logs (streamed).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -37,7 +37,7 @@ use super::names::{
     PVC_RETENTION_ANNOTATION, SOURCE_NAMESPACE_ANNOTATION,
 };
 use super::status::{self, RemoteState};
-use super::transform::{self, LocalPod, RemotePlan, RequestError, TransformSettings};
+use super::transform::{self, LocalPod, PodObjects, RemotePlan, RequestError, TransformSettings};
 use crate::plugin::config::OffloadingConfig;
 
 /// Why an offload operation failed.
@@ -1049,6 +1049,98 @@ impl OffloadService {
         .await
     }
 
+    /// The objects recorded on the remote pod of `target` in the status cache: `None` when the cache does
+    /// not hold that pod of that local pod (not synced yet, never created, a create cut short, gone).
+    fn recorded_objects(&self, target: &CleanupTarget) -> Option<PodObjects> {
+        if !self.cache.is_synced() || target.pod_name.is_empty() {
+            return None;
+        }
+        let pod = self
+            .cache
+            .store
+            .get(&ObjectRef::new(&target.pod_name).within(&target.namespace))?;
+        if pod.labels().get(POD_UID_LABEL) != Some(&target.local.uid) {
+            return None;
+        }
+        PodObjects::of(&pod, &target.local.uid)
+    }
+
+    /// Removes the remote pod and the ConfigMaps and Secrets recorded on it, by name and all at once (the
+    /// tunnel's objects alongside; claims, when the pod has any, found by label as in [`Self::purge`]).
+    /// Every deletion is attempted; the first error is returned. Returns what `purge` returns.
+    async fn purge_named(
+        &self,
+        target: &CleanupTarget,
+        objects: &PodObjects,
+        deadline: Instant,
+    ) -> Result<(bool, usize), OffloadError> {
+        let ns = target.namespace.as_str();
+        let pod = self.delete_one::<Pod>(ns, &target.pod_name, "Pod", deadline);
+        let config_maps = futures::future::join_all(
+            objects
+                .config_maps
+                .iter()
+                .map(|name| self.delete_one::<ConfigMap>(ns, name, "ConfigMap", deadline)),
+        );
+        let secrets = futures::future::join_all(
+            objects
+                .secrets
+                .iter()
+                .map(|name| self.delete_one::<Secret>(ns, name, "Secret", deadline)),
+        );
+        let tunnel_context = self.tunnel_context(target, deadline);
+        let tunnel = self.tunnel.before_delete(&tunnel_context);
+        let (pod, config_maps, secrets, tunnel) = tokio::join!(pod, config_maps, secrets, tunnel);
+        let mut first_error = None;
+        let existed = pod.unwrap_or_else(|err| {
+            first_error.get_or_insert(err);
+            false
+        });
+        let mut removed = usize::from(existed);
+        for outcome in config_maps.into_iter().chain(secrets) {
+            match outcome {
+                Ok(deleted) => removed += usize::from(deleted),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        if let Err(err) = tunnel {
+            first_error.get_or_insert(err);
+        }
+        if let Some(err) = first_error {
+            return Err(err);
+        }
+        if !objects.claims.is_empty() {
+            removed += self.delete_claims(target, deadline).await?;
+        }
+        Ok((existed, removed))
+    }
+
+    /// Deletes the claims labelled with the pod's UID that the target's claim policy says go with it.
+    async fn delete_claims(
+        &self,
+        target: &CleanupTarget,
+        deadline: Instant,
+    ) -> Result<usize, OffloadError> {
+        let selector = format!("{POD_UID_LABEL}={}", target.local.uid);
+        let claims = target.claims;
+        self.delete_labelled::<PersistentVolumeClaim>(
+            &target.namespace,
+            &selector,
+            deadline,
+            |pvc| {
+                claims == ClaimPolicy::All
+                    || pvc
+                        .annotations
+                        .as_ref()
+                        .and_then(|annotations| annotations.get(PVC_RETENTION_ANNOTATION))
+                        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "delete"))
+            },
+        )
+        .await
+    }
+
     /// Removes the remote pod and every object made for it, found by the pod-UID label; returns whether
     /// the pod was there and how many objects (the pod included) were deleted.
     async fn purge(
@@ -1073,22 +1165,12 @@ impl OffloadService {
         removed += self
             .delete_labelled::<Secret>(ns, &selector, deadline, |_| true)
             .await?;
-        let claims = target.claims;
-        removed += self
-            .delete_labelled::<PersistentVolumeClaim>(ns, &selector, deadline, |pvc| {
-                claims == ClaimPolicy::All
-                    || pvc
-                        .annotations
-                        .as_ref()
-                        .and_then(|annotations| annotations.get(PVC_RETENTION_ANNOTATION))
-                        .is_some_and(|policy| policy.split(',').any(|p| p.trim() == "delete"))
-            })
-            .await?;
+        removed += self.delete_claims(target, deadline).await?;
         Ok((existed, removed))
     }
 
-    /// Deletes the remote pod and every object created for it (found by the pod-UID label); deleting
-    /// something already gone is success. A create of the same pod in flight is stopped first and
+    /// Deletes the remote pod and every object created for it (by the names recorded on the cached remote
+    /// pod, else found by the pod-UID label); deleting something already gone is success. A create of the same pod in flight is stopped first and
     /// its objects removed with the rest; a create arriving later is refused. When the remote API
     /// server fails or does not answer in time, the error is returned and the deletion is retried in
     /// the background until it succeeds (the Virtual Kubelet does not repeat a delete).
@@ -1132,7 +1214,13 @@ impl OffloadService {
         self.janitor.forget(&uid);
         lock(&self.cache.deleting).insert(uid.clone(), ());
         lock(&self.cache.vanished).remove(&uid);
-        match self.purge(&target, deadline).await {
+        // The remote pod in the cache names what was created with it: deleted by name, no list. Without
+        // it (a create cut short, a restart in between, a pod already gone) the objects are found by label.
+        let outcome = match self.recorded_objects(&target) {
+            Some(objects) => self.purge_named(&target, &objects, deadline).await,
+            None => self.purge(&target, deadline).await,
+        };
+        match outcome {
             Ok((existed, removed)) => {
                 if !existed {
                     // No delete event will come for a pod that was not there.

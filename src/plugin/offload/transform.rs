@@ -112,6 +112,39 @@ pub struct RemotePlan {
     pub warnings: Vec<Decision>,
 }
 
+/// The remote objects created with a pod, recorded on the remote pod in [`names::OBJECTS_ANNOTATION`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodObjects {
+    /// Remote ConfigMap names.
+    #[serde(default)]
+    pub config_maps: Vec<String>,
+    /// Remote Secret names.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Remote PersistentVolumeClaim names (created or used as they were).
+    #[serde(default)]
+    pub claims: Vec<String>,
+}
+
+impl PodObjects {
+    /// The record on a remote pod of the local pod `uid`, if it has a readable one. Names that were not
+    /// scoped to that pod (ending in `-<uid>`) are dropped from the ConfigMaps and Secrets: an edited
+    /// annotation never makes a delete remove another pod's objects.
+    pub fn of(pod: &Pod, uid: &str) -> Option<Self> {
+        let text = pod
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(names::OBJECTS_ANNOTATION)?;
+        let mut objects: PodObjects = serde_json::from_str(text).ok()?;
+        let suffix = format!("-{uid}");
+        objects.config_maps.retain(|name| name.ends_with(&suffix));
+        objects.secrets.retain(|name| name.ends_with(&suffix));
+        Some(objects)
+    }
+}
+
 /// Settings the transformation depends on.
 #[derive(Debug, Clone, Default)]
 pub struct TransformSettings {
@@ -296,7 +329,7 @@ pub fn plan(
         }
     }
 
-    let config_maps = config_maps
+    let config_maps: Vec<ConfigMap> = config_maps
         .into_iter()
         .map(|(name, cm)| ConfigMap {
             metadata: remote_metadata(
@@ -384,6 +417,21 @@ pub fn plan(
             }
         })
         .collect();
+    let name_of = |meta: &ObjectMeta| meta.name.clone().unwrap_or_default();
+    let record = PodObjects {
+        config_maps: config_maps.iter().map(|cm| name_of(&cm.metadata)).collect(),
+        secrets: remote_secrets
+            .iter()
+            .map(|s| name_of(&s.metadata))
+            .collect(),
+        claims: remote_pvcs.clone(),
+    };
+    // Serialising a struct of strings cannot fail; an empty record would only cost the fast delete.
+    let record = serde_json::to_string(&record).unwrap_or_default();
+    pod.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(names::OBJECTS_ANNOTATION.into(), record);
     Ok(RemotePlan {
         local,
         namespace,

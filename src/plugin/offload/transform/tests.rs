@@ -402,3 +402,44 @@ fn last_applied_configuration_is_not_copied_to_the_remote_pod() {
         assert!(!annotations.contains_key(names::LAST_APPLIED_ANNOTATION));
     }
 }
+
+#[test]
+fn the_remote_pod_records_its_objects_and_a_forged_record_names_only_its_own() {
+    let uid = UID;
+    let mut request = fixture("microservice-pod");
+    // A record arriving on the local pod is replaced by the plugin's own.
+    request.pod.metadata.annotations = Some(BTreeMap::from([(
+        names::OBJECTS_ANNOTATION.to_owned(),
+        r#"{"configMaps": ["kube-root-ca.crt"]}"#.to_owned(),
+    )]));
+    let plan = plan(&request, &settings()).expect("plan");
+    let objects = PodObjects::of(&plan.pod, uid).expect("record");
+    assert_eq!(
+        objects.config_maps,
+        vec![format!("ssh-setup-cm-{uid}"), format!("test-cm-{uid}")]
+    );
+    assert_eq!(objects.secrets, vec![format!("test-secret-{uid}")]);
+    assert!(objects.claims.is_empty());
+    // Names not scoped to the pod are never taken from a record.
+    let mut forged = plan.pod.clone();
+    forged
+        .metadata
+        .annotations
+        .as_mut()
+        .expect("annotations")
+        .insert(
+            names::OBJECTS_ANNOTATION.to_owned(),
+            format!(r#"{{"configMaps": ["kube-root-ca.crt", "a-{uid}"], "secrets": ["other"]}}"#),
+        );
+    let objects = PodObjects::of(&forged, uid).expect("record");
+    assert_eq!(objects.config_maps, vec![format!("a-{uid}")]);
+    assert!(objects.secrets.is_empty());
+    // An unreadable record is no record: the delete then finds the objects by label.
+    forged
+        .metadata
+        .annotations
+        .as_mut()
+        .expect("annotations")
+        .insert(names::OBJECTS_ANNOTATION.to_owned(), "not json".to_owned());
+    assert_eq!(PodObjects::of(&forged, uid), None);
+}
