@@ -6,15 +6,22 @@
 //!
 //! Printed: the plugin's resident memory (`VmRSS`), open file descriptors (`/proc/PID/fd`) and tokio
 //! tasks alive (`ikp_runtime_alive_tasks` from `/metrics`) at start (plugin ready, idle), after the
-//! first 30 s of load (warm: connection pools, caches), and at the end (load stopped, plugin idle for
-//! 10 s); request counts and errors per call; objects left by any cycle (remote pods, ConfigMaps,
-//! Secrets, tunnel Services, bastion Deployments/Secrets/ConfigMaps, release records) and the
-//! `ikp_pending_cleanups` gauge. Exits non-zero when there were errors or objects are left.
+//! first 30 s of load (warm: connection pools, caches), 10 s after the load stopped, and at the end,
+//! after `IKP_SOAK_IDLE_SECONDS` (default 100) idle — longer than the kube client keeps an idle
+//! connection (90 s), so `end` is comparable with `start`; request counts and errors per call; objects
+//! left by any cycle (remote pods, ConfigMaps, Secrets, tunnel Services, bastion
+//! Deployments/Secrets/ConfigMaps, release records) and the `ikp_pending_cleanups` gauge. Exits non-zero
+//! when there were errors or objects are left.
+//!
+//! Settings (environment): `IKP_SOAK_SECONDS` (load duration, default 600), `IKP_SOAK_CLIENTS`
+//! (concurrent clients, default 20), `IKP_SOAK_IDLE_SECONDS` (idle time before the end sample, default
+//! 100, at least 10). Run it against a cluster of its own — the plugin's orphan sweep looks at the whole
+//! cluster:
 //!
 //! ```sh
 //! eval "$(tests/cluster/up)"
 //! nice -n 10 cargo bench --profile dev --bench soak     # IKP_SOAK_SECONDS=60 for a short run
-//! tests/cluster/down
+//! tests/cluster/down "$IKP_TEST_CLUSTER_DIR"
 //! ```
 
 #[path = "../tests/serve_common/mod.rs"]
@@ -258,6 +265,7 @@ async fn main() {
 async fn run() -> bool {
     let seconds = env_number("IKP_SOAK_SECONDS", 600);
     let clients = env_number("IKP_SOAK_CLIENTS", 20);
+    let idle_seconds = env_number("IKP_SOAK_IDLE_SECONDS", 100).max(10);
     let Some((cluster, remote_ns)) = TestCluster::with_namespace("soak").await else {
         eprintln!("soak: no test cluster (IKP_TEST_KUBECONFIG); start one with tests/cluster/up");
         return false;
@@ -275,7 +283,7 @@ async fn run() -> bool {
     let plugin = Arc::new(Plugin::start(options).await);
     plugin.wait_ready().await;
     println!(
-        "soak: {clients} clients, {seconds} s, tunnel on, plugin pid {}",
+        "soak: {clients} clients, {seconds} s, then {idle_seconds} s idle, tunnel on, plugin pid {}",
         plugin.pid()
     );
     let start = sample(&plugin).await;
@@ -322,6 +330,11 @@ async fn run() -> bool {
     }
     let load_time = began.elapsed();
     tokio::time::sleep(Duration::from_secs(10)).await;
+    let stopped = sample(&plugin).await;
+    show("stopped", stopped);
+    // The kube client keeps idle connections (one fd and one task each) for 90 s: only after that is
+    // the plugin back to its idle state, comparable with `start`.
+    tokio::time::sleep(Duration::from_secs(idle_seconds.saturating_sub(10))).await;
     let end = sample(&plugin).await;
     show("end", end);
 
@@ -356,16 +369,20 @@ async fn run() -> bool {
         println!("  left: {object}");
     }
     println!(
-        "RSS {:.1} → {:.1} MiB (warm {:.1}), fds {} → {} (warm {}), tasks {} → {} (warm {})",
+        "RSS {:.1} → {:.1} MiB (warm {:.1}, 10 s after the load {:.1}), fds {} → {} (warm {}, {}), \
+         tasks {} → {} (warm {}, {})",
         start.rss_kib as f64 / 1024.0,
         end.rss_kib as f64 / 1024.0,
         warm.rss_kib as f64 / 1024.0,
+        stopped.rss_kib as f64 / 1024.0,
         start.fds,
         end.fds,
         warm.fds,
+        stopped.fds,
         start.tasks,
         end.tasks,
-        warm.tasks
+        warm.tasks,
+        stopped.tasks
     );
     let errors: u64 = t.errors.values().sum();
     drop(t);

@@ -246,7 +246,14 @@ async fn create_faults(fault: Fault, points_ms: &[u64]) {
                 .request("POST", "/delete", Some(&pod_of(&create)))
                 .await
                 .expect("delete");
-            assert_eq!(reply.status, 200, "{what}: delete {}", reply.text());
+            // Without a fault too, a loaded machine can make the delete outlast the 3 s timeout: it
+            // then finishes in the background, which `converges` checks.
+            assert!(
+                matches!(reply.status, 200 | 504),
+                "{what}: delete {} {}",
+                reply.status,
+                reply.text()
+            );
         }
         converges(&client, std::slice::from_ref(&uid), &what).await;
     }
@@ -300,13 +307,7 @@ async fn failed_delete_is_finished_once_the_api_server_is_back() {
         (Fault::Kill, 0),
         (Fault::Kill, 40),
     ] {
-        let uid = new_uid();
-        let create = fixture("microservice-pod", REMOTE_NS, &uid);
-        let reply = plugin
-            .request("POST", "/create", Some(&create))
-            .await
-            .expect("create");
-        assert_eq!(reply.status, 200, "{}", reply.text());
+        let (create, uids) = created_pod(&plugin).await;
         let delete = pod_of(&create);
         let started = Instant::now();
         let (reply, ()) = tokio::join!(plugin.request("POST", "/delete", Some(&delete)), async {
@@ -331,9 +332,41 @@ async fn failed_delete_is_finished_once_the_api_server_is_back() {
         tokio::time::sleep((REQUEST_TIMEOUT + Duration::from_secs(1)).saturating_sub(elapsed))
             .await;
         fault.recover(&cluster).await;
-        converges(&client, std::slice::from_ref(&uid), &what).await;
+        converges(&client, &uids, &what).await;
     }
     assert_metric_zero(&plugin, "ikp_pending_cleanups").await;
+}
+
+/// `/create`s a tunnelled pod with no fault injected, for a test of its `/delete`; returns its body and
+/// the UIDs of every pod tried. Without a fault a tunnelled create (a dozen API calls) still answers 504
+/// when a loaded 2-core machine makes it take longer than the test's 3 s `request_timeout_seconds`;
+/// that create is rolled back in the background, its UID stays in the list for the leftover check, and
+/// a fresh pod is tried, at most 5 times.
+async fn created_pod(plugin: &Plugin) -> (Value, Vec<String>) {
+    let mut uids = Vec::new();
+    loop {
+        let uid = new_uid();
+        uids.push(uid.clone());
+        let create = fixture("microservice-pod", REMOTE_NS, &uid);
+        let reply = plugin
+            .request("POST", "/create", Some(&create))
+            .await
+            .expect("create");
+        if reply.status == 200 {
+            return (create, uids);
+        }
+        eprintln!(
+            "fault matrix: /create without a fault: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(
+            reply.status == 504 && uids.len() < 5,
+            "/create without a fault: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
 }
 
 /// Throwaway key of the Helm reference corpus; it protects nothing.

@@ -258,6 +258,9 @@ impl Plugin {
         let mut block = format!("== {method} {path} {status}\n").into_bytes();
         block.extend_from_slice(body);
         block.push(b'\n');
+        if let Some(dir) = self.replies.parent() {
+            std::fs::create_dir_all(dir).expect("log dir");
+        }
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
