@@ -189,11 +189,11 @@ async fn status_history_list_and_uninstall_through_the_binary() {
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{text}");
     assert!(
-        rows[0].starts_with("1\t") && rows[0].contains("superseded") && rows[0].contains("install"),
+        rows[0].starts_with("1  ") && rows[0].contains("superseded") && rows[0].contains("install"),
         "{text}"
     );
     assert!(
-        rows[1].starts_with("2\t")
+        rows[1].starts_with("2  ")
             && rows[1].contains("deployed")
             && rows[1].contains("sha256:0123456789ab"),
         "{text}"
@@ -203,7 +203,8 @@ async fn status_history_list_and_uninstall_through_the_binary() {
     let text = stdout_of(&list);
     assert!(
         text.lines()
-            .any(|l| l.starts_with(&format!("cli\t{}\t2\tdeployed\tsmall-0.1.0", ns.name()))),
+            .any(|l| l.split_whitespace().take(5).collect::<Vec<_>>()
+                == ["cli", ns.name(), "2", "deployed", "small-0.1.0"]),
         "{text}"
     );
     let list_ns = cluster
@@ -217,6 +218,40 @@ async fn status_history_list_and_uninstall_through_the_binary() {
         "{}",
         stdout_of(&list_ns)
     );
+
+    // -o json: the documented field names, read back through serde_json.
+    let json_of = |args: &[&str]| -> serde_json::Value {
+        let output = cluster.ikp().args(args).output().expect("run");
+        assert!(output.status.success(), "{args:?}: {}", stderr_of(&output));
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    let status = json_of(&["status", "cli", "-n", ns.name(), "-o", "json"]);
+    assert_eq!(status["name"], "cli");
+    assert_eq!(status["revision"], 2);
+    assert_eq!(status["status"], "deployed");
+    assert_eq!(status["chart"], "small");
+    assert_eq!(status["chartVersion"], "0.1.0");
+    assert_eq!(status["objects"][0]["kind"], "ConfigMap");
+    assert_eq!(status["objects"][0]["state"], "present");
+    let history = json_of(&["history", "cli", "-n", ns.name(), "-o", "json"]);
+    let revisions: Vec<u64> = history
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|r| r["revision"].as_u64().expect("number"))
+        .collect();
+    assert_eq!(revisions, [1, 2]);
+    assert_eq!(history[1]["valuesDigest"], "0123456789abcdef");
+    let list = json_of(&["list", "-n", ns.name(), "-o", "json"]);
+    assert_eq!(list[0]["name"], "cli");
+    assert_eq!(list[0]["manager"], "ikp");
+    let yaml = cluster
+        .ikp()
+        .args(["history", "cli", "-n", ns.name(), "-o", "yaml"])
+        .output()
+        .expect("run");
+    let from_yaml: serde_json::Value = serde_yaml::from_slice(&yaml.stdout).expect("YAML");
+    assert_eq!(from_yaml, history);
 
     let uninstall = cluster
         .ikp()

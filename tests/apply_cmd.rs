@@ -119,6 +119,39 @@ async fn apply_diff_drift_and_forced_reapply_through_the_binary() {
     );
     assert!(text.contains("--force-conflicts"), "{text}");
 
+    // The same answer as JSON: the ConfigMap, its action and changed field, read back through serde.
+    let diff_json = cluster
+        .ikp()
+        .args(gateway_args(
+            "diff",
+            "cmd",
+            ns.name(),
+            30401,
+            &["-o", "json"],
+        ))
+        .output()
+        .expect("diff");
+    assert_eq!(
+        diff_json.status.code(),
+        Some(1),
+        "{}",
+        stderr_of(&diff_json)
+    );
+    let view: serde_json::Value = serde_json::from_slice(&diff_json.stdout).expect("JSON");
+    let changed = view["changed"].as_array().expect("changed");
+    assert_eq!(changed.len(), 1, "{view}");
+    assert_eq!(changed[0]["kind"], "ConfigMap");
+    assert_eq!(changed[0]["name"], "cmd-gateway");
+    assert_eq!(changed[0]["action"], "update");
+    assert_eq!(changed[0]["fields"], serde_json::json!(["data.USER_NAME"]));
+    assert!(
+        changed[0]["diff"]
+            .as_str()
+            .is_some_and(|d| d.contains("+  USER_NAME: interlink-user")),
+        "{view}"
+    );
+    assert!(!view["unchanged"].as_array().expect("unchanged").is_empty());
+
     let refused = cluster
         .ikp()
         .args(gateway_args("apply", "cmd", ns.name(), 30401, &[]))

@@ -232,7 +232,7 @@ async fn take_over(helm_path: &Path, prefix: &str, port: u16, extra: &[&str]) {
     assert!(
         listing
             .lines()
-            .any(|l| l.starts_with("gw\t") && l.contains("gateway-1.0.0") && l.ends_with("\thelm")),
+            .any(|l| l.starts_with("gw ") && l.contains("gateway-1.0.0") && l.ends_with(" helm")),
         "{listing}"
     );
 

@@ -17,6 +17,10 @@ use ikp::release::render::stamp::{ExtraMetadata, add_metadata};
 
 use super::UsageError;
 use super::args::{DEFAULT_NAMESPACE, DryRunMode, NamePolicy, OutputArgs, ReleaseArgs};
+use super::output::{
+    DiffObject, DiffView, ObjectState, OutputFormat, ReleaseEntry, RevisionEntry, StatusView,
+    table, write_document,
+};
 use super::render::{emit, print_computed_values};
 
 /// Flags of `ikp apply`: `render`'s flags (same meaning; the printing ones shape the
@@ -147,11 +151,18 @@ pub struct DiffCmd {
     /// Diff as `apply --force-conflicts` would apply (fields owned by other managers taken over).
     #[arg(long)]
     force_conflicts: bool,
+    /// Output format: `table` (the unified diff), `json` or `yaml` (changed objects with their action,
+    /// changed fields and diff; field names in the README).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
 }
 
 /// Flags of `ikp status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusCmd {
+    /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
     /// Release name.
     #[arg(value_name = "NAME")]
     name: String,
@@ -165,6 +176,9 @@ pub struct StatusCmd {
 /// Flags of `ikp list`.
 #[derive(Debug, clap::Args)]
 pub struct ListCmd {
+    /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
     /// Namespace to list releases in.
     #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE, conflicts_with = "all_namespaces")]
     namespace: String,
@@ -182,6 +196,9 @@ pub struct ListCmd {
 /// Flags of `ikp history`.
 #[derive(Debug, clap::Args)]
 pub struct HistoryCmd {
+    /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
     /// Release name.
     #[arg(value_name = "NAME")]
     name: String,
@@ -460,11 +477,32 @@ pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
             .await
             .map_err(one_line)?;
         let mut text = String::new();
-        for entry in &report.changed {
-            if let Some(note) = &entry.note {
-                text.push_str(&format!("# {}: {note}\n", entry.object));
+        if cmd.output == OutputFormat::Table {
+            for entry in &report.changed {
+                if let Some(note) = &entry.note {
+                    text.push_str(&format!("# {}: {note}\n", entry.object));
+                }
+                text.push_str(&entry.unified);
             }
-            text.push_str(&entry.unified);
+        } else {
+            let view = DiffView {
+                changed: report
+                    .changed
+                    .iter()
+                    .map(|e| DiffObject {
+                        object: e.object.clone(),
+                        action: e.action.to_string(),
+                        fields: e.fields.clone(),
+                        note: e.note.clone(),
+                        diff: e.unified.clone(),
+                    })
+                    .collect(),
+                unchanged: report.unchanged.clone(),
+                errors: report.errors.iter().map(ToString::to_string).collect(),
+            };
+            let mut buffer = Vec::new();
+            write_document(cmd.output, &view, &mut buffer)?;
+            text = String::from_utf8_lossy(&buffer).into_owned();
         }
         match out.write_all(text.as_bytes()) {
             // The exit code is diff's answer, not a report on its output: a reader that stopped
@@ -495,6 +533,22 @@ pub fn run_status(cmd: StatusCmd, out: &mut dyn Write) -> anyhow::Result<ExitCod
             .await
             .map_err(one_line)?;
         let latest = record.latest().context("the release has no revisions")?;
+        if cmd.output != OutputFormat::Table {
+            let view = StatusView {
+                name: record.name.clone(),
+                namespace: record.namespace.clone(),
+                latest: revision_entry(latest),
+                objects: objects
+                    .iter()
+                    .map(|(object, state)| ObjectState {
+                        object: object.clone(),
+                        state: state.clone(),
+                    })
+                    .collect(),
+            };
+            write_document(cmd.output, &view, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         writeln!(out, "NAME: {}", record.name)?;
         writeln!(out, "NAMESPACE: {}", record.namespace)?;
         writeln!(out, "REVISION: {}", latest.revision)?;
@@ -525,45 +579,83 @@ pub fn run_list(cmd: ListCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
         } else {
             Vec::new()
         };
+        let mut entries: Vec<ReleaseEntry> = records
+            .iter()
+            .filter_map(|record| {
+                let latest = record.latest()?;
+                Some(ReleaseEntry {
+                    name: record.name.clone(),
+                    namespace: record.namespace.clone(),
+                    revision: latest.revision,
+                    status: latest.status.to_string(),
+                    chart: latest.chart_name.clone(),
+                    chart_version: latest.chart_version.clone(),
+                    app_version: latest.app_version.clone(),
+                    updated: latest.updated.clone(),
+                    manager: "ikp".to_string(),
+                })
+            })
+            .collect();
+        entries.extend(helm_releases.iter().map(|release| ReleaseEntry {
+            name: release.name.clone(),
+            namespace: release.namespace.clone(),
+            revision: release.revision,
+            status: release.status.clone(),
+            chart: release.chart_name.clone(),
+            chart_version: release.chart_version.clone(),
+            app_version: release.app_version.clone(),
+            updated: release.updated.clone(),
+            manager: "helm".to_string(),
+        }));
+        if cmd.output != OutputFormat::Table {
+            write_document(cmd.output, &entries, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut headers = vec![
+            "NAME",
+            "NAMESPACE",
+            "REVISION",
+            "STATUS",
+            "CHART",
+            "UPDATED",
+        ];
         if cmd.all {
-            writeln!(
-                out,
-                "NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED\tMANAGER"
-            )?;
-        } else {
-            writeln!(out, "NAME\tNAMESPACE\tREVISION\tSTATUS\tCHART\tUPDATED")?;
+            headers.push("MANAGER");
         }
-        let manager = if cmd.all { "\tikp" } else { "" };
-        for record in &records {
-            if let Some(latest) = record.latest() {
-                writeln!(
-                    out,
-                    "{}\t{}\t{}\t{}\t{}-{}\t{}{manager}",
-                    record.name,
-                    record.namespace,
-                    latest.revision,
-                    latest.status,
-                    latest.chart_name,
-                    latest.chart_version,
-                    latest.updated
-                )?;
-            }
-        }
-        for release in &helm_releases {
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{}\t{}-{}\t{}\thelm",
-                release.name,
-                release.namespace,
-                release.revision,
-                release.status,
-                release.chart_name,
-                release.chart_version,
-                release.updated
-            )?;
-        }
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let mut row = vec![
+                    e.name.clone(),
+                    e.namespace.clone(),
+                    e.revision.to_string(),
+                    e.status.clone(),
+                    format!("{}-{}", e.chart, e.chart_version),
+                    e.updated.clone(),
+                ];
+                if cmd.all {
+                    row.push(e.manager.clone());
+                }
+                row
+            })
+            .collect();
+        out.write_all(table(&headers, &rows).as_bytes())?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A revision as `history` and `status` print it.
+fn revision_entry(r: &deploy::Revision) -> RevisionEntry {
+    RevisionEntry {
+        revision: r.revision,
+        updated: r.updated.clone(),
+        status: r.status.to_string(),
+        chart: r.chart_name.clone(),
+        chart_version: r.chart_version.clone(),
+        app_version: r.app_version.clone(),
+        values_digest: r.values_digest.clone(),
+        description: r.description.clone(),
+    }
 }
 
 /// Runs `ikp history`.
@@ -573,20 +665,36 @@ pub fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Result<ExitC
         let record = inventory::load_existing(&client, &cmd.namespace, &cmd.name)
             .await
             .map_err(one_line)?;
-        writeln!(out, "REVISION\tUPDATED\tSTATUS\tCHART\tVALUES\tDESCRIPTION")?;
-        for r in &record.revisions {
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{}-{}\tsha256:{}\t{}",
-                r.revision,
-                r.updated,
-                r.status,
-                r.chart_name,
-                r.chart_version,
-                r.values_digest.get(..12).unwrap_or(&r.values_digest),
-                r.description
-            )?;
+        let entries: Vec<RevisionEntry> = record.revisions.iter().map(revision_entry).collect();
+        if cmd.output != OutputFormat::Table {
+            write_document(cmd.output, &entries, out)?;
+            return Ok(ExitCode::SUCCESS);
         }
+        let rows: Vec<Vec<String>> = entries
+            .iter()
+            .map(|r| {
+                vec![
+                    r.revision.to_string(),
+                    r.updated.clone(),
+                    r.status.clone(),
+                    format!("{}-{}", r.chart, r.chart_version),
+                    format!(
+                        "sha256:{}",
+                        r.values_digest.get(..12).unwrap_or(&r.values_digest)
+                    ),
+                    r.description.clone(),
+                ]
+            })
+            .collect();
+        let headers = [
+            "REVISION",
+            "UPDATED",
+            "STATUS",
+            "CHART",
+            "VALUES",
+            "DESCRIPTION",
+        ];
+        out.write_all(table(&headers, &rows).as_bytes())?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -13,6 +13,7 @@ mod apply;
 mod args;
 mod golden;
 mod keygen;
+mod output;
 mod render;
 mod schema;
 mod serve;

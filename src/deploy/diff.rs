@@ -20,11 +20,37 @@ pub struct DiffOptions {
     pub force_conflicts: bool,
 }
 
+/// What applying would do to an object that differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffAction {
+    /// It does not exist yet.
+    Create,
+    /// It exists and would change.
+    Update,
+    /// It is no longer rendered and would be deleted.
+    Prune,
+}
+
+impl std::fmt::Display for DiffAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DiffAction::Create => "create",
+            DiffAction::Update => "update",
+            DiffAction::Prune => "prune",
+        })
+    }
+}
+
 /// The diff of one object.
 #[derive(Debug, Clone)]
 pub struct DiffEntry {
     /// The object.
     pub object: ObjectRef,
+    /// What applying would do.
+    pub action: DiffAction,
+    /// Paths that differ, two levels deep under `metadata`, `spec`, `data` and `stringData`
+    /// (`spec.template`, `metadata.labels`, `data.KEY`), else top-level (`kind`, `status`).
+    pub fields: Vec<String>,
     /// Unified diff text (empty when unchanged).
     pub unified: String,
     /// A remark such as "would be pruned" or the fields another manager owns.
@@ -109,6 +135,38 @@ fn unified(object: &ObjectRef, before: Option<&Value>, after: Option<&Value>) ->
         .to_string()
 }
 
+/// Paths that differ between two sides of an object (see [`DiffEntry::fields`]).
+pub fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let side = |v: Option<&Value>| v.and_then(Value::as_object).unwrap_or(&empty).clone();
+    let (old, new) = (side(before), side(after));
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for key in keys {
+        let (a, b) = (old.get(key), new.get(key));
+        if a == b {
+            continue;
+        }
+        let nested = matches!(key.as_str(), "metadata" | "spec" | "data" | "stringData");
+        match (a.and_then(Value::as_object), b.and_then(Value::as_object)) {
+            (Some(ao), Some(bo)) if nested => {
+                let mut inner: Vec<&String> = ao.keys().chain(bo.keys()).collect();
+                inner.sort();
+                inner.dedup();
+                for k in inner {
+                    if ao.get(k) != bo.get(k) {
+                        out.push(format!("{key}.{k}"));
+                    }
+                }
+            }
+            _ => out.push(key.clone()),
+        }
+    }
+    out
+}
+
 /// Computes the diff between the live state and what applying `plan` would produce.
 pub async fn diff_release(
     client: &kube::Client,
@@ -147,6 +205,12 @@ pub async fn diff_release(
             report.unchanged.push(object.reference);
         } else {
             report.changed.push(DiffEntry {
+                action: if object.live.is_some() {
+                    DiffAction::Update
+                } else {
+                    DiffAction::Create
+                },
+                fields: changed_fields(before.as_ref(), after.as_ref()),
                 object: object.reference,
                 unified: text,
                 note,
@@ -159,6 +223,8 @@ pub async fn diff_release(
             redact_secret_data(Some(&mut live), None);
         }
         report.changed.push(DiffEntry {
+            action: DiffAction::Prune,
+            fields: Vec::new(),
             unified: unified(&object, Some(&live), None),
             object,
             note: Some("would be pruned: no longer rendered".to_string()),
@@ -171,6 +237,19 @@ pub async fn diff_release(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn changed_fields_go_two_levels_deep_under_spec_and_metadata() {
+        let before = json!({"kind": "Deployment", "metadata": {"labels": {"a": "1"}, "name": "x"},
+            "spec": {"replicas": 1, "template": {"x": 1}}});
+        let after = json!({"kind": "Deployment", "metadata": {"labels": {"a": "2"}, "name": "x"},
+            "spec": {"replicas": 1, "template": {"x": 2}}, "status": {}});
+        assert_eq!(
+            changed_fields(Some(&before), Some(&after)),
+            ["metadata.labels", "spec.template", "status"]
+        );
+        assert_eq!(changed_fields(None, Some(&json!({"kind": "X"}))), ["kind"]);
+    }
 
     #[test]
     fn secret_values_are_hidden_but_changes_are_marked() {

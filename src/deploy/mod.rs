@@ -14,7 +14,10 @@ pub mod plan;
 mod resolve;
 mod wait;
 
-pub use diff::{DiffEntry, DiffOptions, DiffReport, diff_release, redact_secret_data};
+pub use diff::{
+    DiffAction, DiffEntry, DiffOptions, DiffReport, changed_fields, diff_release,
+    redact_secret_data,
+};
 pub use engine::{
     ApplyOptions, ApplyOutcome, DryRunVerdict, ObjectChange, Reporter, UninstallOptions,
     apply_release, apply_release_by, dry_run_server, release_status, uninstall_release,
