@@ -585,3 +585,59 @@ async fn delete_removes_the_recorded_objects_by_name() {
     assert_eq!(left_behind(&client, ns.name(), &uid).await, 0);
     assert!(plugin.stop().success());
 }
+
+/// Containers that `interlink.eu/disable-offload-containers` / `-init-containers` keep local: interLink
+/// leaves them out of `/create` (and the plugin would too), the remote pod has only the others, and
+/// `/status`, which receives the whole pod, reports only the offloaded ones (the Virtual Kubelet keeps the
+/// local ones' status). Relies on: pod create and a pod watch; kwok running the remote containers.
+#[tokio::test]
+async fn containers_kept_local_are_neither_created_nor_reported() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("serve-local-containers").await else {
+        return;
+    };
+    let prefix = format!("loc{}", &new_uid()[..8]);
+    let mut plugin = instance(&cluster, "local-containers", &prefix, ns.name()).await;
+    let uid = new_uid();
+    let mut body = fixture("init-containers-pod", ns.name(), &uid);
+    body["pod"]["metadata"]["annotations"] = json!({
+        "interlink.eu/disable-offload-containers": "sidecar",
+        "interlink.eu/pod-ip": "10.244.9.9"
+    });
+    let full = pod_of(&body);
+    // As interLink sends it: the local container is not in the create request's spec.
+    let containers = body["pod"]["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers");
+    containers.retain(|c| c["name"] != "sidecar");
+    call(&plugin, "POST", "/create", &body).await;
+
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns.name());
+    let remote = pods
+        .list(&ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}")))
+        .await
+        .expect("remote pod")
+        .items;
+    assert_eq!(remote.len(), 1);
+    let spec = remote[0].spec.as_ref().expect("spec");
+    let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["main"]);
+    let pod_ip: Vec<_> = spec.containers[0]
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| e.name == "POD_IP")
+        .map(|e| e.value.clone())
+        .collect();
+    assert_eq!(pod_ip, [Some("10.244.9.9".to_owned())]);
+
+    let entry = wait_status(&plugin, &full, "Running", all_running).await;
+    let reported: Vec<&str> = entry["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(reported, ["main"], "{entry}");
+    call(&plugin, "POST", "/delete", &full).await;
+    assert!(plugin.stop().success());
+}

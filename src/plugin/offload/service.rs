@@ -1497,10 +1497,16 @@ impl OffloadService {
                 .spec
                 .as_ref()
                 .or_else(|| remote.and_then(|r| r.spec.as_ref()));
-            let init = spec
-                .and_then(|s| s.init_containers.as_deref())
-                .unwrap_or_default();
-            let main = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+            let init = offloaded(
+                spec.and_then(|s| s.init_containers.as_deref())
+                    .unwrap_or_default(),
+                &transform::local_only_containers(&pod.metadata, true),
+            );
+            let main = offloaded(
+                spec.map(|s| s.containers.as_slice()).unwrap_or_default(),
+                &transform::local_only_containers(&pod.metadata, false),
+            );
+            let (init, main) = (init.as_ref(), main.as_ref());
             if main.is_empty() {
                 // Without container names no entry can be built, and an empty list would read as Succeeded;
                 // omitting the pod makes the Virtual Kubelet keep waiting.
@@ -1580,6 +1586,25 @@ impl OffloadService {
         use tokio_util::compat::FuturesAsyncReadCompatExt as _;
         Ok(tokio_util::io::ReaderStream::new(reader.compat()).map_err(std::io::Error::other))
     }
+}
+
+/// The containers the plugin runs: those the disable-offload annotations keep local are not reported (the
+/// Virtual Kubelet runs them in its shadow pod and keeps their status; reporting them as waiting would
+/// keep a finished pod from completing).
+fn offloaded<'a>(
+    containers: &'a [k8s_openapi::api::core::v1::Container],
+    local: &[String],
+) -> std::borrow::Cow<'a, [k8s_openapi::api::core::v1::Container]> {
+    if local.is_empty() {
+        return std::borrow::Cow::Borrowed(containers);
+    }
+    std::borrow::Cow::Owned(
+        containers
+            .iter()
+            .filter(|c| !local.contains(&c.name))
+            .cloned()
+            .collect(),
+    )
 }
 
 fn log_field(metadata_field: &str) -> &'static str {

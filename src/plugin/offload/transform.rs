@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, KeyToPath, PersistentVolumeClaim, Pod, PodSpec, Secret,
+    ConfigMap, Container, EnvVar, KeyToPath, PersistentVolumeClaim, Pod, PodSpec, Secret,
     SecretVolumeSource, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -211,6 +211,9 @@ pub fn plan(
     }
     let (namespace, pod_name) = remote_location(&local, &settings.offloading);
     let mut decisions = Vec::new();
+    let mut spec = spec;
+    keep_offloaded_containers(&request.pod.metadata, &mut spec, &mut decisions)?;
+    export_pod_ip(&request.pod.metadata, &mut spec, &mut decisions)?;
     let scope = |name: &str| names::scoped_name(name, &local.uid, NameKind::Subdomain);
 
     // ConfigMaps and Secrets are repeated for every container that mounts them: keep the first of each name.
@@ -261,7 +264,6 @@ pub fn plan(
             .map(String::as_str),
     );
 
-    let mut spec = spec;
     let mut extra_secrets = Vec::new();
     let kept_volumes = rewrite_volumes(
         &mut spec,
@@ -442,6 +444,121 @@ pub fn plan(
         decisions,
         warnings,
     })
+}
+
+/// The containers (`init` false) or init containers (`init` true) that the pod's
+/// `interlink.eu/disable-offload-containers` / `-init-containers` annotation keeps local: the Virtual
+/// Kubelet runs them in its local shadow pod and leaves them out of `/create`, but `/status` receives the
+/// whole pod.
+pub fn local_only_containers(meta: &ObjectMeta, init: bool) -> Vec<String> {
+    let key = if init {
+        names::DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION
+    } else {
+        names::DISABLE_OFFLOAD_CONTAINERS_ANNOTATION
+    };
+    names::container_list(
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .map(String::as_str),
+    )
+}
+
+/// Leaves out the containers the disable-offload annotations keep local (the Virtual Kubelet already does;
+/// a container named there never runs twice). At least one container must be left.
+fn keep_offloaded_containers(
+    meta: &ObjectMeta,
+    spec: &mut PodSpec,
+    decisions: &mut Vec<Decision>,
+) -> Result<(), RequestError> {
+    let local = local_only_containers(meta, false);
+    let before = spec.containers.len();
+    spec.containers.retain(|c| !local.contains(&c.name));
+    if spec.containers.is_empty() {
+        return Err(RequestError::Invalid {
+            field: format!(
+                "pod.metadata.annotations.{}",
+                names::DISABLE_OFFLOAD_CONTAINERS_ANNOTATION
+            ),
+            value: local.join(","),
+            expected: "names leaving at least one container to offload",
+        });
+    }
+    if spec.containers.len() < before {
+        decisions.push(Decision {
+            subject: "spec.containers".into(),
+            action: format!(
+                "left out {} (kept local by {})",
+                local.join(","),
+                names::DISABLE_OFFLOAD_CONTAINERS_ANNOTATION
+            ),
+        });
+    }
+    let local_init = local_only_containers(meta, true);
+    if let Some(init) = spec.init_containers.as_mut() {
+        let before = init.len();
+        init.retain(|c| !local_init.contains(&c.name));
+        if init.len() < before {
+            decisions.push(Decision {
+                subject: "spec.initContainers".into(),
+                action: format!(
+                    "left out {} (kept local by {})",
+                    local_init.join(","),
+                    names::DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The environment variable carrying the `interlink.eu/pod-ip` address, as the Slurm plugin exports it.
+pub const POD_IP_ENV: &str = "POD_IP";
+
+/// Gives every container `POD_IP` = the `interlink.eu/pod-ip` annotation (the address the Virtual Kubelet
+/// reports for the pod in the local cluster), unless the container sets `POD_IP` itself.
+fn export_pod_ip(
+    meta: &ObjectMeta,
+    spec: &mut PodSpec,
+    decisions: &mut Vec<Decision>,
+) -> Result<(), RequestError> {
+    let Some(text) = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(names::POD_IP_ANNOTATION))
+    else {
+        return Ok(());
+    };
+    let ip: std::net::IpAddr = text.trim().parse().map_err(|_| RequestError::Invalid {
+        field: format!("pod.metadata.annotations.{}", names::POD_IP_ANNOTATION),
+        value: text.clone(),
+        expected: "an IPv4 or IPv6 address",
+    })?;
+    let mut set = Vec::new();
+    for container in spec
+        .init_containers
+        .iter_mut()
+        .flatten()
+        .chain(spec.containers.iter_mut())
+    {
+        let env = container.env.get_or_insert_with(Vec::new);
+        if env.iter().any(|var| var.name == POD_IP_ENV) {
+            continue;
+        }
+        env.push(EnvVar {
+            name: POD_IP_ENV.into(),
+            value: Some(ip.to_string()),
+            value_from: None,
+        });
+        set.push(container.name.clone());
+    }
+    if !set.is_empty() {
+        decisions.push(Decision {
+            subject: names::POD_IP_ANNOTATION.into(),
+            action: format!("{POD_IP_ENV}={ip} set in {}", set.join(",")),
+        });
+    }
+    Ok(())
 }
 
 fn object_name(meta: &ObjectMeta, field: &str) -> Result<String, RequestError> {

@@ -443,3 +443,116 @@ fn the_remote_pod_records_its_objects_and_a_forged_record_names_only_its_own() {
         .insert(names::OBJECTS_ANNOTATION.to_owned(), "not json".to_owned());
     assert_eq!(PodObjects::of(&forged, uid), None);
 }
+
+fn annotated(name: &str, annotations: &[(&str, &str)]) -> CreateRequest {
+    let mut request = fixture(name);
+    let map = request
+        .pod
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    for (key, value) in annotations {
+        map.insert((*key).to_owned(), (*value).to_owned());
+    }
+    request
+}
+
+#[test]
+fn containers_kept_local_by_the_disable_offload_annotations_are_left_out() {
+    let request = annotated(
+        "init-containers-pod",
+        &[
+            (names::DISABLE_OFFLOAD_CONTAINERS_ANNOTATION, " sidecar ,"),
+            (names::DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION, "prepare"),
+        ],
+    );
+    let all: Vec<String> = request
+        .pod
+        .spec
+        .as_ref()
+        .expect("spec")
+        .containers
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let plan = plan(&request, &settings()).expect("plan");
+    let spec = spec(&plan);
+    let names = |cs: &[Container]| cs.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    let expected: Vec<String> = all.into_iter().filter(|n| n != "sidecar").collect();
+    assert_eq!(names(&spec.containers), expected);
+    assert!(
+        !names(spec.init_containers.as_deref().unwrap_or_default()).contains(&"prepare".to_owned())
+    );
+    assert!(
+        plan.decisions
+            .iter()
+            .any(|d| d.subject == "spec.initContainers"),
+        "{:?}",
+        plan.decisions
+    );
+}
+
+#[test]
+fn disable_offload_of_every_container_is_a_request_error() {
+    let request = annotated(
+        "simple-pod",
+        &[(names::DISABLE_OFFLOAD_CONTAINERS_ANNOTATION, "busybox")],
+    );
+    let err = plan(&request, &settings()).expect_err("nothing to offload");
+    assert_eq!(
+        err.field(),
+        "pod.metadata.annotations.interlink.eu/disable-offload-containers"
+    );
+}
+
+#[test]
+fn pod_ip_annotation_becomes_pod_ip_in_every_container_that_does_not_set_it() {
+    let mut request = annotated(
+        "microservice-pod",
+        &[(names::POD_IP_ANNOTATION, "10.244.3.7")],
+    );
+    request.pod.spec.as_mut().expect("spec").containers[1].env = Some(vec![EnvVar {
+        name: "POD_IP".into(),
+        value: Some("own".into()),
+        value_from: None,
+    }]);
+    request.pod.spec.as_mut().expect("spec").init_containers = Some(vec![Container {
+        name: "init".into(),
+        image: Some("busybox:1.36".into()),
+        ..Container::default()
+    }]);
+    let plan = plan(&request, &settings()).expect("plan");
+    let pod_ip = |c: &Container| {
+        c.env
+            .iter()
+            .flatten()
+            .filter(|e| e.name == "POD_IP")
+            .map(|e| e.value.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let spec = spec(&plan);
+    // httpbin sets POD_IP from status.podIP itself; ssh-debug was given one above; the init container
+    // added here gets the annotation's.
+    assert_eq!(
+        pod_ip(&spec.containers[0]),
+        vec![""],
+        "a fieldRef POD_IP stays"
+    );
+    assert_eq!(
+        pod_ip(&spec.containers[1]),
+        vec!["own"],
+        "the container's own POD_IP wins"
+    );
+    assert_eq!(
+        pod_ip(&spec.init_containers.as_deref().expect("init")[0]),
+        vec!["10.244.3.7"]
+    );
+    // The annotation itself travels (it is no secret).
+    assert_eq!(
+        plan.pod.metadata.annotations.as_ref().expect("annotations")[names::POD_IP_ANNOTATION],
+        "10.244.3.7"
+    );
+    let bad = annotated("simple-pod", &[(names::POD_IP_ANNOTATION, "10.0.0.300")]);
+    let err = super::plan(&bad, &settings()).expect_err("not an address");
+    assert_eq!(err.field(), "pod.metadata.annotations.interlink.eu/pod-ip");
+}
