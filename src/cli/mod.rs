@@ -17,6 +17,7 @@ mod output;
 mod render;
 mod schema;
 mod serve;
+mod show;
 
 /// ikp: render and apply the InterLink tunnel charts, and serve the InterLink Kubernetes plugin API.
 ///
@@ -56,6 +57,8 @@ enum Command {
     Keygen(keygen::KeygenCmd),
     /// Print the JSON Schema of a chart's values.
     Schema(schema::SchemaCmd),
+    /// Print a built-in chart's values.yaml, Chart.yaml or README.md, like `helm show`.
+    Show(show::ShowCmd),
     /// Serve the InterLink plugin HTTP API.
     Serve(Box<serve::ServeCmd>),
 }
@@ -95,6 +98,7 @@ impl Cli {
             Command::Golden(cmd) => golden::run(cmd, out),
             Command::Keygen(cmd) => keygen::run(cmd, out),
             Command::Schema(cmd) => schema::run(cmd, out),
+            Command::Show(cmd) => show::run(cmd, out),
             Command::Serve(cmd) => serve::run(*cmd, out),
         }
     }

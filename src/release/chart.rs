@@ -139,6 +139,7 @@ const EMBEDDED_GATEWAY: &[(&str, &str)] = embedded_chart!(
     [
         "Chart.yaml",
         "values.yaml",
+        "README.md",
         "templates/_helpers.tpl",
         "templates/configMap.yaml",
         "templates/service.yaml",
@@ -151,6 +152,7 @@ const EMBEDDED_BASTION: &[(&str, &str)] = embedded_chart!(
     [
         "Chart.yaml",
         "values.yaml",
+        "README.md",
         "templates/_helpers.tpl",
         "templates/secret.yaml",
         "templates/configMap.yaml",
