@@ -7,7 +7,7 @@
 mod support;
 
 use assert_cmd::Command;
-use ikp::deploy::{self, ApplyOptions, ReleasePlan, RenderedManifest};
+use ikp::deploy::{self, ApplyOptions, PlanMeta, ReleasePlan, RenderedManifest};
 use support::cluster::TestCluster;
 
 fn ikp() -> Command {
@@ -32,17 +32,15 @@ fn small_plan(release: &str, namespace: &str) -> ReleasePlan {
         ),
     ]
     .map(|yaml| RenderedManifest::from_yaml("small/templates/x.yaml", &yaml).expect("fixture YAML"));
-    ReleasePlan::from_manifests(
-        release,
-        namespace,
-        "small",
-        "0.1.0",
-        None,
-        "0123456789abcdef".into(),
-        &manifests,
-        None,
-    )
-    .expect("valid manifests")
+    let meta = PlanMeta {
+        name: release.to_owned(),
+        namespace: namespace.to_owned(),
+        chart_name: "small".into(),
+        chart_version: "0.1.0".into(),
+        app_version: None,
+        values_digest: "0123456789abcdef".into(),
+    };
+    ReleasePlan::from_manifests(meta, &manifests, None).expect("valid manifests")
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ikp::deploy::{
-    self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, ReleasePlan,
+    self, ApplyError, ApplyOptions, DiffOptions, ObjectChange, ObjectRef, PlanMeta, ReleasePlan,
     RenderedManifest, Reporter, RevisionStatus, UninstallOptions, inventory,
 };
 use k8s_openapi::api::apps::v1::Deployment;
@@ -138,17 +138,16 @@ impl Gateway {
         let digest = deploy::plan::values_digest(&serde_json::json!({
             "nodePort": self.node_port, "tunnel": self.tunnel.map(|t| vec![t.0, t.1]), "user": self.user
         }));
-        ReleasePlan::from_manifests(
-            &self.release,
-            namespace,
-            "gateway",
-            "1.0.0",
-            Some("1.0.0"),
-            digest,
-            &self.manifests(),
-            Some("gateway notes".to_string()),
-        )
-        .expect("fixture manifests are valid")
+        let meta = PlanMeta {
+            name: self.release.clone(),
+            namespace: namespace.to_owned(),
+            chart_name: "gateway".into(),
+            chart_version: "1.0.0".into(),
+            app_version: Some("1.0.0".into()),
+            values_digest: digest,
+        };
+        ReleasePlan::from_manifests(meta, &self.manifests(), Some("gateway notes".to_string()))
+            .expect("fixture manifests are valid")
     }
 }
 
@@ -170,17 +169,15 @@ fn bastion_plan(release: &str, namespace: &str, key_b64: &str) -> ReleasePlan {
             RenderedManifest::from_yaml("bastion/templates/x.yaml", yaml).expect("fixture YAML")
         })
         .collect();
-    ReleasePlan::from_manifests(
-        release,
-        namespace,
-        "bastion",
-        "1.0.0",
-        None,
-        "digest".into(),
-        &manifests,
-        None,
-    )
-    .expect("fixture manifests are valid")
+    let meta = PlanMeta {
+        name: release.to_owned(),
+        namespace: namespace.to_owned(),
+        chart_name: "bastion".into(),
+        chart_version: "1.0.0".into(),
+        app_version: None,
+        values_digest: "digest".into(),
+    };
+    ReleasePlan::from_manifests(meta, &manifests, None).expect("fixture manifests are valid")
 }
 
 /// Records every reporter call, so tests can see progress output without a terminal.
@@ -1138,17 +1135,15 @@ async fn objects_of_another_release_are_not_taken_over() {
         );
         let manifest =
             RenderedManifest::from_yaml("x/templates/cm.yaml", &yaml).expect("fixture YAML");
-        ReleasePlan::from_manifests(
-            release,
-            ns.name(),
-            "x",
-            "1",
-            None,
-            "d".into(),
-            [&manifest],
-            None,
-        )
-        .expect("plan")
+        let meta = PlanMeta {
+            name: release.to_owned(),
+            namespace: ns.name().to_owned(),
+            chart_name: "x".into(),
+            chart_version: "1".into(),
+            app_version: None,
+            values_digest: "d".into(),
+        };
+        ReleasePlan::from_manifests(meta, [&manifest], None).expect("plan")
     };
     deploy::apply_release(&client, &shared("first", "one"), &opts(), &mut ())
         .await

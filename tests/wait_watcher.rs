@@ -8,7 +8,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ikp::deploy::{self, ApplyError, ApplyOptions, ReleasePlan, RenderedManifest, WaitStrategy};
+use ikp::deploy::{
+    self, ApplyError, ApplyOptions, PlanMeta, ReleasePlan, RenderedManifest, WaitStrategy,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -64,8 +66,15 @@ fn widgets(client: &Client, ns: &str) -> Api<DynamicObject> {
 
 fn plan(release: &str, ns: &str, yaml: &str) -> ReleasePlan {
     let manifest = RenderedManifest::from_yaml("x/templates/objects.yaml", yaml).expect("YAML");
-    ReleasePlan::from_manifests(release, ns, "x", "1", None, "d".into(), [&manifest], None)
-        .expect("plan")
+    let meta = PlanMeta {
+        name: release.to_owned(),
+        namespace: ns.to_owned(),
+        chart_name: "x".into(),
+        chart_version: "1".into(),
+        app_version: None,
+        values_digest: "d".into(),
+    };
+    ReleasePlan::from_manifests(meta, [&manifest], None).expect("plan")
 }
 
 /// Sets the Widget's `Ready` condition through the status subresource, as its controller would.
@@ -192,17 +201,15 @@ apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\nspec:\n  replic
         .split("---\n")
         .map(|doc| RenderedManifest::from_yaml("x/templates/objects.yaml", doc).expect("YAML"))
         .collect();
-    let plan = ReleasePlan::from_manifests(
-        "stuck",
-        ns.name(),
-        "x",
-        "1",
-        None,
-        "d".into(),
-        manifests.iter(),
-        None,
-    )
-    .expect("plan");
+    let meta = PlanMeta {
+        name: "stuck".into(),
+        namespace: ns.name().to_owned(),
+        chart_name: "x".into(),
+        chart_version: "1".into(),
+        app_version: None,
+        values_digest: "d".into(),
+    };
+    let plan = ReleasePlan::from_manifests(meta, manifests.iter(), None).expect("plan");
     let err = deploy::apply_release(&client, &plan, &watcher(Duration::from_secs(10)), &mut ())
         .await
         .expect_err("never available");

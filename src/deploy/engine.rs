@@ -15,12 +15,13 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
-use super::fields::{applied_configuration, owners_of, strip_server_noise};
+use super::decide::{self, RevisionCause, Started};
+use super::fields::{applied_configuration, owners_of};
 use super::helm;
-use super::inventory::{self, ReleaseRecord, Revision, RevisionStatus, now_rfc3339};
+use super::inventory::{self, ReleaseRecord, Revision, now_rfc3339};
 use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
 use super::resolve::Resolver;
-use super::wait::{Readiness, WaitState, WaitStrategy, is_waitable, readiness};
+use super::wait::{WaitState, WaitStrategy};
 use super::{ApplyError, FIELD_MANAGER, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
 use crate::k8s::api::{
     ApiCallError, create_namespace, delete_if_present, is_not_found, namespace_exists,
@@ -461,25 +462,7 @@ async fn apply_one(
             other => return Err(other),
         },
     };
-    let change = match before {
-        None => ObjectChange::Created,
-        Some(before)
-            if before
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                == applied.resource_version().as_deref() =>
-        {
-            ObjectChange::Unchanged
-        }
-        // A controller may have written the status between our read and the apply (a Deployment
-        // rolling out): the resourceVersion moved, the content did not.
-        Some(before)
-            if serde_json::to_value(&applied).is_ok_and(|after| same_content(before, &after)) =>
-        {
-            ObjectChange::Unchanged
-        }
-        Some(_) => ObjectChange::Configured,
-    };
+    let change = decide::applied_change(before, &to_value(&applied));
     Ok((applied, change))
 }
 
@@ -579,6 +562,28 @@ pub async fn apply_release_by(
     .await
 }
 
+/// One apply in progress: what every step of it needs.
+struct ApplyRun<'a> {
+    client: &'a kube::Client,
+    plan: &'a ReleasePlan,
+    /// The caller's options; with `take_ownership`, conflicts are forced.
+    options: ApplyOptions,
+    reporter: &'a mut dyn Reporter,
+    step: &'a Step,
+    resolver: Resolver,
+}
+
+/// What an apply has done when a step fails: what `--atomic` undoes.
+struct Failure<'a> {
+    record: ReleaseRecord,
+    started: Started,
+    placed: &'a [PlacedObject],
+    applied: &'a [AppliedObject],
+    cause: ApplyError,
+    /// A Helm release is being taken over: its objects are never rolled back.
+    taking_over: bool,
+}
+
 async fn apply_until(
     client: &kube::Client,
     plan: &ReleasePlan,
@@ -587,212 +592,248 @@ async fn apply_until(
     deadline: tokio::time::Instant,
     step: &Step,
 ) -> Result<ApplyOutcome, ApplyError> {
-    let mut resolver = Resolver::new(client.clone());
+    let mut run = ApplyRun::new(client, plan, options, reporter, step);
     step.set("discovering the API resources of the release's kinds");
-    let mut placed = place_objects(&mut resolver, plan).await?;
+    let mut placed = place_objects(&mut run.resolver, plan).await?;
     step.set(format!("reading Namespace {}", plan.namespace));
     ensure_namespace(client, &plan.namespace, options.create_namespace, false).await?;
-
     step.set("reading the release record");
     let mut record = inventory::load(client, &plan.namespace, &plan.name)
         .await?
         .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
-    step.set("reading Helm's release record");
-    let helm_history = helm::history(client, &plan.namespace, &plan.name).await?;
-    if let Some(newest) = helm_history.last() {
-        if !options.take_ownership {
-            return Err(ApplyError::HelmReleaseExists {
-                name: plan.name.clone(),
-                namespace: plan.namespace.clone(),
-                revision: newest.revision,
-                chart: format!("{}-{}", newest.chart_name, newest.chart_version),
-            });
-        }
-        let current = helm_history
-            .iter()
-            .rev()
-            .find(|r| r.status == "deployed")
-            .unwrap_or(newest);
-        check_helm_objects_rendered(&mut resolver, current, &placed, plan).await?;
-    }
+    let helm_history = run.helm_history(&placed).await?;
     let taking_over = !helm_history.is_empty();
     if taking_over || record.helm.is_some() {
         keep_helm_pod_template_label(&mut placed);
     }
-    // Taking over moves every field the object's earlier managers set to ikp, conflicting ones included.
-    let forced;
-    let options = if options.take_ownership {
-        forced = ApplyOptions {
-            force_conflicts: true,
-            ..options.clone()
-        };
-        &forced
-    } else {
-        options
+    let snapshots = run.snapshot(&placed).await?;
+    let planned: Vec<ObjectRef> = placed.iter().map(|p| p.reference.clone()).collect();
+    let cause = match (&options.description, helm_history.last()) {
+        (Some(description), _) => RevisionCause::Described(description.clone()),
+        (None, Some(helm)) => RevisionCause::HelmTakeOver(helm.revision),
+        (None, None) => RevisionCause::Apply,
     };
-
-    // Live state before any change: refuses objects of other releases before anything is written, and
-    // is what `--atomic` restores.
-    let mut snapshots = Vec::with_capacity(placed.len());
-    for object in &placed {
-        step.set(format!("reading {}", object.reference));
-        let before = get_live(&object.api, &object.reference).await?;
-        check_owner(
-            before.as_ref(),
-            &object.reference,
-            plan,
-            options.take_ownership,
-        )?;
-        snapshots.push(before);
-    }
-    for stale in record
-        .revisions
-        .iter_mut()
-        .filter(|r| r.status == RevisionStatus::Pending)
-    {
-        // No lock: a pending revision means an apply died or is racing this one; either way this
-        // apply supersedes it, and its objects stay prune candidates below.
-        stale.status = RevisionStatus::Failed;
-        stale.description = format!("interrupted: {} did not finish", stale.description);
-    }
-    let previous = record.last_deployed().cloned();
-    let prune_candidates = record.all_objects();
-    let number = record.next_revision();
-    record.push(
-        Revision {
-            revision: number,
-            status: RevisionStatus::Pending,
-            chart_name: plan.chart_name.clone(),
-            chart_version: plan.chart_version.clone(),
-            app_version: plan.app_version.clone(),
-            values_digest: plan.values_digest.clone(),
-            updated: now_rfc3339(),
-            description: match (&options.description, helm_history.last(), &previous) {
-                (Some(description), _, _) => description.clone(),
-                (None, Some(helm_release), _) => format!(
-                    "take over Helm release at Helm revision {}",
-                    helm_release.revision
-                ),
-                (None, None, Some(_)) => "upgrade".to_string(),
-                (None, None, None) => "install".to_string(),
-            },
-            objects: placed.iter().map(|p| p.reference.clone()).collect(),
-        },
-        usize::MAX,
-    );
+    let started = decide::start_revision(&mut record, plan, planned.clone(), cause, &now_rfc3339());
     step.set("recording the pending revision");
     inventory::save(client, &record).await?;
 
-    let mut applied: Vec<AppliedObject> = Vec::new();
-    let mut changes = Vec::new();
-    let mut refs: Vec<ObjectRef> = Vec::new();
-    let mut failure = None;
-    for (index, (object, before)) in placed.iter().zip(snapshots).enumerate() {
-        step.set(format!("applying {}", object.reference));
-        let result = match apply_one(object, before.as_ref(), options).await {
-            Ok((after, change)) if options.take_ownership => release_from_helm(object, after)
-                .await
-                .map(|after| (after, change)),
-            other => other,
+    let (applied, changes, failure) = run.apply_objects(&placed, snapshots).await;
+    let refs: Vec<ObjectRef> = changes.iter().map(|(r, _)| r.clone()).collect();
+    let failure = match failure {
+        None if options.wait => run.wait_ready(&refs, deadline).await.err(),
+        other => other,
+    };
+    if let Some(cause) = failure {
+        step.set("recording the failed revision");
+        let failure = Failure {
+            record,
+            started,
+            placed: &placed,
+            applied: &applied,
+            cause,
+            taking_over,
         };
-        match result {
-            Ok((after, change)) => {
-                let mut reference = object.reference.clone();
-                reference.uid = after.uid();
-                reporter.changed(&reference, change);
-                changes.push((reference.clone(), change));
-                refs.push(reference);
-                applied.push(AppliedObject {
-                    placed_index: index,
-                    before,
-                });
-            }
-            Err(err) => {
-                failure = Some(err);
-                break;
-            }
+        return Err(run.fail(failure).await);
+    }
+
+    let pruned = run
+        .prune(&decide::prune_targets(&started.prune_candidates, &planned))
+        .await?;
+    if taking_over {
+        run.retire_helm(&mut record, &helm_history).await?;
+    }
+    step.set("recording the deployed revision");
+    let history_max = options.history_max;
+    decide::record_deployed(
+        &mut record,
+        started.number,
+        refs,
+        history_max,
+        &now_rfc3339(),
+    );
+    inventory::save(client, &record).await?;
+    Ok(ApplyOutcome {
+        revision: started.number,
+        changes,
+        pruned,
+    })
+}
+
+impl<'a> ApplyRun<'a> {
+    fn new(
+        client: &'a kube::Client,
+        plan: &'a ReleasePlan,
+        options: &ApplyOptions,
+        reporter: &'a mut dyn Reporter,
+        step: &'a Step,
+    ) -> Self {
+        ApplyRun {
+            client,
+            plan,
+            // Taking over moves every field the object's earlier managers set to ikp, conflicting
+            // ones included.
+            options: ApplyOptions {
+                force_conflicts: options.force_conflicts || options.take_ownership,
+                ..options.clone()
+            },
+            reporter,
+            step,
+            resolver: Resolver::new(client.clone()),
         }
     }
 
-    if failure.is_none() && options.wait {
-        step.set("waiting for the workloads to become ready");
+    /// Helm's record of a release of the same name (oldest first): refused unless `take_ownership`,
+    /// and then only if the plan renders every object of Helm's current revision.
+    async fn helm_history(
+        &mut self,
+        placed: &[PlacedObject],
+    ) -> Result<Vec<helm::HelmRelease>, ApplyError> {
+        let plan = self.plan;
+        self.step.set("reading Helm's release record");
+        let history = helm::history(self.client, &plan.namespace, &plan.name).await?;
+        if let Some(newest) = history.last() {
+            if !self.options.take_ownership {
+                return Err(ApplyError::HelmReleaseExists {
+                    name: plan.name.clone(),
+                    namespace: plan.namespace.clone(),
+                    revision: newest.revision,
+                    chart: format!("{}-{}", newest.chart_name, newest.chart_version),
+                });
+            }
+            let current = history
+                .iter()
+                .rev()
+                .find(|r| r.status == "deployed")
+                .unwrap_or(newest);
+            check_helm_objects_rendered(&mut self.resolver, current, placed, plan).await?;
+        }
+        Ok(history)
+    }
+
+    /// Live state before any change: refuses objects of other releases before anything is written,
+    /// and is what `--atomic` restores.
+    async fn snapshot(
+        &mut self,
+        placed: &[PlacedObject],
+    ) -> Result<Vec<Option<Value>>, ApplyError> {
+        let mut snapshots = Vec::with_capacity(placed.len());
+        for object in placed {
+            self.step.set(format!("reading {}", object.reference));
+            let before = get_live(&object.api, &object.reference).await?;
+            let take = self.options.take_ownership;
+            check_owner(before.as_ref(), &object.reference, self.plan, take)?;
+            snapshots.push(before);
+        }
+        Ok(snapshots)
+    }
+
+    /// Applies the objects in install order until one fails: what was applied (for rollback), what
+    /// changed (references with their uids), and the failure if any.
+    async fn apply_objects(
+        &mut self,
+        placed: &[PlacedObject],
+        snapshots: Vec<Option<Value>>,
+    ) -> (
+        Vec<AppliedObject>,
+        Vec<(ObjectRef, ObjectChange)>,
+        Option<ApplyError>,
+    ) {
+        let mut applied = Vec::new();
+        let mut changes = Vec::new();
+        for (index, (object, before)) in placed.iter().zip(snapshots).enumerate() {
+            self.step.set(format!("applying {}", object.reference));
+            let result = match apply_one(object, before.as_ref(), &self.options).await {
+                Ok((after, change)) if self.options.take_ownership => {
+                    release_from_helm(object, after)
+                        .await
+                        .map(|after| (after, change))
+                }
+                other => other,
+            };
+            match result {
+                Ok((after, change)) => {
+                    let mut reference = object.reference.clone();
+                    reference.uid = after.uid();
+                    self.reporter.changed(&reference, change);
+                    changes.push((reference, change));
+                    applied.push(AppliedObject {
+                        placed_index: index,
+                        before,
+                    });
+                }
+                Err(err) => return (applied, changes, Some(err)),
+            }
+        }
+        (applied, changes, None)
+    }
+
+    /// `--wait`: until the workloads are ready, keeping time to record a failure before `deadline`.
+    async fn wait_ready(
+        &mut self,
+        refs: &[ObjectRef],
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ApplyError> {
+        self.step.set("waiting for the workloads to become ready");
         let started = Instant::now();
-        let mut state = WaitState::new(&refs, options.wait_strategy);
+        let mut state = WaitState::new(refs, self.options.wait_strategy);
         match tokio::time::timeout_at(
-            deadline - finish_reserve(options.timeout),
-            state.poll_until_ready(&mut resolver, reporter, started),
+            deadline - finish_reserve(self.options.timeout),
+            state.poll_until_ready(&mut self.resolver, &mut *self.reporter, started),
         )
         .await
         {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => failure = Some(err),
-            Err(_) => {
-                failure = Some(ApplyError::WaitTimeout {
-                    timeout: options.timeout,
-                    blockers: state.blockers(client).await,
-                })
+            Ok(result) => result,
+            Err(_) => Err(ApplyError::WaitTimeout {
+                timeout: self.options.timeout,
+                blockers: state.blockers(self.client).await,
+            }),
+        }
+    }
+
+    /// Deletes the `targets` that still exist and still carry this release's annotations.
+    async fn prune(&mut self, targets: &[ObjectRef]) -> Result<Vec<ObjectRef>, ApplyError> {
+        let mut pruned = Vec::new();
+        for candidate in targets {
+            self.step.set(format!("pruning {candidate}"));
+            let api = match self.resolver.api_for(candidate).await {
+                Ok(api) => api,
+                Err(ApplyError::UnknownKind { .. }) => continue,
+                Err(err) => return Err(err),
+            };
+            let Some(live) = get_live(&api, candidate).await? else {
+                continue;
+            };
+            if !owned_by(&live, &self.plan.namespace, &self.plan.name) {
+                self.reporter.note(&format!(
+                    "left {candidate} alone: it no longer carries this release's annotations"
+                ));
+                continue;
+            }
+            let deleted = delete_if_present(&api, &candidate.name)
+                .await
+                .map_err(|source| ApplyError::Kube {
+                    action: "prune",
+                    object: candidate.to_string(),
+                    source,
+                })?;
+            if deleted {
+                self.reporter.changed(candidate, ObjectChange::Pruned);
+                pruned.push(candidate.clone());
             }
         }
+        Ok(pruned)
     }
 
-    if let Some(cause) = failure {
-        step.set("recording the failed revision");
-        return Err(fail(
-            client,
-            &mut resolver,
-            plan,
-            options,
-            record,
-            number,
-            previous,
-            &placed,
-            &applied,
-            cause,
-            taking_over,
-            reporter,
-        )
-        .await);
-    }
-
-    let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
-    let mut pruned = Vec::new();
-    for candidate in prune_candidates
-        .iter()
-        .filter(|c| !planned.contains(&c.key()))
-    {
-        step.set(format!("pruning {candidate}"));
-        let api = match resolver.api_for(candidate).await {
-            Ok(api) => api,
-            Err(ApplyError::UnknownKind { .. }) => continue,
-            Err(err) => return Err(err),
-        };
-        let Some(live) = get_live(&api, candidate).await? else {
-            continue;
-        };
-        if !owned_by(&live, &plan.namespace, &plan.name) {
-            reporter.note(&format!(
-                "left {candidate} alone: it no longer carries this release's annotations"
-            ));
-            continue;
-        }
-        let deleted = delete_if_present(&api, &candidate.name)
-            .await
-            .map_err(|source| ApplyError::Kube {
-                action: "prune",
-                object: candidate.to_string(),
-                source,
-            })?;
-        if !deleted {
-            continue;
-        }
-        reporter.changed(candidate, ObjectChange::Pruned);
-        pruned.push(candidate.clone());
-    }
-
-    if taking_over {
-        step.set("retiring Helm's release record");
+    /// After a take-over: retires Helm's record of the release and notes in ours where it came from.
+    async fn retire_helm(
+        &mut self,
+        record: &mut ReleaseRecord,
+        helm_history: &[helm::HelmRelease],
+    ) -> Result<(), ApplyError> {
+        let plan = self.plan;
+        self.step.set("retiring Helm's release record");
         let secrets: Vec<String> = helm_history.iter().map(|r| r.secret.clone()).collect();
-        helm::retire(client, &plan.namespace, &plan.name, &secrets).await?;
+        helm::retire(self.client, &plan.namespace, &plan.name, &secrets).await?;
         record.helm = Some(helm::HelmOrigin {
             taken_over: now_rfc3339(),
             revisions: helm_history
@@ -801,172 +842,130 @@ async fn apply_until(
                 .collect(),
             retired_secrets: secrets,
         });
-        reporter.note(&format!(
+        self.reporter.note(&format!(
             "took over Helm release {}/{} ({} Helm revisions); Helm's record is retired",
             plan.namespace,
             plan.name,
             helm_history.len()
         ));
+        Ok(())
     }
-    step.set("recording the deployed revision");
-    record.supersede_deployed();
-    if let Some(revision) = record.revision_mut(number) {
-        revision.status = RevisionStatus::Deployed;
-        revision.updated = now_rfc3339();
-        revision.objects = refs;
-    }
-    let keep = options.history_max.max(1);
-    if record.revisions.len() > keep {
-        let drop = record.revisions.len() - keep;
-        record.revisions.drain(..drop);
-    }
-    inventory::save(client, &record).await?;
-    Ok(ApplyOutcome {
-        revision: number,
-        changes,
-        pruned,
-    })
-}
 
-/// Records a failed revision and, with `--atomic`, restores the previous state.
-#[allow(clippy::too_many_arguments)]
-async fn fail(
-    client: &kube::Client,
-    resolver: &mut Resolver,
-    plan: &ReleasePlan,
-    options: &ApplyOptions,
-    mut record: ReleaseRecord,
-    number: u32,
-    previous: Option<Revision>,
-    placed: &[PlacedObject],
-    applied: &[AppliedObject],
-    cause: ApplyError,
-    taking_over: bool,
-    reporter: &mut dyn Reporter,
-) -> ApplyError {
-    let first_line = cause
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    if let Some(revision) = record.revision_mut(number) {
-        revision.status = RevisionStatus::Failed;
-        revision.updated = now_rfc3339();
-        revision.description = first_line;
-    }
-    if taking_over && options.atomic {
-        // Rolling back a first install deletes its objects, and these are Helm's release's: they
-        // stay, and so does Helm's record, which this failed take-over has not retired.
-        reporter.note(
-            "not rolling back: the objects belong to the Helm release being taken over, whose record is unchanged",
-        );
-    }
-    if !options.atomic || taking_over {
-        return match inventory::save(client, &record).await {
-            Ok(()) => cause,
-            Err(save) => ApplyError::RollbackFailed {
-                cause: Box::new(cause),
-                rollback: Box::new(save),
-            },
-        };
-    }
-    reporter.note("rolling back (--atomic)");
-    let rollback = async {
-        match &previous {
-            None => {
-                // First install: remove everything this release may have created, then its record.
-                let mut targets: Vec<ObjectRef> =
-                    placed.iter().map(|p| p.reference.clone()).collect();
-                let keys: BTreeSet<ObjectKey> = targets.iter().map(ObjectRef::key).collect();
-                targets.extend(
-                    record
-                        .all_objects()
-                        .into_iter()
-                        .filter(|o| !keys.contains(&o.key())),
-                );
-                for target in targets.iter().rev() {
-                    delete_owned(resolver, target, plan, reporter).await?;
-                }
-                inventory::delete(client, &plan.namespace, &plan.name).await?;
-                Ok("removed the objects of the failed first install".to_string())
+    /// Records the failed revision and, with `--atomic`, restores the previous state.
+    async fn fail(&mut self, failure: Failure<'_>) -> ApplyError {
+        let Failure {
+            mut record,
+            started,
+            placed,
+            applied,
+            cause,
+            taking_over,
+        } = failure;
+        decide::record_failed(&mut record, started.number, &cause, &now_rfc3339());
+        if taking_over && self.options.atomic {
+            // Rolling back a first install deletes its objects, and these are Helm's release's: they
+            // stay, and so does Helm's record, which this failed take-over has not retired.
+            self.reporter.note(
+                "not rolling back: the objects belong to the Helm release being taken over, whose record is unchanged",
+            );
+        }
+        if !self.options.atomic || taking_over {
+            return match inventory::save(self.client, &record).await {
+                Ok(()) => cause,
+                Err(save) => ApplyError::RollbackFailed {
+                    cause: Box::new(cause),
+                    rollback: Box::new(save),
+                },
+            };
+        }
+        self.reporter.note("rolling back (--atomic)");
+        let rollback = match &started.previous {
+            None => self.remove_first_install(&record, placed).await,
+            Some(previous) => {
+                self.restore(&mut record, previous, started.number, placed, applied)
+                    .await
             }
-            Some(prev) => {
-                let mut restored = Vec::new();
-                for entry in applied.iter().rev() {
-                    let object = &placed[entry.placed_index];
-                    match &entry.before {
-                        None => {
-                            delete_owned(resolver, &object.reference, plan, reporter).await?;
-                        }
-                        Some(before) => {
-                            let config = applied_configuration(before, FIELD_MANAGER);
-                            let obj = object
-                                .api
-                                .patch(
-                                    &object.reference.name,
-                                    &apply_params(true, false),
-                                    &Patch::Apply(&config),
-                                )
-                                .await
-                                .map_err(|e| {
-                                    ApplyError::from_apply(
-                                        object.reference.to_string(),
-                                        "restore",
-                                        e,
-                                    )
-                                })?;
-                            let mut reference = object.reference.clone();
-                            reference.uid = obj.uid();
-                            reporter.changed(&reference, ObjectChange::Configured);
-                            restored.push(reference);
-                        }
-                    }
+        };
+        match rollback {
+            Ok(outcome) => ApplyError::RolledBack {
+                cause: Box::new(cause),
+                outcome,
+            },
+            Err(rollback) => ApplyError::RollbackFailed {
+                cause: Box::new(cause),
+                rollback: Box::new(rollback),
+            },
+        }
+    }
+
+    /// The rollback of a failed first install: removes everything this release may have created,
+    /// then its record.
+    async fn remove_first_install(
+        &mut self,
+        record: &ReleaseRecord,
+        placed: &[PlacedObject],
+    ) -> Result<String, ApplyError> {
+        let planned: Vec<ObjectRef> = placed.iter().map(|p| p.reference.clone()).collect();
+        for target in decide::first_install_cleanup(&planned, record) {
+            delete_owned(&mut self.resolver, &target, self.plan, &mut *self.reporter).await?;
+        }
+        inventory::delete(self.client, &self.plan.namespace, &self.plan.name).await?;
+        Ok("removed the objects of the failed first install".to_string())
+    }
+
+    /// The rollback of a failed upgrade: puts back each applied object as it was (deleting those
+    /// that did not exist) and records `previous` again as a new revision.
+    async fn restore(
+        &mut self,
+        record: &mut ReleaseRecord,
+        previous: &Revision,
+        failed: u32,
+        placed: &[PlacedObject],
+        applied: &[AppliedObject],
+    ) -> Result<String, ApplyError> {
+        let mut restored = Vec::new();
+        for entry in applied.iter().rev() {
+            let object = &placed[entry.placed_index];
+            match &entry.before {
+                None => {
+                    let reporter = &mut *self.reporter;
+                    delete_owned(&mut self.resolver, &object.reference, self.plan, reporter)
+                        .await?;
                 }
-                let objects = prev
-                    .objects
-                    .iter()
-                    .map(|o| {
-                        restored
-                            .iter()
-                            .find(|r| r.key() == o.key())
-                            .cloned()
-                            .unwrap_or_else(|| o.clone())
-                    })
-                    .collect();
-                let rollback_number = record.next_revision();
-                record.push(
-                    Revision {
-                        revision: rollback_number,
-                        status: RevisionStatus::Deployed,
-                        updated: now_rfc3339(),
-                        description: format!(
-                            "rollback to {} after revision {number} failed",
-                            prev.revision
-                        ),
-                        objects,
-                        ..prev.clone()
-                    },
-                    options.history_max.max(1),
-                );
-                inventory::save(client, &record).await?;
-                Ok(format!(
-                    "restored revision {} as revision {rollback_number}",
-                    prev.revision
-                ))
+                Some(before) => {
+                    let reference = restore_one(object, before).await?;
+                    self.reporter.changed(&reference, ObjectChange::Configured);
+                    restored.push(reference);
+                }
             }
         }
-    };
-    match rollback.await {
-        Ok(outcome) => ApplyError::RolledBack {
-            cause: Box::new(cause),
-            outcome,
-        },
-        Err(rollback) => ApplyError::RollbackFailed {
-            cause: Box::new(cause),
-            rollback: Box::new(rollback),
-        },
+        let history_max = self.options.history_max;
+        let now = now_rfc3339();
+        let number =
+            decide::record_rollback(record, previous, &restored, failed, history_max, &now);
+        inventory::save(self.client, record).await?;
+        Ok(format!(
+            "restored revision {} as revision {number}",
+            previous.revision
+        ))
     }
+}
+
+/// Applies `before` (the object as it was before the failed apply) again, taking back every field.
+async fn restore_one(object: &PlacedObject, before: &Value) -> Result<ObjectRef, ApplyError> {
+    let config = applied_configuration(before, FIELD_MANAGER);
+    let obj = object
+        .api
+        .patch(
+            &object.reference.name,
+            &apply_params(true, false),
+            &Patch::Apply(&config),
+        )
+        .await
+        .map_err(|e| ApplyError::from_apply(object.reference.to_string(), "restore", e))?;
+    let mut reference = object.reference.clone();
+    reference.uid = obj.uid();
+    Ok(reference)
 }
 
 /// Deletes an object if it exists and carries the release's annotations.
@@ -1059,65 +1058,12 @@ pub(crate) async fn preview(
     }
     let mut objects = Vec::new();
     for object in &placed {
-        let live = if namespace_exists {
-            get_live(&object.api, &object.reference).await?
-        } else {
-            None
-        };
-        if let Err(err) = check_owner(live.as_ref(), &object.reference, plan, false) {
-            objects.push(PreviewedObject {
-                reference: object.reference.clone(),
-                live,
-                merged: Err(err),
-                conflicts: None,
-            });
-            continue;
-        }
-        let (merged, conflicts) = if namespace_exists {
-            let run = |force: bool| async move {
-                let params = apply_params(force, true);
-                object
-                    .api
-                    .patch(&object.reference.name, &params, &Patch::Apply(&object.body))
-                    .await
-            };
-            match run(force_conflicts).await {
-                Ok(obj) => (Ok(to_value(&obj)), None),
-                Err(err) => {
-                    match ApplyError::from_apply(object.reference.to_string(), "dry-run apply", err)
-                    {
-                        conflict @ ApplyError::Conflict { .. } => {
-                            let forced = run(true).await.map(|o| to_value(&o)).map_err(|e| {
-                                ApplyError::from_apply(
-                                    object.reference.to_string(),
-                                    "dry-run apply",
-                                    e,
-                                )
-                            });
-                            (forced, Some(conflict))
-                        }
-                        other => (Err(other), None),
-                    }
-                }
-            }
-        } else {
-            (Ok(object.body.clone()), None)
-        };
-        objects.push(PreviewedObject {
-            reference: object.reference.clone(),
-            live,
-            merged,
-            conflicts,
-        });
+        objects.push(preview_object(object, plan, namespace_exists, force_conflicts).await?);
     }
     let mut prune = Vec::new();
     if let Some(record) = record {
-        let planned: BTreeSet<ObjectKey> = placed.iter().map(|p| p.reference.key()).collect();
-        for candidate in record
-            .all_objects()
-            .into_iter()
-            .filter(|c| !planned.contains(&c.key()))
-        {
+        let planned: Vec<ObjectRef> = placed.iter().map(|p| p.reference.clone()).collect();
+        for candidate in decide::prune_targets(&record.all_objects(), &planned) {
             let api = match resolver.api_for(&candidate).await {
                 Ok(api) => api,
                 Err(ApplyError::UnknownKind { .. }) => continue,
@@ -1137,12 +1083,49 @@ pub(crate) async fn preview(
     })
 }
 
-/// Whether two objects are equal once server noise is stripped.
-pub(crate) fn same_content(a: &Value, b: &Value) -> bool {
-    let (mut a, mut b) = (a.clone(), b.clone());
-    strip_server_noise(&mut a);
-    strip_server_noise(&mut b);
-    a == b
+/// The live state of one planned object and the server's dry-run apply of it (with the conflicts a
+/// real apply would hit, the result is the forced apply's). In a namespace that does not exist yet
+/// nothing is asked and the merged result is the planned body.
+async fn preview_object(
+    object: &PlacedObject,
+    plan: &ReleasePlan,
+    namespace_exists: bool,
+    force_conflicts: bool,
+) -> Result<PreviewedObject, ApplyError> {
+    let live = if namespace_exists {
+        get_live(&object.api, &object.reference).await?
+    } else {
+        None
+    };
+    let previewed = |merged, conflicts| PreviewedObject {
+        reference: object.reference.clone(),
+        live: live.clone(),
+        merged,
+        conflicts,
+    };
+    if let Err(err) = check_owner(live.as_ref(), &object.reference, plan, false) {
+        return Ok(previewed(Err(err), None));
+    }
+    if !namespace_exists {
+        return Ok(previewed(Ok(object.body.clone()), None));
+    }
+    let run = |force: bool| async move {
+        object
+            .api
+            .patch(
+                &object.reference.name,
+                &apply_params(force, true),
+                &Patch::Apply(&object.body),
+            )
+            .await
+            .map(|o| to_value(&o))
+            .map_err(|e| ApplyError::from_apply(object.reference.to_string(), "dry-run apply", e))
+    };
+    Ok(match run(force_conflicts).await {
+        Ok(merged) => previewed(Ok(merged), None),
+        Err(conflict @ ApplyError::Conflict { .. }) => previewed(run(true).await, Some(conflict)),
+        Err(other) => previewed(Err(other), None),
+    })
 }
 
 /// `--dry-run=server`: the server's verdict per object; nothing is created or recorded.
@@ -1157,15 +1140,8 @@ pub async fn dry_run_server(
     let preview = preview(client, plan, options.force_conflicts).await?;
     let mut verdicts = Vec::new();
     for object in preview.objects {
-        let outcome = match (object.conflicts, object.merged) {
-            (Some(conflict), _) => Err(conflict),
-            (None, Err(err)) => Err(err),
-            (None, Ok(merged)) => Ok(match &object.live {
-                None => ObjectChange::Created,
-                Some(live) if same_content(live, &merged) => ObjectChange::Unchanged,
-                Some(_) => ObjectChange::Configured,
-            }),
-        };
+        let outcome =
+            decide::dry_run_outcome(object.conflicts, object.merged, object.live.as_ref());
         verdicts.push(DryRunVerdict {
             object: object.reference,
             outcome,
@@ -1194,22 +1170,9 @@ pub async fn release_status(
             let state = match resolver.api_for(reference).await {
                 Err(ApplyError::UnknownKind { .. }) => "kind not served".to_string(),
                 Err(err) => return Err(err),
-                Ok(api) => match get_live(&api, reference).await? {
-                    None => "missing".to_string(),
-                    Some(live)
-                        if reference.uid.is_some()
-                            && live.pointer("/metadata/uid").and_then(Value::as_str)
-                                != reference.uid.as_deref() =>
-                    {
-                        "replaced outside ikp (uid differs)".to_string()
-                    }
-                    Some(live) if is_waitable(reference) => match readiness(&reference.kind, &live)
-                    {
-                        Readiness::Ready => "ready".to_string(),
-                        Readiness::Waiting(what) => format!("waiting for {what}"),
-                    },
-                    Some(_) => "present".to_string(),
-                },
+                Ok(api) => {
+                    decide::object_state(reference, get_live(&api, reference).await?.as_ref())
+                }
             };
             objects.push((reference.clone(), state));
         }

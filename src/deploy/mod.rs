@@ -4,6 +4,7 @@
 //!
 //! The render path hands over a [`ReleasePlan`]; nothing here renders templates.
 
+mod decide;
 mod diff;
 mod engine;
 mod error;
@@ -25,7 +26,7 @@ pub use engine::{
 };
 pub use error::{ApplyError, FieldConflict, WaitBlocker};
 pub use inventory::{ReleaseRecord, Revision, RevisionStatus};
-pub use plan::{ObjectKey, ObjectRef, ReleasePlan, RenderedManifest};
+pub use plan::{ObjectKey, ObjectRef, PlanMeta, ReleasePlan, RenderedManifest};
 pub use wait::{Readiness, WaitStrategy};
 
 /// Field manager name used for every server-side apply.

@@ -38,6 +38,23 @@ pub struct ReleasePlan {
     pub notes: Option<String>,
 }
 
+/// The release and chart a plan is for: what a revision records besides its objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanMeta {
+    /// Release name.
+    pub name: String,
+    /// Namespace the release (and its inventory) lives in.
+    pub namespace: String,
+    /// Chart name (`Chart.yaml` `name`).
+    pub chart_name: String,
+    /// Chart version (`Chart.yaml` `version`).
+    pub chart_version: String,
+    /// Chart appVersion, if any.
+    pub app_version: Option<String>,
+    /// Hex SHA-256 of the merged values.
+    pub values_digest: String,
+}
+
 /// One rendered manifest document as the render pipeline hands it over.
 #[derive(Debug, Clone)]
 pub struct RenderedManifest {
@@ -213,15 +230,10 @@ pub fn parse_manifest(manifest: &RenderedManifest) -> Result<Option<DynamicObjec
 }
 
 impl ReleasePlan {
-    /// Builds a plan from rendered manifests (in install order), stamping each object for the release.
-    #[allow(clippy::too_many_arguments)]
+    /// Builds a plan for the release `meta` describes from rendered manifests (in install order),
+    /// stamping each object for the release.
     pub fn from_manifests<'a>(
-        name: &str,
-        namespace: &str,
-        chart_name: &str,
-        chart_version: &str,
-        app_version: Option<&str>,
-        values_digest: String,
+        meta: PlanMeta,
         manifests: impl IntoIterator<Item = &'a RenderedManifest>,
         notes: Option<String>,
     ) -> Result<Self, ApplyError> {
@@ -231,12 +243,20 @@ impl ReleasePlan {
                 objects.push(obj);
             }
         }
+        let PlanMeta {
+            name,
+            namespace,
+            chart_name,
+            chart_version,
+            app_version,
+            values_digest,
+        } = meta;
         let mut plan = ReleasePlan {
-            name: name.to_string(),
-            namespace: namespace.to_string(),
-            chart_name: chart_name.to_string(),
-            chart_version: chart_version.to_string(),
-            app_version: app_version.map(str::to_string),
+            name,
+            namespace,
+            chart_name,
+            chart_version,
+            app_version,
             values_digest,
             objects,
             notes: notes.filter(|n| !n.trim().is_empty()),
@@ -259,16 +279,15 @@ impl ReleasePlan {
                 object: m.object.clone(),
             })
             .collect();
-        ReleasePlan::from_manifests(
-            &release.release.name,
-            &release.release.namespace,
-            &chart.name,
-            &chart.version,
-            chart.app_version.as_deref(),
-            values_digest(&release.values.tree),
-            &manifests,
-            release.rendered.notes.clone(),
-        )
+        let meta = PlanMeta {
+            name: release.release.name.clone(),
+            namespace: release.release.namespace.clone(),
+            chart_name: chart.name.clone(),
+            chart_version: chart.version.clone(),
+            app_version: chart.app_version.clone(),
+            values_digest: values_digest(&release.values.tree),
+        };
+        ReleasePlan::from_manifests(meta, &manifests, release.rendered.notes.clone())
     }
 
     /// The labels every object gets where the chart set none: the release and the managing tool.
@@ -345,22 +364,23 @@ mod tests {
         );
     }
 
+    fn meta(chart: &str) -> PlanMeta {
+        PlanMeta {
+            name: "rel".into(),
+            namespace: "ns".into(),
+            chart_name: chart.into(),
+            chart_version: "1.0.0".into(),
+            app_version: None,
+            values_digest: "d".into(),
+        }
+    }
+
     #[test]
     fn stamping_adds_release_annotations_and_keeps_chart_labels() {
         let m = manifest(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    app.kubernetes.io/instance: rel\n",
         );
-        let plan = ReleasePlan::from_manifests(
-            "rel",
-            "ns",
-            "gateway",
-            "1.0.0",
-            None,
-            "d".into(),
-            [&m],
-            None,
-        )
-        .unwrap();
+        let plan = ReleasePlan::from_manifests(meta("gateway"), [&m], None).unwrap();
         let meta = &plan.objects[0].metadata;
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels[INSTANCE_LABEL], "rel");
@@ -373,9 +393,7 @@ mod tests {
     #[test]
     fn duplicate_objects_are_rejected() {
         let m = manifest("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
-        let err =
-            ReleasePlan::from_manifests("rel", "ns", "g", "1", None, "d".into(), [&m, &m], None)
-                .unwrap_err();
+        let err = ReleasePlan::from_manifests(meta("g"), [&m, &m], None).unwrap_err();
         assert!(err.to_string().contains("ConfigMap a"), "{err}");
     }
 
