@@ -607,6 +607,9 @@ async fn objects_left_by_a_dead_plugin_are_swept_by_the_next_one() {
             labels.insert("interlink.io/component".into(), "tcp-tunnel".into());
         } else {
             labels.insert("interlink.io".into(), "offloading".into());
+            // The sweep only looks at this instance's objects (prefix "" here), as it must
+            // when several plugins share a remote cluster.
+            labels.insert("interlink.io/plugin-instance".into(), "".into());
         }
         serde_json::json!({"metadata": {"name": name, "namespace": ns, "labels": labels},
                            "data": {"k": "dg=="}})
@@ -643,7 +646,8 @@ async fn objects_left_by_a_dead_plugin_are_swept_by_the_next_one() {
     // The pod of `alive` exists: its objects are not orphans.
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": format!("p-{alive}"), "namespace": REMOTE_NS,
-                     "labels": {"interlink.io": "offloading", "interlink.io/source.pod_uid": alive}},
+                     "labels": {"interlink.io": "offloading", "interlink.io/plugin-instance": "",
+                                "interlink.io/source.pod_uid": alive}},
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}
     }))
     .expect("pod");
