@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::keypath::KeyPath;
+use super::keypath::{KeyPath, OneLine};
 use super::limits::{self, LimitError, MAX_DEPTH, NodeBudget, ReadError};
 
 /// Helm's limit on list indexes (`strvals.MaxIndex`).
@@ -62,7 +62,11 @@ pub enum StrvalsError {
         index: usize,
     },
     /// `a[0` or `a[0][1`: the argument ends inside an index.
-    #[error("error parsing index: the argument ends in \"{key}[{text}\" with no closing ']'")]
+    #[error(
+        "error parsing index: the argument ends in \"{}[{}\" with no closing ']'",
+        OneLine(&.key.to_string()),
+        OneLine(.text)
+    )]
     UnclosedIndex {
         /// The list being indexed.
         key: KeyPath,
@@ -929,6 +933,18 @@ mod tests {
             parse("a[0", ValueMode::Json),
             Err(StrvalsError::UnclosedIndex { .. })
         ));
+    }
+
+    // A fuzzed `--set` argument ending in `[` plus control characters printed them raw, so the
+    // one-line error spanned several lines.
+    #[test]
+    fn unclosed_index_with_control_characters_is_one_line() {
+        let message = set_err("a\nb[\u{b}\0\n").to_string();
+        assert!(!message.contains(['\n', '\0', '\u{b}']), "{message:?}");
+        assert_eq!(
+            message,
+            "error parsing index: the argument ends in \"a\\nb[\\u{b}\\0\\n\" with no closing ']'"
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tracing::Instrument;
 
+use crate::compat::keypath::OneLine;
 use crate::plugin::config::{ListenAddress, ServeConfig};
 use crate::plugin::config::{PingConfig, ResourceReport};
 use crate::plugin::offload::capacity::{self, RemoteCapacity};
@@ -610,9 +611,10 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiErr
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     let value = parsed.map_err(|err| {
-        let path = err.path().to_string();
+        // Map keys appear in the path as sent: escape their control characters (one-line errors).
+        let path = OneLine(&err.path().to_string()).to_string();
         let field = (path != "." && path != "?").then_some(path);
-        let message = redact_quoted(&err.into_inner().to_string());
+        let message = OneLine(&redact_quoted(&err.into_inner().to_string())).to_string();
         let message = match &field {
             Some(field) => format!("invalid {what}: `{field}`: {message}"),
             None => format!("invalid {what}: {message}"),
@@ -850,6 +852,21 @@ mod tests {
             "create Pod ns/p: pods \"p\" is forbidden: exceeded quota: q (HTTP 403, Forbidden)"
         );
         assert_eq!(err.reason.as_deref(), Some("Forbidden"));
+    }
+
+    // Found by fuzzing the /create body: a label key with a newline made the error and its
+    // `field` span two lines.
+    #[test]
+    fn body_error_path_with_a_newline_is_one_line() {
+        let body = br#"{"pod":{"metadata":{"labels":{"a\nb":{}}}}}"#;
+        let err = parse_json::<CreateRequest>(body, "create request").expect_err("map label");
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(!err.message.contains('\n'), "{:?}", err.message);
+        let field = err.field.as_deref().unwrap_or_default();
+        assert!(
+            field.contains("a\\nb") && !field.contains('\n'),
+            "{field:?}"
+        );
     }
 
     #[test]
