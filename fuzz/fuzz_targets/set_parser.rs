@@ -3,9 +3,9 @@
 //! limits. Input: one mode byte, then the argument.
 #![no_main]
 
+use ikp::compat::strvals::{ValueMode, parse, parse_into};
 use ikp::release::values::limits::{self, MAX_DEPTH, MAX_NODES, NodeBudget, ReadError};
 use ikp::release::values::parse_defaults;
-use ikp::compat::strvals::{ValueMode, parse, parse_into};
 use libfuzzer_sys::fuzz_target;
 
 /// The mode a case's first byte picks.

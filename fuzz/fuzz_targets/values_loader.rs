@@ -4,8 +4,8 @@
 //! limits.
 #![no_main]
 
-use ikp::release::values::limits::{self, MAX_DEPTH};
 use ikp::compat::yaml;
+use ikp::release::values::limits::{self, MAX_DEPTH};
 use ikp::release::values::{ChartKind, compose, validate};
 use ikp_fuzz::{assert_one_line_errors, parse_case};
 use libfuzzer_sys::fuzz_target;
@@ -22,12 +22,19 @@ fuzz_target!(|data: &[u8]| {
         Err(err) => return assert_one_line_errors(&err.to_string()),
     };
     for (kind, defaults) in [
-        (ChartKind::Gateway, include_str!("../../charts/gateway/values.yaml")),
-        (ChartKind::Bastion, include_str!("../../charts/bastion/values.yaml")),
+        (
+            ChartKind::Gateway,
+            include_str!("../../charts/gateway/values.yaml"),
+        ),
+        (
+            ChartKind::Bastion,
+            include_str!("../../charts/bastion/values.yaml"),
+        ),
     ] {
         match compose(defaults, &layers) {
             Ok(values) => {
-                if let Err(errors) = validate(kind, case.release.as_deref().unwrap_or("r"), &values) {
+                if let Err(errors) = validate(kind, case.release.as_deref().unwrap_or("r"), &values)
+                {
                     assert!(!errors.0.is_empty());
                     assert_one_line_errors(&errors.to_string());
                 }

@@ -55,7 +55,10 @@ pub fn parse_case(data: &[u8]) -> Case {
             _ => None,
         };
         let takes_value = kind.is_some()
-            || matches!(flag, "-f" | "--values" | "-n" | "--namespace" | "--name-template");
+            || matches!(
+                flag,
+                "-f" | "--values" | "-n" | "--namespace" | "--name-template"
+            );
         let value = if takes_value && inline.is_none() {
             i += 1;
             args.get(i).map(|v| (*v).to_owned())
@@ -67,7 +70,9 @@ pub fn parse_case(data: &[u8]) -> Case {
                 case.flags.push((SetKind::Set, v));
             }
             (_, Some(kind), Some(v)) => case.flags.push((kind, v)),
-            ("-f" | "--values", _, Some(_)) => case.files.push(documents.next().unwrap_or_default()),
+            ("-f" | "--values", _, Some(_)) => {
+                case.files.push(documents.next().unwrap_or_default())
+            }
             ("-n" | "--namespace", _, Some(v)) => case.namespace = Some(v),
             ("--name-template", _, Some(v)) => case.release = Some(v),
             ("template", _, _) if positional.is_empty() && i == 0 => {}
@@ -127,7 +132,9 @@ pub fn assert_valid_kubernetes(manifests: &[ikp::release::render::manifest::Mani
         let object = ikp::compat::yaml::load_tree(&manifest.content)
             .unwrap_or_else(|e| panic!("{}: not YAML: {e}\n{}", manifest.source, manifest.content));
         let by_serde_yaml: serde_json::Value = serde_yaml::from_str(&manifest.content)
-            .unwrap_or_else(|e| panic!("{}: serde_yaml: {e}\n{}", manifest.source, manifest.content));
+            .unwrap_or_else(|e| {
+                panic!("{}: serde_yaml: {e}\n{}", manifest.source, manifest.content)
+            });
         assert!(by_serde_yaml.is_object(), "{}", manifest.content);
         let name = object
             .pointer("/metadata/name")
@@ -147,7 +154,10 @@ pub fn assert_valid_kubernetes(manifests: &[ikp::release::render::manifest::Mani
             other => panic!("unexpected kind {other:?}\n{}", manifest.content),
         };
         if let Err(err) = typed {
-            panic!("{} does not read as {kind:?}: {err}\n{}", manifest.source, manifest.content);
+            panic!(
+                "{} does not read as {kind:?}: {err}\n{}",
+                manifest.source, manifest.content
+            );
         }
     }
 }
