@@ -146,11 +146,17 @@ pub fn assert_valid_kubernetes(manifests: &[ikp::release::render::manifest::Mani
             manifest.content
         );
         let kind = object.get("kind").and_then(serde_json::Value::as_str);
+        // Typed reading goes through serde_yaml's tree: the reader's `load_tree` gives every
+        // number as a float, which the integer fields of the API types refuse.
         let typed = match kind {
-            Some("ConfigMap") => serde_json::from_value::<ConfigMap>(object.clone()).map(drop),
-            Some("Secret") => serde_json::from_value::<Secret>(object.clone()).map(drop),
-            Some("Service") => serde_json::from_value::<Service>(object.clone()).map(drop),
-            Some("Deployment") => serde_json::from_value::<Deployment>(object.clone()).map(drop),
+            Some("ConfigMap") => {
+                serde_json::from_value::<ConfigMap>(by_serde_yaml.clone()).map(drop)
+            }
+            Some("Secret") => serde_json::from_value::<Secret>(by_serde_yaml.clone()).map(drop),
+            Some("Service") => serde_json::from_value::<Service>(by_serde_yaml.clone()).map(drop),
+            Some("Deployment") => {
+                serde_json::from_value::<Deployment>(by_serde_yaml.clone()).map(drop)
+            }
             other => panic!("unexpected kind {other:?}\n{}", manifest.content),
         };
         if let Err(err) = typed {
