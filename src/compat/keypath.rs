@@ -109,12 +109,14 @@ impl fmt::Display for OneLine<'_> {
     }
 }
 
+/// Written the way Helm spells a path (`a.b[0].c`), with control characters in keys escaped as
+/// [`OneLine`] does: a path quoted in an error message must not break the message's line.
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (n, segment) in self.0.iter().enumerate() {
             match segment {
-                Segment::Key(k) if n == 0 => write!(f, "{k}")?,
-                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Key(k) if n == 0 => write!(f, "{}", OneLine(k))?,
+                Segment::Key(k) => write!(f, ".{}", OneLine(k))?,
                 Segment::Index(i) => write!(f, "[{i}]")?,
             }
         }
@@ -135,5 +137,15 @@ mod tests {
             .key("name");
         assert_eq!(path.to_string(), "resources.claims[2].name");
         assert_eq!(KeyPath::parse_dotted("resources.claims[2].name"), path);
+    }
+
+    #[test]
+    fn set_json_key_with_control_characters_stays_one_line() {
+        let path = KeyPath::root().key("a\n\tb").index(0).key("c\u{1b}");
+        assert_eq!(path.to_string(), "a\\n\\tb[0].c\\u{1b}");
+        let err =
+            crate::compat::strvals::parse("a\n\t\u{0}b={", crate::compat::strvals::ValueMode::Json)
+                .expect_err("an unterminated JSON value is refused");
+        assert!(!err.to_string().contains('\n'), "{err}");
     }
 }
