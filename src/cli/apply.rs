@@ -14,6 +14,7 @@ use ikp::k8s::client::ClientArgs;
 use ikp::release::pipeline::Release;
 use ikp::release::render::Manifest;
 use ikp::release::render::stamp::{ExtraMetadata, add_metadata};
+use ikp::release::values::compose_over;
 
 use super::UsageError;
 use super::args::{DEFAULT_NAMESPACE, DryRunMode, NamePolicy, OutputArgs, ReleaseArgs};
@@ -275,14 +276,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Prints apply progress on stderr; on a terminal the wait line is rewritten in place.
-struct TermReporter {
+pub(super) struct TermReporter {
     tty: bool,
     wait_line_open: bool,
     last_wait: Option<String>,
 }
 
 impl TermReporter {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         TermReporter {
             tty: std::io::stderr().is_terminal(),
             wait_line_open: false,
@@ -330,18 +331,18 @@ impl Reporter for TermReporter {
 
 /// The error as its own (complete) message: `ApplyError` messages already carry the useful part of their
 /// source chain, which `main` would otherwise print a second time.
-fn one_line(err: ApplyError) -> anyhow::Error {
+pub(super) fn one_line(err: ApplyError) -> anyhow::Error {
     anyhow::anyhow!("{err}")
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
 }
 
-async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
+pub(super) async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
     Ok(client.client().await?)
 }
 
@@ -350,8 +351,12 @@ async fn connect(client: &ClientArgs) -> anyhow::Result<kube::Client> {
 fn plan_release(args: &ReleaseArgs) -> anyhow::Result<(Release, ReleasePlan)> {
     let request = args.resolve(NamePolicy::Required, None)?;
     let metadata = request.chart.metadata.clone();
+    // What `ikp get values` shows: the user's layers merged over nothing (no chart defaults).
+    let user_values = compose_over(&Default::default(), &request.layers)?.tree;
     let release = request.render()?;
-    let plan = ReleasePlan::from_release(&release, &metadata).map_err(one_line)?;
+    let plan = ReleasePlan::from_release(&release, &metadata)
+        .map_err(one_line)?
+        .with_user_values(user_values);
     Ok((release, plan))
 }
 
@@ -383,6 +388,28 @@ fn print_client_dry_run(
         ..output.clone()
     };
     emit(release, manifests, &output)?.write(out)
+}
+
+/// A server dry run's verdict per object, one line each (`<object> <change> (server dry run)` or
+/// `<object> refused: <reason>`); fails when the server refused any.
+pub(super) fn print_verdicts(
+    verdicts: &[deploy::DryRunVerdict],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut refused = 0;
+    for verdict in verdicts {
+        match &verdict.outcome {
+            Ok(change) => writeln!(out, "{} {change} (server dry run)", verdict.object)?,
+            Err(err) => {
+                refused += 1;
+                writeln!(out, "{} refused: {err}", verdict.object)?;
+            }
+        }
+    }
+    if refused > 0 {
+        anyhow::bail!("the API server refused {refused} object(s) in the dry run");
+    }
+    Ok(())
 }
 
 fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
@@ -430,19 +457,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             let verdicts = deploy::dry_run_server(&client, &plan, &options)
                 .await
                 .map_err(one_line)?;
-            let mut refused = 0;
-            for verdict in &verdicts {
-                match &verdict.outcome {
-                    Ok(change) => writeln!(out, "{} {change} (server dry run)", verdict.object)?,
-                    Err(err) => {
-                        refused += 1;
-                        writeln!(out, "{} refused: {err}", verdict.object)?;
-                    }
-                }
-            }
-            if refused > 0 {
-                anyhow::bail!("the API server refused {refused} object(s) in the dry run");
-            }
+            print_verdicts(&verdicts, out)?;
             return Ok(ExitCode::SUCCESS);
         }
         let mut reporter = TermReporter::new();

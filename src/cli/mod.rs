@@ -11,10 +11,12 @@ use clap::{Parser, Subcommand};
 
 mod apply;
 mod args;
+mod get;
 mod golden;
 mod keygen;
 mod output;
 mod render;
+mod rollback;
 mod schema;
 mod serve;
 mod show;
@@ -48,6 +50,10 @@ enum Command {
     List(apply::ListCmd),
     /// Show a release's revision history.
     History(apply::HistoryCmd),
+    /// Print a revision's values, manifest or notes, like `helm get`.
+    Get(get::GetCmd),
+    /// Apply an earlier revision's recorded manifest again, as a new revision.
+    Rollback(rollback::RollbackCmd),
     /// Delete every object of a release, then its record.
     Uninstall(apply::UninstallCmd),
     /// Check or update golden files of rendered output.
@@ -94,6 +100,8 @@ impl Cli {
             Command::Status(cmd) => apply::run_status(cmd, out),
             Command::List(cmd) => apply::run_list(cmd, out),
             Command::History(cmd) => apply::run_history(cmd, out),
+            Command::Get(cmd) => get::run(cmd, out),
+            Command::Rollback(cmd) => rollback::run(cmd, out),
             Command::Uninstall(cmd) => apply::run_uninstall(cmd, out),
             Command::Golden(cmd) => golden::run(cmd, out),
             Command::Keygen(cmd) => keygen::run(cmd, out),

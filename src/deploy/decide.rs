@@ -77,6 +77,7 @@ pub(crate) fn start_revision(
             updated: now.to_owned(),
             description,
             objects,
+            data: None,
         },
         usize::MAX,
     );
@@ -191,6 +192,40 @@ pub(crate) fn record_rollback(
     number
 }
 
+/// The revision `ikp rollback` applies again: `requested`, else the one before the newest (as Helm's
+/// `rollback NAME` picks). Anything the record does not keep is an error naming what it keeps.
+pub(crate) fn rollback_target(
+    record: &ReleaseRecord,
+    requested: Option<u32>,
+) -> Result<Revision, ApplyError> {
+    let number = match requested {
+        Some(number) => number,
+        None => record.latest().map_or(0, |r| r.revision.saturating_sub(1)),
+    };
+    record
+        .revision(number)
+        .cloned()
+        .ok_or_else(|| ApplyError::RevisionNotFound {
+            name: record.name.clone(),
+            namespace: record.namespace.clone(),
+            revision: number,
+            kept: kept_revisions(record),
+        })
+}
+
+/// The numbers of the revisions a record keeps, as `1, 2, 3` (`none` when empty).
+pub(crate) fn kept_revisions(record: &ReleaseRecord) -> String {
+    if record.revisions.is_empty() {
+        return "none".to_owned();
+    }
+    record
+        .revisions
+        .iter()
+        .map(|r| r.revision.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Whether two objects hold the same content, ignoring what the server alone changes.
 pub(crate) fn same_content(a: &Value, b: &Value) -> bool {
     let (mut a, mut b) = (a.clone(), b.clone());
@@ -279,6 +314,8 @@ mod tests {
             values_digest: "d".into(),
             objects: Vec::new(),
             notes: None,
+            sources: Vec::new(),
+            values: Default::default(),
         }
     }
 
@@ -293,6 +330,7 @@ mod tests {
             updated: "t0".into(),
             description: "install".into(),
             objects,
+            data: None,
         }
     }
 
@@ -529,5 +567,31 @@ mod tests {
             "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 0}
         });
         assert!(object_state(&deployment, Some(&rolling)).starts_with("waiting for "));
+    }
+    #[test]
+    fn rollback_defaults_to_the_revision_before_the_newest() {
+        let r = record(vec![
+            revision(1, RevisionStatus::Superseded, vec![]),
+            revision(2, RevisionStatus::Superseded, vec![]),
+            revision(3, RevisionStatus::Deployed, vec![]),
+        ]);
+        assert_eq!(rollback_target(&r, None).unwrap().revision, 2);
+        assert_eq!(rollback_target(&r, Some(1)).unwrap().revision, 1);
+        assert_eq!(rollback_target(&r, Some(3)).unwrap().revision, 3);
+    }
+
+    #[test]
+    fn rollback_to_a_revision_not_kept_names_the_kept_ones() {
+        let r = record(vec![
+            revision(4, RevisionStatus::Superseded, vec![]),
+            revision(5, RevisionStatus::Deployed, vec![]),
+        ]);
+        let err = rollback_target(&r, Some(9)).unwrap_err().to_string();
+        assert!(err.contains("no revision 9"), "{err}");
+        assert!(err.contains("kept revisions: 4, 5"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let only = record(vec![revision(1, RevisionStatus::Deployed, vec![])]);
+        let err = rollback_target(&only, None).unwrap_err().to_string();
+        assert!(err.contains("no revision 0"), "{err}");
     }
 }

@@ -21,6 +21,7 @@ use super::helm;
 use super::inventory::{self, ReleaseRecord, Revision, now_rfc3339};
 use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
 use super::resolve::Resolver;
+use super::stored;
 use super::wait::{WaitState, WaitStrategy};
 use super::{ApplyError, FIELD_MANAGER, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
 use crate::k8s::api::{
@@ -614,8 +615,7 @@ async fn apply_until(
         (None, None) => RevisionCause::Apply,
     };
     let started = decide::start_revision(&mut record, plan, planned.clone(), cause, &now_rfc3339());
-    step.set("recording the pending revision");
-    inventory::save(client, &record).await?;
+    run.record_pending(&mut record, started.number).await?;
 
     let (applied, changes, failure) = run.apply_objects(&placed, snapshots).await;
     let refs: Vec<ObjectRef> = changes.iter().map(|(r, _)| r.clone()).collect();
@@ -680,6 +680,25 @@ impl<'a> ApplyRun<'a> {
             step,
             resolver: Resolver::new(client.clone()),
         }
+    }
+
+    /// Records the started revision as pending: first its values, manifest and notes (a Secret, see
+    /// [`stored`]; too large is refused here, before any object changes), then the record naming it.
+    async fn record_pending(
+        &mut self,
+        record: &mut ReleaseRecord,
+        number: u32,
+    ) -> Result<(), ApplyError> {
+        let plan = self.plan;
+        self.step
+            .set("recording the revision's values, manifest and notes");
+        let data = stored::RevisionData::of_plan(plan);
+        let secret = stored::save(self.client, &plan.namespace, &plan.name, number, &data).await?;
+        if let Some(revision) = record.revision_mut(number) {
+            revision.data = Some(secret);
+        }
+        self.step.set("recording the pending revision");
+        inventory::save(self.client, record).await
     }
 
     /// Helm's record of a release of the same name (oldest first): refused unless `take_ownership`,

@@ -117,6 +117,62 @@ pub enum ApplyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The revision asked for is not in the release's kept history.
+    #[error(
+        "release {name:?} in namespace {namespace:?} has no revision {revision}; kept revisions: {kept}"
+    )]
+    RevisionNotFound {
+        /// Release name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// The revision asked for.
+        revision: u32,
+        /// The revisions the record keeps, as `1, 2, 3` (or `none`).
+        kept: String,
+    },
+    /// A revision was recorded before ikp kept each revision's values, manifest and notes.
+    #[error(
+        "revision {revision} of release {name:?} in namespace {namespace:?} has no stored values, manifest or notes (recorded by an ikp that kept only a digest); apply the release again to record them"
+    )]
+    RevisionDataMissing {
+        /// Release name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// The revision.
+        revision: u32,
+    },
+    /// The stored values, manifest and notes of a revision cannot be read back.
+    #[error(
+        "the stored data of revision {revision} of release {name:?} (Secret {namespace}/{secret}) is unreadable: {reason}"
+    )]
+    RevisionDataCorrupt {
+        /// Release name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// The revision.
+        revision: u32,
+        /// Name of the Secret.
+        secret: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A revision's values, manifest and notes do not fit in one Secret even compressed.
+    #[error(
+        "revision {revision} of release {name:?}: its values, manifest and notes take {bytes} bytes compressed; at most {limit} fit in the Secret that records them"
+    )]
+    RevisionDataTooLarge {
+        /// Release name.
+        name: String,
+        /// The revision.
+        revision: u32,
+        /// Compressed size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The object exists and belongs to another release.
     #[error(
         "{object} already exists and belongs to release {owner:?}; uninstall that release or rename this one"
@@ -230,7 +286,7 @@ pub enum ApplyError {
         timeout.as_secs()
     )]
     DeadlineExceeded {
-        /// `apply` or `uninstall`.
+        /// `apply`, `rollback` or `uninstall`.
         operation: &'static str,
         /// `namespace/name`.
         release: String,

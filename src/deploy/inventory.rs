@@ -2,9 +2,10 @@
 //! bounded revision history as JSON.
 //!
 //! A ConfigMap rather than a Secret because by construction it holds no secret material: object
-//! references (group, version, kind, namespace, name, uid), chart identity, status and a digest
-//! of the values. It is written with server-side apply like everything else, and there is no lock:
-//! a pending revision left by an interrupted apply is simply superseded by the next one.
+//! references (group, version, kind, namespace, name, uid), chart identity, status, a digest
+//! of the values and the name of the Secret holding each revision's values, manifest and notes
+//! (see [`super::stored`]). It is written with server-side apply like everything else, and there is
+//! no lock: a pending revision left by an interrupted apply is simply superseded by the next one.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -79,6 +80,10 @@ pub struct Revision {
     pub description: String,
     /// Objects of the revision in install order.
     pub objects: Vec<ObjectRef>,
+    /// Name of the Secret holding the revision's values, manifest and notes; absent in revisions
+    /// recorded before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// The whole record of a release.
@@ -162,6 +167,11 @@ impl ReleaseRecord {
                 r.status = RevisionStatus::Superseded;
             }
         }
+    }
+
+    /// A revision by number.
+    pub fn revision(&self, number: u32) -> Option<&Revision> {
+        self.revisions.iter().find(|r| r.revision == number)
     }
 
     /// Mutable access to a revision by number.
@@ -264,21 +274,25 @@ pub async fn save(client: &kube::Client, record: &ReleaseRecord) -> Result<(), A
         object: format!("ConfigMap {}/{object}", record.namespace),
         source,
     })?;
+    // Revisions trimmed by `--history-max` (or lost by an interrupted apply) take their data along.
+    super::stored::delete_unreferenced(client, &record.namespace, &record.name, Some(record))
+        .await?;
     Ok(())
 }
 
-/// Deletes a release's record; succeeds when it is already gone.
+/// Deletes a release's record and its revisions' data; succeeds when they are already gone.
 pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Result<(), ApplyError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let object = inventory_name(name);
     crate::k8s::api::delete_if_present(&api, &object)
         .await
-        .map(|_| ())
         .map_err(|source| ApplyError::Kube {
             action: "delete inventory",
             object: format!("ConfigMap {namespace}/{object}"),
             source,
-        })
+        })?;
+    super::stored::delete_unreferenced(client, namespace, name, None).await?;
+    Ok(())
 }
 
 /// Every release in one namespace, or in all namespaces when `namespace` is `None`.
@@ -334,6 +348,7 @@ mod tests {
             updated: "t".into(),
             description: "x".into(),
             objects,
+            data: None,
         }
     }
 

@@ -13,6 +13,8 @@ pub mod helm;
 pub mod inventory;
 pub mod plan;
 mod resolve;
+mod rollback;
+pub mod stored;
 mod wait;
 
 pub use diff::{
@@ -26,7 +28,9 @@ pub use engine::{
 };
 pub use error::{ApplyError, FieldConflict, WaitBlocker};
 pub use inventory::{ReleaseRecord, Revision, RevisionStatus};
-pub use plan::{ObjectKey, ObjectRef, PlanMeta, ReleasePlan, RenderedManifest};
+pub use plan::{ObjectKey, ObjectRef, PlanMeta, PlanValues, ReleasePlan, RenderedManifest};
+pub use rollback::{RollbackOutcome, rollback_plan, rollback_release};
+pub use stored::{RevisionData, revision_data};
 pub use wait::{Readiness, WaitStrategy};
 
 /// Field manager name used for every server-side apply.

@@ -36,6 +36,21 @@ pub struct ReleasePlan {
     pub objects: Vec<DynamicObject>,
     /// Rendered NOTES.txt, printed after a successful apply.
     pub notes: Option<String>,
+    /// Template path of each object (same order as `objects`), for `ikp get manifest`.
+    pub sources: Vec<String>,
+    /// The values the release was rendered with, recorded per revision for `ikp get values`.
+    pub values: PlanValues,
+}
+
+/// The values of a release as `ikp get values` shows them: what the user gave and what the
+/// templates saw. May hold secrets (the bastion's private key), so they are recorded only in a Secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanValues {
+    /// The user's layers (`-f`, `--set`...) merged, without the chart defaults (`null` when none).
+    pub user: serde_json::Value,
+    /// The merged values the templates saw, chart defaults included.
+    pub computed: serde_json::Value,
 }
 
 /// The release and chart a plan is for: what a revision records besides its objects.
@@ -238,9 +253,11 @@ impl ReleasePlan {
         notes: Option<String>,
     ) -> Result<Self, ApplyError> {
         let mut objects = Vec::new();
+        let mut sources = Vec::new();
         for manifest in manifests {
             if let Some(obj) = parse_manifest(manifest)? {
                 objects.push(obj);
+                sources.push(manifest.source.clone());
             }
         }
         let PlanMeta {
@@ -260,6 +277,8 @@ impl ReleasePlan {
             values_digest,
             objects,
             notes: notes.filter(|n| !n.trim().is_empty()),
+            sources,
+            values: PlanValues::default(),
         };
         plan.stamp_objects()?;
         Ok(plan)
@@ -287,7 +306,16 @@ impl ReleasePlan {
             app_version: chart.app_version.clone(),
             values_digest: values_digest(&release.values.tree),
         };
-        ReleasePlan::from_manifests(meta, &manifests, release.rendered.notes.clone())
+        let mut plan =
+            ReleasePlan::from_manifests(meta, &manifests, release.rendered.notes.clone())?;
+        plan.values.computed = release.values.tree.clone();
+        Ok(plan)
+    }
+
+    /// The plan with the user's own values (their layers merged without chart defaults) recorded.
+    pub fn with_user_values(mut self, user: serde_json::Value) -> Self {
+        self.values.user = user;
+        self
     }
 
     /// The labels every object gets where the chart set none: the release and the managing tool.

@@ -4,6 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::release::values::model::is_secret_key;
+
 /// The marker that stands for a secret value: `redacted:sha256:` and 12 hex digits of its hash.
 pub fn redaction_marker(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
@@ -69,15 +71,6 @@ pub fn redact_secret_document(content: &str) -> String {
     }
     flush(&mut out, &mut pending);
     out.join("\n")
-}
-
-/// Keys whose values are secret wherever they appear in a value tree.
-fn is_secret_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    lower.contains("privatekey")
-        || lower.contains("password")
-        || lower.contains("token")
-        || lower.contains("secret")
 }
 
 /// A copy of a value tree with secret values replaced by their markers.

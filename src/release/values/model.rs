@@ -17,6 +17,24 @@ use super::ChartKind;
 use super::rules;
 use crate::k8s::syntax;
 
+/// The keys of the typed model's secret fields (the bastion's `ssh.privateKey`,
+/// [`BastionSsh::private_key`]): the one list every redaction reads (`--debug`, errors naming a value,
+/// `ikp get values`).
+pub const SECRET_FIELDS: [&str; 1] = ["privateKey"];
+
+/// Whether the value under `key` is secret wherever it appears in a value tree: a secret field of the
+/// typed model, or (for chart directories outside the model) a key named like a credential.
+pub fn is_secret_key(key: &str) -> bool {
+    if SECRET_FIELDS.contains(&key) {
+        return true;
+    }
+    let lower = key.to_ascii_lowercase();
+    lower.contains("privatekey")
+        || lower.contains("password")
+        || lower.contains("token")
+        || lower.contains("secret")
+}
+
 /// The schemas of the empty values (null, false, 0, "", [] and {}) that a key read through
 /// `default` or tested with `if` takes as "not set" ([`rules::is_empty_value`]).
 fn empty_value_schemas() -> [Value; 3] {
@@ -613,6 +631,27 @@ pub fn schema_text(kind: ChartKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_secret_field_list_names_the_models_private_key_field() {
+        let ssh = BastionSsh {
+            port: serde_json::from_value(serde_json::json!(2222)).unwrap(),
+            private_key: "a2V5".into(),
+            user_name: "u".into(),
+        };
+        let value = serde_json::to_value(&ssh).unwrap();
+        let secret: Vec<&String> = value
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v.as_str() == Some("a2V5"))
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(secret.len(), 1);
+        assert!(SECRET_FIELDS.contains(&secret[0].as_str()));
+        assert!(is_secret_key(secret[0]));
+        assert!(!is_secret_key("userName"));
+    }
     use serde_json::json;
 
     #[test]

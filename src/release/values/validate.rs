@@ -106,13 +106,10 @@ impl fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// Keys whose values are secrets: never shown.
-const SECRET_KEYS: [&str; 1] = ["privateKey"];
-
 /// How a value is shown in an error: strings quoted, numbers as the template prints them,
 /// secrets hidden, long text shortened.
 fn show(path: &KeyPath, value: &Value) -> String {
-    let secret_key = path.last_key().is_some_and(|k| SECRET_KEYS.contains(&k));
+    let secret_key = path.last_key().is_some_and(super::model::is_secret_key);
     let looks_secret = |s: &str| s.contains("PRIVATE KEY") || s.starts_with("LS0tLS1CRUdJTi");
     match value {
         Value::String(s) if secret_key || looks_secret(s) => "(hidden)".into(),
