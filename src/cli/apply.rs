@@ -27,6 +27,26 @@ use super::render::{emit, print_computed_values};
 /// Flags of `ikp apply`: `render`'s flags (same meaning; the printing ones shape the
 /// `--dry-run=client` output) plus the cluster's.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # Install or upgrade the gateway as release msoff in namespace myservice, and wait for it
+  ikp apply msoff gateway -n myservice --create-namespace \\
+    --set-file ssh.publicKey=examples/id_ed25519.pub --wait --timeout 2m
+
+  # What would be applied, with the labels apply adds; no cluster needed
+  ikp apply msoff gateway --set-file ssh.publicKey=examples/id_ed25519.pub --dry-run=client
+
+  # Ask the API server to check every object without storing anything
+  ikp apply msoff gateway --set-file ssh.publicKey=examples/id_ed25519.pub --dry-run=server
+
+  # Upgrade; restore the previous revision if it is not ready within 5 minutes
+  ikp apply msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
+    --set tunnel.service.sourcePort=8181 --set tunnel.service.sourceNodePort=30181 \\
+    --rollback-on-failure --description \"tunnel on node port 30181\"
+
+  # Take over a release that helm install made
+  ikp apply msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
+    --take-ownership")]
 pub struct ApplyCmd {
     #[command(flatten)]
     release: ReleaseArgs,
@@ -141,6 +161,15 @@ impl ApplyCmd {
 
 /// Flags of `ikp diff`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # What ikp apply would change, as a unified diff (exit 1 when something would)
+  ikp diff msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
+    --set tunnel.service.sourcePort=8181 --set tunnel.service.sourceNodePort=30181
+
+  # The changed objects and fields as JSON, Secret values shown
+  ikp diff msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
+    --show-secrets -o json")]
 pub struct DiffCmd {
     #[command(flatten)]
     release: ReleaseArgs,
@@ -160,6 +189,13 @@ pub struct DiffCmd {
 
 /// Flags of `ikp status`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # The release's revision and the readiness of each of its objects
+  ikp status msoff -n myservice
+
+  # The same as JSON, from another kubeconfig context
+  ikp status msoff -n myservice -o json --kube-context staging")]
 pub struct StatusCmd {
     /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
@@ -176,6 +212,13 @@ pub struct StatusCmd {
 
 /// Flags of `ikp list`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # The releases in namespace myservice
+  ikp list -n myservice
+
+  # Every namespace's releases, with the Helm releases ikp can take over, as YAML
+  ikp list -A --all -o yaml")]
 pub struct ListCmd {
     /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
@@ -196,6 +239,13 @@ pub struct ListCmd {
 
 /// Flags of `ikp history`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # The recorded revisions of release msoff
+  ikp history msoff -n myservice
+
+  # The same as JSON, from the cluster of another kubeconfig file
+  ikp history msoff -n myservice -o json --kubeconfig staging.yaml")]
 pub struct HistoryCmd {
     /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
@@ -212,6 +262,13 @@ pub struct HistoryCmd {
 
 /// Flags of `ikp uninstall`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # Delete release msoff's objects and its record
+  ikp uninstall msoff -n myservice
+
+  # And wait, at most a minute, until every object is gone
+  ikp uninstall msoff -n myservice --wait --timeout 1m")]
 pub struct UninstallCmd {
     /// Release name.
     #[arg(value_name = "NAME")]

@@ -28,9 +28,17 @@ pub enum GetWhat {
 
 /// Flags of `ikp get`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  ikp get values gw -n tunnel\n  ikp get values gw --all -o json\n  ikp get manifest gw --revision 2\n  ikp get notes gw"
-)]
+#[command(after_long_help = "\
+Examples:
+  # The values release gw was applied with, as the user gave them (secrets redacted)
+  ikp get values gw -n tunnel
+
+  # The computed values, chart defaults included, as JSON
+  ikp get values gw --all -o json
+
+  # The objects revision 2 applied, and the newest revision's notes
+  ikp get manifest gw --revision 2
+  ikp get notes gw")]
 pub struct GetCmd {
     /// Which part of the revision to print.
     #[arg(value_enum)]

@@ -13,12 +13,26 @@ use super::render::{RenderCmd, render_in_dir};
 pub enum GoldenCmd {
     /// Render every case under DIR and compare with its expected.yaml; print a unified diff per
     /// mismatch. Exit 1 on any mismatch, render error or missing expected file.
+    #[command(after_long_help = "\
+Examples:
+  # Every case under golden/ (each a directory with an args file and expected.yaml)
+  ikp golden check golden/
+
+  # One case
+  ikp golden check golden/seed-gateway")]
     Check {
         /// A case directory (holding an `args` file) or a directory of cases.
         dir: PathBuf,
     },
     /// Render every case under DIR and write its expected.yaml. Writes nothing and exits 1 when any
     /// case fails to render.
+    #[command(after_long_help = "\
+Examples:
+  # Rewrite every case's expected.yaml after a chart change (then review them with git diff)
+  ikp golden update golden/
+
+  # One case
+  ikp golden update golden/seed-bastion")]
     Update {
         /// A case directory (holding an `args` file) or a directory of cases.
         dir: PathBuf,

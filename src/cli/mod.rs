@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 
 mod apply;
 mod args;
+#[cfg(test)]
+mod examples_tests;
 mod get;
 mod golden;
 mod keygen;
@@ -27,7 +29,22 @@ mod show;
 /// 0 when nothing would change, 1 when something would, 2 on any error. Errors are one line on stderr,
 /// starting `error: `.
 #[derive(Debug, Parser)]
-#[command(name = "ikp", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "ikp",
+    version,
+    about,
+    long_about,
+    propagate_version = true,
+    after_long_help = "\
+Examples:
+  # Render the gateway chart, then install it
+  ikp render msoff gateway --set-file ssh.publicKey=examples/id_ed25519.pub
+  ikp apply msoff gateway -n myservice --create-namespace \\
+    --set-file ssh.publicKey=examples/id_ed25519.pub
+
+  # A command's flags and examples
+  ikp render --help"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,7 +74,16 @@ enum Command {
     /// Delete every object of a release, then its record.
     Uninstall(apply::UninstallCmd),
     /// Check or update golden files of rendered output.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = "\
+Examples:
+  # In CI: fail when a chart change alters the rendered output of a case under golden/
+  ikp golden check golden/
+
+  # After a deliberate change: rewrite the expected output
+  ikp golden update golden/"
+    )]
     Golden(golden::GoldenCmd),
     /// Generate an SSH key pair for the tunnel.
     Keygen(keygen::KeygenCmd),

@@ -15,9 +15,29 @@ use ikp::release::pipeline::Release;
 use ikp::release::render::manifest::{self, Manifest};
 use ikp::release::render::redact::{redact_secret_document, redact_values};
 
+/// The examples of `ikp render --help` (run by tests/cli_help.rs).
+const EXAMPLES: &str = "\
+Examples:
+  # The gateway chart, release msoff, with the tunnel's public key from a file
+  ikp render msoff gateway --set-file ssh.publicKey=examples/id_ed25519.pub
+
+  # Only the Services, with the tunnel's port 8181 exposed as node port 30181
+  ikp render msoff gateway --set-file ssh.publicKey=examples/id_ed25519.pub \\
+    --set tunnel.service.sourcePort=8181 --set tunnel.service.sourceNodePort=30181 \\
+    -s templates/service.yaml
+
+  # The bastion chart, one file per template under out/bastion/templates/
+  ikp render msoff bastion -n myservice --set tunnel.gateway.host=gw.example.org \\
+    --set-file tunnel.gateway.ssh.privateKey=examples/id_ed25519.b64 \\
+    --set tunnel.service.targetHost=web.default.svc.cluster.local --output-dir out
+
+  # The computed values (secrets masked) on stderr and the chart's notes after the manifests
+  ikp render gateway --set-file ssh.publicKey=examples/id_ed25519.pub --debug --notes";
+
 /// Flags of `ikp render` (Helm's names, so a `helm template` command line works with `template`
 /// replaced by `render`).
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = EXAMPLES)]
 pub struct RenderCmd {
     /// The release, chart and values.
     #[command(flatten)]

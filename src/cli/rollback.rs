@@ -12,9 +12,16 @@ use super::args::DEFAULT_NAMESPACE;
 
 /// Flags of `ikp rollback`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  ikp rollback gw -n tunnel            # to the revision before the newest\n  ikp rollback gw 1 --wait --timeout 2m\n  ikp rollback gw 1 --dry-run"
-)]
+#[command(after_long_help = "\
+Examples:
+  # Back to the revision before the newest
+  ikp rollback gw -n tunnel
+
+  # Back to revision 1, waiting at most 2 minutes for its objects to be ready
+  ikp rollback gw 1 --wait --timeout 2m
+
+  # What going back to revision 1 would do, asked of the API server; nothing changes
+  ikp rollback gw 1 --dry-run")]
 pub struct RollbackCmd {
     /// Release name.
     #[arg(value_name = "NAME")]

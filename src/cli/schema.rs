@@ -7,6 +7,13 @@ use ikp::release::values::model::schema_text;
 
 /// Flags of `ikp schema`.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # The gateway's values schema, for an editor or Helm's values.schema.json
+  ikp schema gateway > gateway.values.schema.json
+
+  # The bastion's, keys sorted
+  ikp schema bastion | python3 -m json.tool --sort-keys")]
 pub struct SchemaCmd {
     /// The chart whose values schema to print (JSON Schema draft-07, usable as Helm's values.schema.json).
     #[arg(value_parser = ["gateway", "bastion"])]

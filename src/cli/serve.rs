@@ -12,6 +12,16 @@ use ikp::plugin::tunnel::{BastionTunnel, TunnelSettings};
 
 /// Flags of `ikp serve`. Each overrides the config key named in its help; see config.sample.ini.
 #[derive(Debug, clap::Args)]
+#[command(after_long_help = "\
+Examples:
+  # Check a configuration and the remote kubeconfig, print a summary and exit
+  ikp serve --config config.ini --kubeconfig remote.yaml --check-config
+
+  # Also ask the remote API server for every permission the plugin needs
+  ikp serve --config config.ini --kubeconfig remote.yaml --check-config --connect
+
+  # Serve on TCP port 4000 instead of the configuration's unix socket, logging JSON
+  ikp serve --config config.ini --socket-address http://0.0.0.0 --socket-port 4000 --log-format json")]
 pub struct ServeCmd {
     /// Config file (INI, the original plugin's keys) [default: $CONFIG_FILE_PATH, else private/config.ini if present].
     #[arg(long, value_name = "PATH")]

@@ -17,9 +17,14 @@ pub enum ShowWhat {
 
 /// Flags of `ikp show`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  ikp show values gateway > my-values.yaml\n  ikp show chart bastion"
-)]
+#[command(after_long_help = "\
+Examples:
+  # The gateway's default values, to edit and pass back with -f
+  ikp show values gateway > my-values.yaml
+
+  # The bastion's Chart.yaml and README
+  ikp show chart bastion
+  ikp show readme bastion")]
 pub struct ShowCmd {
     /// Which file to print.
     #[arg(value_enum)]

@@ -6,6 +6,7 @@
 //! - [`identity`]: a ServiceAccount bound to exactly the roles of `deploy/remote-rbac*.yaml`, and a
 //!   kubeconfig for it: the identity `ikp serve` runs as in the serve tests.
 //! - [`faults`]: a private cluster per test whose kube-apiserver can be paused, killed and restarted.
+//! - [`examples`]: reads the `Examples:` section of a command's `--help`.
 //! - [`logs`]: keeps the stderr of the `ikp` commands a test runs under `target/test-logs/` for the
 //!   suite's secret scan (`tests/secret_leaks.rs`).
 
@@ -13,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod examples;
 pub mod faults;
 pub mod identity;
 pub mod logs;
