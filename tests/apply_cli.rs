@@ -174,7 +174,7 @@ async fn status_history_list_and_uninstall_through_the_binary() {
     );
     assert!(text.contains("CHART: small-0.1.0"), "{text}");
     assert!(
-        text.contains(&format!("ConfigMap {}/cli-cm: present", ns.name())),
+        text.contains(&format!("ConfigMap {}/cli-cm: ready", ns.name())),
         "{text}"
     );
 
@@ -230,7 +230,7 @@ async fn status_history_list_and_uninstall_through_the_binary() {
     assert_eq!(status["chart"], "small");
     assert_eq!(status["chartVersion"], "0.1.0");
     assert_eq!(status["objects"][0]["kind"], "ConfigMap");
-    assert_eq!(status["objects"][0]["state"], "present");
+    assert_eq!(status["objects"][0]["state"], "ready");
     let history = json_of(&["history", "cli", "-n", ns.name(), "-o", "json"]);
     let revisions: Vec<u64> = history
         .as_array()

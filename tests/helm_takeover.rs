@@ -263,6 +263,49 @@ async fn take_over(helm_path: &Path, prefix: &str, port: u16, extra: &[&str]) {
         "a refused take-over records nothing"
     );
 
+    // `ikp diff --take-ownership` previews the take-over: every rendered object is noted as taken over
+    // from the Helm release, the Deployment's pod template does not change, and nothing is applied.
+    let mut diff_args = ikp_args(&["--take-ownership", "-o", "json"]);
+    diff_args[0] = "diff".into();
+    let diff = cluster.ikp().args(&diff_args).output().expect("diff");
+    support::logs::record("diff --take-ownership of a Helm release", &diff);
+    assert_eq!(diff.status.code(), Some(1), "{}", text(&diff));
+    let report: serde_json::Value = serde_json::from_slice(&diff.stdout).expect("diff JSON");
+    let changed = report["changed"].as_array().expect("changed");
+    assert!(changed.len() >= 3, "{report}");
+    let helm_owner = format!("Helm release \"{}/{release}\"", ns.name());
+    for entry in changed {
+        assert_eq!(entry["action"], "update", "{entry}");
+        assert!(
+            entry["note"]
+                .as_str()
+                .is_some_and(|n| n.contains(&helm_owner)),
+            "{entry}"
+        );
+        assert!(
+            !entry["diff"]
+                .as_str()
+                .unwrap_or("")
+                .contains("+    meta.helm.sh"),
+            "{entry}"
+        );
+        if entry["kind"] == "Deployment" {
+            let fields = entry["fields"].as_array().expect("fields");
+            assert!(
+                !fields.iter().any(|f| f == "spec.template"),
+                "the take-over would change the pod template: {entry}"
+            );
+        }
+    }
+    assert_eq!(uids(&client, ns.name(), release).await, uids_before);
+    assert!(
+        inventory::load(&client, ns.name(), release)
+            .await
+            .expect("load")
+            .is_none(),
+        "a diff records nothing"
+    );
+
     let taken = cluster
         .ikp()
         .args(ikp_args(&["--take-ownership"]))
@@ -459,6 +502,40 @@ async fn objects_nobody_released_need_take_ownership() {
         configmaps.get("stray-gateway").await.expect("get").data,
         existing.data,
         "nothing changed"
+    );
+    // `ikp diff` refuses the object as apply does (exit 2); `--take-ownership` previews the take-over.
+    let diff_args = |extra: &[&str]| {
+        let mut args = args(extra);
+        args[0] = "diff".into();
+        args
+    };
+    let refused = cluster.ikp().args(diff_args(&[])).output().expect("diff");
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--take-ownership"),
+        "{}",
+        text(&refused)
+    );
+    let preview = cluster
+        .ikp()
+        .args(diff_args(&["--take-ownership"]))
+        .output()
+        .expect("diff");
+    support::logs::record("diff --take-ownership of a stray object", &preview);
+    assert_eq!(preview.status.code(), Some(1), "{}", text(&preview));
+    let shown = String::from_utf8_lossy(&preview.stdout).into_owned();
+    assert!(
+        shown.contains(&format!(
+            "# ConfigMap {}/stray-gateway: --take-ownership takes it over (made by neither ikp nor Helm)",
+            ns.name()
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("-  PUBLIC_KEY: old"), "{shown}");
+    assert_eq!(
+        configmaps.get("stray-gateway").await.expect("get").data,
+        existing.data,
+        "a diff changes nothing"
     );
     let taken = cluster
         .ikp()

@@ -169,7 +169,11 @@ Examples:
 
   # The changed objects and fields as JSON, Secret values shown
   ikp diff msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
-    --show-secrets -o json")]
+    --show-secrets -o json
+
+  # Preview taking over a release installed by Helm (see apply --take-ownership)
+  ikp diff msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
+    --take-ownership")]
 pub struct DiffCmd {
     #[command(flatten)]
     release: ReleaseArgs,
@@ -181,6 +185,10 @@ pub struct DiffCmd {
     /// Diff as `apply --force-conflicts` would apply (fields owned by other managers taken over).
     #[arg(long)]
     force_conflicts: bool,
+    /// Diff as `apply --take-ownership` would apply: objects of a Helm release, of another release or of
+    /// nobody are shown taken over (with a note saying from whom) instead of refused.
+    #[arg(long)]
+    take_ownership: bool,
     /// Output format: `table` (the unified diff), `json` or `yaml` (changed objects with their action,
     /// changed fields and diff; field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
@@ -542,6 +550,7 @@ pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let options = DiffOptions {
         show_secrets: cmd.show_secrets,
         force_conflicts: cmd.force_conflicts,
+        take_ownership: cmd.take_ownership,
     };
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;

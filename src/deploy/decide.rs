@@ -12,7 +12,7 @@ use super::engine::ObjectChange;
 use super::fields::strip_server_noise;
 use super::inventory::{ReleaseRecord, Revision, RevisionStatus};
 use super::plan::{ObjectKey, ObjectRef, ReleasePlan};
-use super::wait::{Readiness, is_waitable, readiness};
+use super::wait::{Readiness, kstatus};
 
 /// The revision an apply has started, and what it needs to finish or fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +192,23 @@ pub(crate) fn record_rollback(
     number
 }
 
+/// What `--take-ownership` does to an object the apply would otherwise refuse (`refusal`), for a diff's
+/// note; `None` for a refusal that is not about ownership.
+pub(crate) fn take_over_note(refusal: &ApplyError) -> Option<String> {
+    match refusal {
+        ApplyError::OwnedByHelm { owner, .. } => Some(format!(
+            "--take-ownership takes it over from Helm release {owner:?} (Helm's annotations and field manager removed)"
+        )),
+        ApplyError::OwnedByOtherRelease { owner, .. } => Some(format!(
+            "--take-ownership takes it over from release {owner:?}"
+        )),
+        ApplyError::NotManaged { .. } => {
+            Some("--take-ownership takes it over (made by neither ikp nor Helm)".to_owned())
+        }
+        _ => None,
+    }
+}
+
 /// The revision `ikp rollback` applies again: `requested`, else the one before the newest (as Helm's
 /// `rollback NAME` picks). Anything the record does not keep is an error naming what it keeps.
 pub(crate) fn rollback_target(
@@ -269,7 +286,8 @@ pub(crate) fn dry_run_outcome(
     }
 }
 
-/// How `ikp status` describes a recorded object given its `live` state (absent: not found).
+/// How `ikp status` describes a recorded object given its `live` state (absent: not found): `missing`,
+/// `replaced outside ikp (uid differs)`, `ready` or `waiting for <what>`.
 pub(crate) fn object_state(reference: &ObjectRef, live: Option<&Value>) -> String {
     match live {
         None => "missing".to_owned(),
@@ -280,11 +298,12 @@ pub(crate) fn object_state(reference: &ObjectRef, live: Option<&Value>) -> Strin
         {
             "replaced outside ikp (uid differs)".to_owned()
         }
-        Some(live) if is_waitable(reference) => match readiness(&reference.kind, live) {
+        // Every kind by the rules `--wait=watcher` waits with (kstatus), so `status` says "ready"
+        // exactly when a watcher wait would be satisfied.
+        Some(live) => match kstatus(&reference.group, &reference.kind, live) {
             Readiness::Ready => "ready".to_owned(),
             Readiness::Waiting(what) => format!("waiting for {what}"),
         },
-        Some(_) => "present".to_owned(),
     }
 }
 
@@ -546,11 +565,11 @@ mod tests {
     }
 
     #[test]
-    fn status_tells_missing_replaced_waiting_and_present_objects_apart() {
+    fn status_tells_missing_replaced_waiting_and_ready_objects_apart() {
         let mut secret = obj("Secret", "s");
         assert_eq!(object_state(&secret, None), "missing");
         let live = json!({"metadata": {"name": "s", "uid": "u1"}});
-        assert_eq!(object_state(&secret, Some(&live)), "present");
+        assert_eq!(object_state(&secret, Some(&live)), "ready");
         secret.uid = Some("u0".into());
         assert_eq!(
             object_state(&secret, Some(&live)),
@@ -568,6 +587,65 @@ mod tests {
         });
         assert!(object_state(&deployment, Some(&rolling)).starts_with("waiting for "));
     }
+
+    #[test]
+    fn status_judges_every_kind_by_the_watcher_rules() {
+        let widget = ObjectRef {
+            group: "wait.ikp.test".into(),
+            ..obj("Widget", "w")
+        };
+        let not_ready = json!({"metadata": {"name": "w"}, "status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "Building", "message": "half way"}
+        ]}});
+        assert_eq!(
+            object_state(&widget, Some(&not_ready)),
+            "waiting for Ready=False Building: half way"
+        );
+        let ready = json!({"metadata": {"name": "w"}, "status": {"conditions": [
+            {"type": "Ready", "status": "True"}
+        ]}});
+        assert_eq!(object_state(&widget, Some(&ready)), "ready");
+        let job = ObjectRef {
+            group: "batch".into(),
+            ..obj("Job", "j")
+        };
+        let running = json!({"metadata": {"name": "j"}, "status": {"active": 1}});
+        assert_eq!(
+            object_state(&job, Some(&running)),
+            "waiting for the job to complete"
+        );
+        let pod = obj("Pod", "p");
+        let pending = json!({"metadata": {"name": "p"}, "status": {"phase": "Pending"}});
+        assert!(object_state(&pod, Some(&pending)).starts_with("waiting for the pod"));
+    }
+
+    #[test]
+    fn take_over_notes_name_the_previous_owner() {
+        let helm = ApplyError::OwnedByHelm {
+            object: "ConfigMap ns/a".into(),
+            owner: "ns/old".into(),
+        };
+        let note = take_over_note(&helm).unwrap();
+        assert!(note.contains("Helm release \"ns/old\""), "{note}");
+        let other = ApplyError::OwnedByOtherRelease {
+            object: "ConfigMap ns/a".into(),
+            owner: "ns/x".into(),
+        };
+        assert!(take_over_note(&other).unwrap().contains("release \"ns/x\""));
+        let nobody = ApplyError::NotManaged {
+            object: "ConfigMap ns/a".into(),
+        };
+        assert!(
+            take_over_note(&nobody)
+                .unwrap()
+                .contains("neither ikp nor Helm")
+        );
+        let other_error = ApplyError::NamespaceMissing {
+            namespace: "ns".into(),
+        };
+        assert_eq!(take_over_note(&other_error), None);
+    }
+
     #[test]
     fn rollback_defaults_to_the_revision_before_the_newest() {
         let r = record(vec![

@@ -7,7 +7,7 @@ use similar::TextDiff;
 use crate::compat::toyaml::{YamlNode, to_yaml};
 
 use super::ApplyError;
-use super::engine::preview;
+use super::engine::{PreviewFlags, preview};
 use super::fields::strip_server_noise;
 use super::plan::{ObjectRef, ReleasePlan};
 
@@ -18,6 +18,9 @@ pub struct DiffOptions {
     pub show_secrets: bool,
     /// Diff as if `--force-conflicts` were given (conflicts are then not errors).
     pub force_conflicts: bool,
+    /// Diff as `apply --take-ownership` would apply: objects of other releases, of a Helm release or of
+    /// nobody are taken over (noted per object) instead of refused.
+    pub take_ownership: bool,
 }
 
 /// What applying would do to an object that differs.
@@ -173,7 +176,11 @@ pub async fn diff_release(
     plan: &ReleasePlan,
     options: &DiffOptions,
 ) -> Result<DiffReport, ApplyError> {
-    let preview = preview(client, plan, options.force_conflicts).await?;
+    let flags = PreviewFlags {
+        force_conflicts: options.force_conflicts,
+        take_ownership: options.take_ownership,
+    };
+    let preview = preview(client, plan, flags).await?;
     let mut report = DiffReport::default();
     for object in preview.objects {
         let merged = match object.merged {
@@ -194,7 +201,8 @@ pub async fn diff_release(
         let text = unified(&object.reference, before.as_ref(), after.as_ref());
         let mut note = object
             .conflicts
-            .map(|c| format!("applying needs --force-conflicts: {c}"));
+            .map(|c| format!("applying needs --force-conflicts: {c}"))
+            .or(object.taken_over);
         if !preview.namespace_exists {
             note = Some(format!(
                 "namespace {} does not exist; shown as rendered, not checked by the server",

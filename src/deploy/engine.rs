@@ -1056,13 +1056,24 @@ pub(crate) struct PreviewedObject {
     pub merged: Result<Value, ApplyError>,
     /// Conflicts that a real apply would hit without `--force-conflicts`.
     pub conflicts: Option<ApplyError>,
+    /// With `--take-ownership`: whose object the apply would take over (see [`decide::take_over_note`]).
+    pub taken_over: Option<String>,
+}
+
+/// How a preview applies: the apply flags that change the server's answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PreviewFlags {
+    /// `--force-conflicts`.
+    pub force_conflicts: bool,
+    /// `--take-ownership` (which also forces conflicts, as the apply does).
+    pub take_ownership: bool,
 }
 
 /// Runs the server-side dry-run of a plan.
 pub(crate) async fn preview(
     client: &kube::Client,
     plan: &ReleasePlan,
-    force_conflicts: bool,
+    flags: PreviewFlags,
 ) -> Result<Preview, ApplyError> {
     let mut resolver = Resolver::new(client.clone());
     let mut placed = place_objects(&mut resolver, plan).await?;
@@ -1072,12 +1083,18 @@ pub(crate) async fn preview(
     } else {
         None
     };
-    if record.as_ref().is_some_and(|r| r.helm.is_some()) {
+    // As the apply does: a release from Helm, or one being taken over, keeps Helm's pod template label.
+    let helm_takeover = flags.take_ownership
+        && namespace_exists
+        && !helm::history(client, &plan.namespace, &plan.name)
+            .await?
+            .is_empty();
+    if helm_takeover || record.as_ref().is_some_and(|r| r.helm.is_some()) {
         keep_helm_pod_template_label(&mut placed);
     }
     let mut objects = Vec::new();
     for object in &placed {
-        objects.push(preview_object(object, plan, namespace_exists, force_conflicts).await?);
+        objects.push(preview_object(object, plan, namespace_exists, flags).await?);
     }
     let mut prune = Vec::new();
     if let Some(record) = record {
@@ -1109,22 +1126,37 @@ async fn preview_object(
     object: &PlacedObject,
     plan: &ReleasePlan,
     namespace_exists: bool,
-    force_conflicts: bool,
+    flags: PreviewFlags,
 ) -> Result<PreviewedObject, ApplyError> {
     let live = if namespace_exists {
         get_live(&object.api, &object.reference).await?
     } else {
         None
     };
-    let previewed = |merged, conflicts| PreviewedObject {
+    let owner = check_owner(live.as_ref(), &object.reference, plan, false);
+    let taken_over = match &owner {
+        Err(err) if flags.take_ownership => decide::take_over_note(err),
+        _ => None,
+    };
+    let previewed = |merged: Result<Value, ApplyError>, conflicts| PreviewedObject {
         reference: object.reference.clone(),
         live: live.clone(),
-        merged,
+        // The hand-over from Helm after the apply drops Helm's release annotations.
+        merged: merged.map(|mut merged| {
+            if flags.take_ownership {
+                helm::drop_release_annotations(&mut merged);
+            }
+            merged
+        }),
         conflicts,
+        taken_over: taken_over.clone(),
     };
-    if let Err(err) = check_owner(live.as_ref(), &object.reference, plan, false) {
+    if let Err(err) = owner
+        && !flags.take_ownership
+    {
         return Ok(previewed(Err(err), None));
     }
+    let force_conflicts = flags.force_conflicts || flags.take_ownership;
     if !namespace_exists {
         return Ok(previewed(Ok(object.body.clone()), None));
     }
@@ -1156,7 +1188,11 @@ pub async fn dry_run_server(
     if !options.create_namespace {
         ensure_namespace(client, &plan.namespace, false, true).await?;
     }
-    let preview = preview(client, plan, options.force_conflicts).await?;
+    let flags = PreviewFlags {
+        force_conflicts: options.force_conflicts,
+        take_ownership: options.take_ownership,
+    };
+    let preview = preview(client, plan, flags).await?;
     let mut verdicts = Vec::new();
     for object in preview.objects {
         let outcome =

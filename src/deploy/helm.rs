@@ -436,6 +436,15 @@ pub fn release_from_helm_patch(object: &Value) -> Option<Value> {
     Some(serde_json::json!({ "metadata": metadata }))
 }
 
+/// Removes Helm's release annotations from an object, as the hand-over patch
+/// ([`release_from_helm_patch`]) does: what a preview of a take-over shows.
+pub fn drop_release_annotations(object: &mut Value) {
+    if let Some(Value::Object(annotations)) = object.pointer_mut("/metadata/annotations") {
+        annotations.remove(HELM_RELEASE_NAME_ANNOTATION);
+        annotations.remove(HELM_RELEASE_NAMESPACE_ANNOTATION);
+    }
+}
+
 /// The `(apiVersion, kind, namespace, name)` of every object in a Helm manifest (YAML documents
 /// separated by `---`), in order; documents that are not objects are skipped.
 pub fn manifest_objects(manifest: &str) -> Vec<(String, String, Option<String>, String)> {
