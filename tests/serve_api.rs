@@ -22,48 +22,12 @@ use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Se
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use serve_common::{Plugin, PluginOptions, all_running, fixture, new_uid, pod_of, wait_status};
-use support::cluster::TestCluster;
+use serve_common::{
+    LOG_LINE, Plugin, PluginOptions, all_running, fixture, log_request, new_uid, owned_objects,
+    pod_of, wait_status,
+};
+use support::cluster::{TestCluster, wait_for};
 use support::identity::{OFFLOAD_ROLES, RemoteIdentity};
-
-const LOG_LINE: &str = "ikp test cluster log line";
-
-async fn owned_objects(client: &kube::Client, ns: &str, uid: &str) -> Vec<String> {
-    let lp = ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}"));
-    let mut names = Vec::new();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    for pod in pods.list(&lp).await.expect("list pods").items {
-        if pod.metadata.deletion_timestamp.is_none() {
-            names.push(format!("Pod/{}", pod.name_any()));
-        }
-    }
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    names.extend(
-        cms.list(&lp)
-            .await
-            .expect("list cms")
-            .items
-            .iter()
-            .map(|o| format!("ConfigMap/{}", o.name_any())),
-    );
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    names.extend(
-        secrets
-            .list(&lp)
-            .await
-            .expect("list secrets")
-            .items
-            .iter()
-            .map(|o| format!("Secret/{}", o.name_any())),
-    );
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
-    for pvc in pvcs.list(&lp).await.expect("list pvcs").items {
-        if pvc.metadata.deletion_timestamp.is_none() {
-            names.push(format!("PersistentVolumeClaim/{}", pvc.name_any()));
-        }
-    }
-    names
-}
 
 async fn create(plugin: &Plugin, body: &Value) -> Value {
     let reply = plugin
@@ -99,16 +63,6 @@ async fn delete_twice(plugin: &Plugin, pod: &Value, uid: &str) {
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(reply.json(), json!(format!("Pod '{uid}' deleted")));
     }
-}
-
-fn log_request(pod: &Value, container: &str, opts: Value) -> Value {
-    let mut all = json!({"Tail": 0, "Bytes": 0, "Timestamps": false, "Follow": false, "Previous": false,
-                          "SinceSeconds": 0, "SinceTime": "0001-01-01T00:00:00Z"});
-    for (k, v) in opts.as_object().expect("object") {
-        all[k] = v.clone();
-    }
-    json!({"Namespace": pod["metadata"]["namespace"], "PodUID": pod["metadata"]["uid"],
-           "PodName": pod["metadata"]["name"], "ContainerName": container, "Opts": all})
 }
 
 /// The original's test manifests over a unix socket: simple pod, ConfigMap/Secret volumes with env references,
@@ -589,6 +543,89 @@ async fn mesh_annotation_is_offloaded_without_logging_the_key() {
         left.iter().all(|o| !o.starts_with("Secret/")),
         "Secrets left after delete: {left:?}"
     );
+    assert!(plugin.stop().success());
+}
+
+/// `kubectl logs -f` through InterLink never ended once the container did: the plugin passed the remote
+/// stream on for as long as the kubelet kept it open, and kwok keeps it open for ever. A followed stream now
+/// ends when the plugin's pod watch shows the container terminated; and a client that leaves closes the
+/// plugin's stream and its request to the remote API server (the open-stream gauge drops to 0).
+/// Relies on: `pods/log?follow=true` proxied to kwok, which never ends it; a merge patch of the pod's
+/// status subresource (the container terminated, as a kubelet would write it), which kwok leaves alone on
+/// a Running pod; the label-selected pod watch seeing that update.
+#[tokio::test]
+async fn followed_logs_end_with_the_container_and_with_the_client() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("serve-follow-end").await else {
+        return;
+    };
+    let identity = RemoteIdentity::from_deploy(&cluster, &ns, &[OFFLOAD_ROLES]).await;
+    let (mut plugin, uid, pod) = plugin_with_running_pod(&identity, ns.name(), "follow-end").await;
+    let request = log_request(&pod, "busybox", json!({"Follow": true}));
+    let follow = || async {
+        let response = plugin
+            .send("GET", "/getLogs", Some(request.to_string().into_bytes()))
+            .await
+            .expect("follow");
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body().into_data_stream();
+        let mut seen = String::new();
+        while !seen.contains(LOG_LINE) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+                .await
+                .expect("log lines arrive while following")
+                .expect("stream still open")
+                .expect("chunk");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        body
+    };
+    let streams_open = || async { plugin.metric("ikp_log_streams_open").await };
+
+    // The client leaves while the container runs.
+    let body = follow().await;
+    assert_eq!(streams_open().await, 1.0);
+    drop(body);
+    wait_for(
+        "the plugin to close a stream its client left",
+        Duration::from_secs(10),
+        || async { (streams_open().await == 0.0).then_some(()) },
+    )
+    .await;
+
+    // The container ends while the client follows.
+    let mut body = follow().await;
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), body.next())
+            .await
+            .is_err(),
+        "follow ended while the container runs"
+    );
+    let pods: Api<Pod> = Api::namespaced(cluster.client(), ns.name());
+    let status = json!({"status": {"containerStatuses": [{
+        "name": "busybox", "image": "busybox", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                 "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:05Z"}}}]}});
+    pods.patch_status(
+        &format!("test-pod-{uid}"),
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&status),
+    )
+    .await
+    .expect("mark the container terminated");
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(chunk) = body.next().await {
+            chunk.expect("the stream ends without an error");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the followed stream outlived its container");
+    wait_for(
+        "the ended stream to be closed",
+        Duration::from_secs(10),
+        || async { (streams_open().await == 0.0).then_some(()) },
+    )
+    .await;
+    delete_twice(&plugin, &pod, &uid).await;
     assert!(plugin.stop().success());
 }
 

@@ -55,7 +55,9 @@ type Rule = (
 /// What offloading pods needs, tunnel or not: remote namespaces looked up and created; pods created,
 /// read, deleted, listed and watched everywhere (the status cache), patched (the instance label put on
 /// pods of older versions at start-up); their logs; the ConfigMaps, Secrets
-/// and claims they mount, created, replaced on a repeated create, found by label and deleted.
+/// and claims they mount, created, replaced on a repeated create, found by label and deleted; Leases: the
+/// leader Lease of the replicas (read, created, renewed), and the deletion markers a `/delete` writes in
+/// a pod's namespace and the leader's sweep lists and deletes once old.
 const OFFLOAD: &[Rule] = &[
     ("", "namespaces", "", &["get", "create"]),
     (
@@ -80,6 +82,12 @@ const OFFLOAD: &[Rule] = &[
     (
         "",
         "persistentvolumeclaims",
+        "",
+        &["get", "list", "create", "update", "delete"],
+    ),
+    (
+        "coordination.k8s.io",
+        "leases",
         "",
         &["get", "list", "create", "update", "delete"],
     ),

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Strings that must never appear in a plugin log: Secret values, service-account tokens, private keys.
 pub const SECRET_SENTINELS: &[&str] = &[
@@ -235,6 +235,13 @@ impl Plugin {
         };
         self.assert_no_secrets_logged();
         status
+    }
+
+    /// Kills the plugin with SIGKILL (no shutdown: nothing released, nothing finished) and waits for it.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("plugin running");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub fn assert_no_secrets_logged(&self) {
@@ -459,4 +466,62 @@ pub fn all_running(entry: &Value) -> bool {
     entry["containers"]
         .as_array()
         .is_some_and(|cs| cs.iter().all(|c| c["state"]["running"].is_object()))
+}
+
+/// The live objects (`Kind/name`) in remote namespace `ns` labelled with local pod `uid`: pods and claims
+/// being deleted are not counted (kwok removes such pods shortly).
+pub async fn owned_objects(client: &kube::Client, ns: &str, uid: &str) -> Vec<String> {
+    use kube::ResourceExt as _;
+    let lp = kube::api::ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}"));
+    let mut names = Vec::new();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), ns);
+    for pod in pods.list(&lp).await.expect("list pods").items {
+        if pod.metadata.deletion_timestamp.is_none() {
+            names.push(format!("Pod/{}", pod.name_any()));
+        }
+    }
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), ns);
+    names.extend(
+        cms.list(&lp)
+            .await
+            .expect("list cms")
+            .items
+            .iter()
+            .map(|o| format!("ConfigMap/{}", o.name_any())),
+    );
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), ns);
+    names.extend(
+        secrets
+            .list(&lp)
+            .await
+            .expect("list secrets")
+            .items
+            .iter()
+            .map(|o| format!("Secret/{}", o.name_any())),
+    );
+    let pvcs: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        kube::Api::namespaced(client.clone(), ns);
+    for pvc in pvcs.list(&lp).await.expect("list pvcs").items {
+        if pvc.metadata.deletion_timestamp.is_none() {
+            names.push(format!("PersistentVolumeClaim/{}", pvc.name_any()));
+        }
+    }
+    names
+}
+
+/// The line of every fake container's log in the test cluster (kwok's ClusterLogs).
+pub const LOG_LINE: &str = "ikp test cluster log line";
+
+/// A `/getLogs` body for `container` of `pod`, with `opts` over the defaults InterLink sends.
+pub fn log_request(pod: &Value, container: &str, opts: Value) -> Value {
+    let mut all = json!({"Tail": 0, "Bytes": 0, "Timestamps": false, "Follow": false, "Previous": false,
+                          "SinceSeconds": 0, "SinceTime": "0001-01-01T00:00:00Z"});
+    for (k, v) in opts.as_object().expect("object") {
+        all[k] = v.clone();
+    }
+    json!({"Namespace": pod["metadata"]["namespace"], "PodUID": pod["metadata"]["uid"],
+           "PodName": pod["metadata"]["name"], "ContainerName": container, "Opts": all})
 }

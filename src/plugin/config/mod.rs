@@ -73,6 +73,8 @@ const KEYS: &[(&str, &str)] = &[
     ("ping", "max_pods"),
     ("ping", "max_accelerators"),
     ("ping", "taints"),
+    ("replicas", "lease_namespace"),
+    ("replicas", "lease_duration_seconds"),
 ];
 
 /// Upper bound of the `[app]` timeouts (seconds) and connection limit: beyond it a value is a typo.
@@ -461,6 +463,30 @@ impl Default for PingConfig {
     }
 }
 
+/// `[replicas]`: how replicas of `ikp serve` with one namespace prefix share the work that must run once
+/// (the sweep for leftovers of failed calls), through a `coordination.k8s.io/v1` Lease on the remote cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicasConfig {
+    /// Remote namespace of the leader Lease.
+    pub lease_namespace: String,
+    /// How long the Lease holds without a renewal: a replica that stops renewing is replaced after it.
+    pub lease_duration: Duration,
+}
+
+/// Default of `replicas.lease_duration_seconds`.
+pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
+/// Longest `replicas.lease_duration_seconds`: beyond it a stopped leader blocks the sweep for too long.
+const MAX_LEASE_SECONDS: u64 = 3600;
+
+impl Default for ReplicasConfig {
+    fn default() -> Self {
+        Self {
+            lease_namespace: "default".into(),
+            lease_duration: DEFAULT_LEASE_DURATION,
+        }
+    }
+}
+
 /// The whole configuration of `ikp serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -480,6 +506,8 @@ pub struct ServeConfig {
     pub tcp_tunnel: TunnelConfig,
     /// `[ping]`.
     pub ping: PingConfig,
+    /// `[replicas]`.
+    pub replicas: ReplicasConfig,
     /// Keys that were set but have no effect here (logged at start-up).
     pub ignored_keys: Vec<String>,
 }
@@ -724,7 +752,37 @@ fn resolve(raw: &Raw<'_>) -> Result<ServeConfig, ConfigError> {
         mesh: resolve_mesh(raw)?,
         tcp_tunnel: resolve_tunnel(raw)?,
         ping: resolve_ping(raw)?,
+        replicas: resolve_replicas(raw)?,
         ignored_keys,
+    })
+}
+
+fn resolve_replicas(raw: &Raw<'_>) -> Result<ReplicasConfig, ConfigError> {
+    let defaults = ReplicasConfig::default();
+    let lease_namespace = match raw.get("replicas", "lease_namespace") {
+        Some(v) => {
+            let name = v.value.trim().to_owned();
+            if !is_dns_label(&name) {
+                return Err(v.invalid(DNS_LABEL_EXPECTED));
+            }
+            name
+        }
+        None => defaults.lease_namespace,
+    };
+    let lease_duration = match raw.get("replicas", "lease_duration_seconds") {
+        Some(v) => {
+            let expected = format!("a number of seconds from 1 to {MAX_LEASE_SECONDS}");
+            let seconds: u64 = v.number(&expected)?;
+            if !(1..=MAX_LEASE_SECONDS).contains(&seconds) {
+                return Err(v.invalid(expected));
+            }
+            Duration::from_secs(seconds)
+        }
+        None => defaults.lease_duration,
+    };
+    Ok(ReplicasConfig {
+        lease_namespace,
+        lease_duration,
     })
 }
 

@@ -250,6 +250,15 @@ pub fn summary(config: &ServeConfig, server: Option<&str>) -> String {
         },
     );
     line(
+        "leader lease",
+        format!(
+            "{}/{}, taken over {}s after its holder stops renewing",
+            config.replicas.lease_namespace,
+            crate::plugin::offload::leader::lease_name(&config.offloading.namespace_prefix),
+            config.replicas.lease_duration.as_secs()
+        ),
+    );
+    line(
         "ignored keys",
         list_or_none(config.ignored_keys.iter().cloned()),
     );

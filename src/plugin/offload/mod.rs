@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod capacity;
 pub mod cleanup;
 pub mod interlink;
+pub mod leader;
 pub mod names;
 pub mod service;
 pub mod status;

@@ -21,6 +21,19 @@ pub const POD_UID_LABEL: &str = "interlink.io/source.pod_uid";
 pub const TUNNEL_COMPONENT_LABEL: &str = "interlink.io/component";
 /// Value of [`TUNNEL_COMPONENT_LABEL`] on tunnel objects.
 pub const TUNNEL_COMPONENT_VALUE: &str = "tcp-tunnel";
+/// Label telling the Leases the plugin writes apart: [`DELETED_POD_LEASE`] marks a pod deleted through
+/// `/delete` (the leader Lease of the instance has no such label).
+pub const LEASE_ROLE_LABEL: &str = "interlink.io/lease";
+/// Value of [`LEASE_ROLE_LABEL`] on the deletion markers of [`deletion_marker_name`].
+pub const DELETED_POD_LEASE: &str = "deleted-pod";
+
+/// Name of the Lease in a pod's remote namespace that marks local pod `uid` as deleted: a `/delete` that
+/// cannot tell whether a create of the pod is still running (on another replica) writes it first, and
+/// every create looks for it once done, so the two cannot leave objects behind whichever replica runs them.
+pub fn deletion_marker_name(uid: &str) -> String {
+    format!("ikp-deleted-{uid}")
+}
+
 /// Annotation: UID of the source object (pod, ConfigMap, Secret, PVC).
 pub const SOURCE_UID_ANNOTATION: &str = "interlink.io/source.uid";
 /// Annotation: name of the source object.

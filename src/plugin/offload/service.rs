@@ -4,16 +4,17 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, PodStatus, Secret, Service,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::api::{ListParams, LogParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -32,9 +33,10 @@ use super::bounded::BoundedMap;
 use super::capacity::WatchHealth;
 use super::cleanup::{ClaimPolicy, CleanupTarget, CreateTicket, Janitor, PodGate, RETRY_INITIAL};
 use super::interlink::{CreateRequest, CreateResponse, LogRequest, PodStatusEntry};
+use super::leader::Leadership;
 use super::names::{
-    self, INSTANCE_LABEL, OFFLOADING_LABEL, OFFLOADING_VALUE, POD_UID_LABEL,
-    PVC_RETENTION_ANNOTATION, SOURCE_NAMESPACE_ANNOTATION,
+    self, DELETED_POD_LEASE, INSTANCE_LABEL, LEASE_ROLE_LABEL, OFFLOADING_LABEL, OFFLOADING_VALUE,
+    POD_UID_LABEL, PVC_RETENTION_ANNOTATION, SOURCE_NAMESPACE_ANNOTATION,
 };
 use super::status::{self, RemoteState};
 use super::transform::{self, LocalPod, PodObjects, RemotePlan, RequestError, TransformSettings};
@@ -201,6 +203,11 @@ pub trait TunnelHook: Send + Sync {
     fn after_create<'a>(&'a self, ctx: &'a TunnelContext) -> HookFuture<'a>;
     /// Removes them (also on rollback).
     fn before_delete<'a>(&'a self, ctx: &'a TunnelContext) -> HookFuture<'a>;
+    /// Whether `after_create` makes remote objects (a create then checks, once done, that no `/delete`
+    /// on another replica removed the pod while they were being made).
+    fn makes_objects(&self) -> bool {
+        true
+    }
 }
 
 /// The hook used when `[tcp_tunnel]` is off.
@@ -214,6 +221,9 @@ impl TunnelHook for NoTunnel {
     fn before_delete<'a>(&'a self, _ctx: &'a TunnelContext) -> HookFuture<'a> {
         Box::pin(async { Ok(()) })
     }
+    fn makes_objects(&self) -> bool {
+        false
+    }
 }
 
 /// How long a vanished pod's disappearance is remembered (the Virtual Kubelet asks every few seconds).
@@ -223,18 +233,36 @@ const DELETING_TTL: Duration = Duration::from_secs(600);
 /// Most entries either map holds; beyond that the oldest are dropped.
 const BOOKKEEPING_CAPACITY: usize = 10_000;
 
+/// A remote pod the watch saw deleted without a `/delete` through this replica.
+#[derive(Debug, Clone)]
+struct Vanished {
+    /// When the deletion was seen.
+    at: Time,
+    /// Whether the warning was logged (once, at the first `/status` still asking for the pod).
+    warned: bool,
+}
+
 /// Remote pods of this plugin instance, mirrored by a watch on the `interlink.io=offloading` and
 /// [`INSTANCE_LABEL`] labels: pods of other plugins sharing the remote cluster are never seen.
 #[derive(Clone)]
 pub struct StatusCache {
     store: Store<Pod>,
     synced: Arc<AtomicBool>,
-    /// Local UIDs of pods whose remote pod disappeared without a `/delete`.
-    vanished: Arc<Mutex<BoundedMap<Time>>>,
+    /// Local UIDs of pods whose remote pod disappeared without a `/delete` through this replica: deleted
+    /// outside InterLink, or through another replica (then the Virtual Kubelet no longer asks about it).
+    vanished: Arc<Mutex<BoundedMap<Vanished>>>,
     /// Local UIDs being deleted through `/delete`: their disappearance is expected.
     deleting: Arc<Mutex<BoundedMap<()>>>,
     /// Whether the watch works (the ping reports a failing one).
     health: Arc<WatchHealth>,
+    /// Woken on every watch event (followed log streams wait on it for their container to end).
+    changed: Arc<tokio::sync::Notify>,
+}
+
+/// The label selector of the objects other than pods that the plugin instance with namespace prefix
+/// `instance` writes.
+fn instance_selector_of_objects(instance: &str) -> String {
+    format!("{INSTANCE_LABEL}={instance}")
 }
 
 /// The label selector of the pods of the plugin instance with namespace prefix `instance`.
@@ -264,6 +292,7 @@ impl StatusCache {
                 BOOKKEEPING_CAPACITY,
             ))),
             health: Arc::default(),
+            changed: Arc::default(),
         };
         let config =
             watcher::Config::default().labels(&instance_selector(&offloading.namespace_prefix));
@@ -292,6 +321,7 @@ impl StatusCache {
     }
 
     fn observe(&self, event: &Event<Pod>) {
+        self.changed.notify_waiters();
         match event {
             Event::InitDone => self.health.mark_synced(),
             _ => self.health.event(),
@@ -311,9 +341,16 @@ impl StatusCache {
                 if let Some(uid) = pod.labels().get(POD_UID_LABEL)
                     && lock(&self.deleting).remove(uid).is_none()
                 {
-                    tracing::warn!(pod_uid = %uid, remote = %pod.name_any(), "remote pod disappeared without /delete");
-                    lock(&self.vanished)
-                        .insert(uid.clone(), Time(k8s_openapi::jiff::Timestamp::now()));
+                    // Another replica's /delete looks the same from here: the warning waits for a /status
+                    // that still asks about the pod (see `missing_state`).
+                    tracing::debug!(pod_uid = %uid, remote = %pod.name_any(), "remote pod deleted, not through this replica");
+                    lock(&self.vanished).insert(
+                        uid.clone(),
+                        Vanished {
+                            at: Time(k8s_openapi::jiff::Timestamp::now()),
+                            warned: false,
+                        },
+                    );
                 }
             }
             Event::Init => {}
@@ -460,6 +497,12 @@ pub struct OffloadService {
     gate: Arc<PodGate>,
     janitor: Arc<Janitor>,
     janitor_running: Arc<AtomicBool>,
+    /// Orphan sweeps run by this replica (only while it holds the leader Lease).
+    sweeps: Arc<AtomicU64>,
+    /// `/getLogs` streams open now.
+    log_streams: Arc<AtomicUsize>,
+    /// This replica's identity in the Leases it writes.
+    identity: Arc<str>,
 }
 
 /// One object created by a `/create` call, for the rollback of a create that repeated an earlier one.
@@ -479,6 +522,8 @@ struct Progress {
     /// An object of the same pod existed before this call (a repeated create): a rollback then removes
     /// only what this call created, never the earlier create's objects.
     repeated: bool,
+    /// A `/delete` of the pod ran elsewhere (another replica) while this create ran: everything goes.
+    deleted_elsewhere: bool,
 }
 
 /// The longest time between two sweeps for objects of pods that have no remote pod.
@@ -571,7 +616,20 @@ impl OffloadService {
             gate: Arc::default(),
             janitor: Arc::default(),
             janitor_running: Arc::default(),
+            sweeps: Arc::default(),
+            log_streams: Arc::default(),
+            identity: super::leader::default_identity().into(),
         }
+    }
+
+    /// Orphan sweeps this replica has run.
+    pub fn sweeps(&self) -> u64 {
+        self.sweeps.load(Ordering::Relaxed)
+    }
+
+    /// `/getLogs` streams open now (a client that leaves closes its stream and the remote one).
+    pub fn open_log_streams(&self) -> usize {
+        self.log_streams.load(Ordering::Relaxed)
     }
 
     /// The status cache.
@@ -684,6 +742,16 @@ impl OffloadService {
                     pod_jid: jid,
                 })
             }
+            Err(err) if progress.deleted_elsewhere => {
+                tracing::info!(pod_uid = %uid, "create undone: the pod was deleted through another replica meanwhile");
+                self.gate.mark_deleted(&uid);
+                let target = self.cleanup_target(&plan, ClaimPolicy::Retention);
+                if let Err(cleanup) = self.purge(&target, self.deadline()).await {
+                    tracing::warn!(pod_uid = %uid, error = %cleanup, "undoing the create failed; retrying in the background");
+                    self.schedule_cleanup(target, self.settle());
+                }
+                Err(err)
+            }
             Err(err) if ticket.cancelled() => {
                 // The delete that cancelled this create removes everything once this lock is released.
                 tracing::info!(pod_uid = %uid, objects = progress.created.len(), "create stopped: the pod is being deleted");
@@ -784,8 +852,119 @@ impl OffloadService {
         if ticket.cancelled() {
             return Err(stopped());
         }
+        // A /delete through another replica cannot stop this create; it leaves a mark or removes the pod
+        // instead, and this create, its objects all made, looks for either.
+        let pod_made_earlier_objects_only = !progress.repeated && !self.tunnel.makes_objects();
+        if self
+            .deleted_elsewhere(plan, !pod_made_earlier_objects_only, deadline)
+            .await?
+        {
+            progress.deleted_elsewhere = true;
+            return Err(stopped());
+        }
         tracing::info!(pod_uid = %uid, remote = %format!("{ns}/{}", pod.name_any()), "pod offloaded");
         Ok(pod.uid().unwrap_or_default())
+    }
+
+    /// Whether a `/delete` of the pod ran while this create made its objects: its deletion marker exists,
+    /// or (with `check_pod`) the remote pod is gone or terminating. `check_pod` is needed when the create
+    /// made objects after the pod (the tunnel's) or found the pod already there (a repeated create): a
+    /// delete that saw the pod then deletes by name without leaving a marker. A first create without a
+    /// tunnel makes the pod last, so a delete that saw it also saw everything else.
+    async fn deleted_elsewhere(
+        &self,
+        plan: &RemotePlan,
+        check_pod: bool,
+        deadline: Instant,
+    ) -> Result<bool, OffloadError> {
+        let ns = plan.namespace.as_str();
+        let markers: Api<Lease> = Api::namespaced(self.client.clone(), ns);
+        let marker_name = names::deletion_marker_name(&plan.local.uid);
+        let marker = self.call(
+            deadline,
+            || format!("get Lease {ns}/{marker_name}"),
+            markers.get_opt(&marker_name),
+        );
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let pod_name = plan.pod.name_any();
+        let pod = async {
+            if !check_pod {
+                return Ok(false);
+            }
+            let found = self
+                .call(
+                    deadline,
+                    || format!("get Pod {ns}/{pod_name}"),
+                    pods.get_opt(&pod_name),
+                )
+                .await?;
+            Ok::<_, OffloadError>(found.is_none_or(|pod| {
+                pod.metadata.deletion_timestamp.is_some()
+                    || pod.labels().get(POD_UID_LABEL) != Some(&plan.local.uid)
+            }))
+        };
+        let (marker, pod_gone) = tokio::join!(marker, pod);
+        Ok(marker?.is_some() || pod_gone?)
+    }
+
+    /// Writes the deletion marker of the target's pod (creating the remote namespace if a create has not
+    /// yet): a create of the pod running on another replica finds it when done and undoes itself.
+    async fn mark_deleted_remotely(
+        &self,
+        target: &CleanupTarget,
+        deadline: Instant,
+    ) -> Result<(), OffloadError> {
+        let ns = target.namespace.as_str();
+        let name = names::deletion_marker_name(&target.local.uid);
+        let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+        let marker = Lease {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.to_owned()),
+                labels: Some(
+                    [
+                        (
+                            INSTANCE_LABEL.to_owned(),
+                            self.settings.offloading.namespace_prefix.clone(),
+                        ),
+                        (POD_UID_LABEL.to_owned(), target.local.uid.clone()),
+                        (LEASE_ROLE_LABEL.to_owned(), DELETED_POD_LEASE.to_owned()),
+                    ]
+                    .into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(self.identity.to_string()),
+                acquire_time: Some(now.clone()),
+                renew_time: Some(now),
+                ..LeaseSpec::default()
+            }),
+        };
+        let api: Api<Lease> = Api::namespaced(self.client.clone(), ns);
+        let mut created_namespace = false;
+        loop {
+            match self
+                .call(
+                    deadline,
+                    || format!("create Lease {ns}/{name}"),
+                    api.create(&PostParams::default(), &marker),
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(err) if err.is_already_exists() => return Ok(()),
+                Err(OffloadError::Remote {
+                    source: kube::Error::Api(status),
+                    ..
+                }) if status.is_not_found() && !created_namespace => {
+                    // No create has made the namespace yet; one may be about to.
+                    self.ensure_namespace(ns, deadline).await?;
+                    created_namespace = true;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     async fn ensure_namespace(&self, name: &str, deadline: Instant) -> Result<(), OffloadError> {
@@ -1088,9 +1267,11 @@ impl OffloadService {
                 .iter()
                 .map(|name| self.delete_one::<Secret>(ns, name, "Secret", deadline)),
         );
+        let (pod, config_maps, secrets) = tokio::join!(pod, config_maps, secrets);
+        // The tunnel's objects go after the pod: a create on another replica that still makes them checks
+        // the pod when done, so it either sees it deleted or made them before they are looked for here.
         let tunnel_context = self.tunnel_context(target, deadline);
-        let tunnel = self.tunnel.before_delete(&tunnel_context);
-        let (pod, config_maps, secrets, tunnel) = tokio::join!(pod, config_maps, secrets, tunnel);
+        let tunnel = self.tunnel.before_delete(&tunnel_context).await;
         let mut first_error = None;
         let existed = pod.unwrap_or_else(|err| {
             first_error.get_or_insert(err);
@@ -1216,9 +1397,14 @@ impl OffloadService {
         lock(&self.cache.vanished).remove(&uid);
         // The remote pod in the cache names what was created with it: deleted by name, no list. Without
         // it (a create cut short, a restart in between, a pod already gone) the objects are found by label.
+        // Without the pod in the cache a create may still be running, on this replica's gate or another
+        // replica: the deletion marker written first makes that create undo itself when done.
         let outcome = match self.recorded_objects(&target) {
             Some(objects) => self.purge_named(&target, &objects, deadline).await,
-            None => self.purge(&target, deadline).await,
+            None => match self.mark_deleted_remotely(&target, deadline).await {
+                Ok(()) => self.purge(&target, deadline).await,
+                Err(err) => Err(err),
+            },
         };
         match outcome {
             Ok((existed, removed)) => {
@@ -1258,11 +1444,16 @@ impl OffloadService {
         self.settle() + Duration::from_secs(60)
     }
 
-    /// Starts the background cleanup: a sweep for orphaned objects now and then every grace period
-    /// (at most [`SWEEP_INTERVAL`]), for what a crashed or restarted plugin left and whose in-memory
-    /// retries are gone; pending cleanups are retried by their own task. Stops sweeping when `shutdown`
-    /// is cancelled.
-    pub fn start_cleanup(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Starts the background cleanup: while this replica leads (`leadership`), a sweep for orphaned
+    /// objects at once and then every grace period (at most [`SWEEP_INTERVAL`]), for what a crashed or
+    /// restarted replica left and whose in-memory retries are gone, and for old deletion markers; pending
+    /// cleanups of this replica's own calls are retried by their own task. Stops when `shutdown` is
+    /// cancelled; a sweep in progress stops when leadership is lost.
+    pub fn start_cleanup(
+        &self,
+        mut leadership: Leadership,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         let every = self.orphan_grace().min(SWEEP_INTERVAL);
         tokio::spawn(async move {
@@ -1272,11 +1463,24 @@ impl OffloadService {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     _ = interval.tick() => {}
+                    leading = leadership.changed() => {
+                        if !leading {
+                            continue;
+                        }
+                        // A new leader sweeps at once: the previous one may have stopped mid-way.
+                        interval.reset();
+                    }
                 }
+                if !leadership.is_leader() {
+                    continue;
+                }
+                let mut watch = leadership.clone();
                 let swept = tokio::select! {
                     () = shutdown.cancelled() => return,
-                    swept = this.sweep_orphans() => swept,
+                    () = async { while watch.changed().await {} } => continue,
+                    swept = this.sweep() => swept,
                 };
+                this.sweeps.fetch_add(1, Ordering::Relaxed);
                 match swept {
                     Ok(0) => {}
                     Ok(pods) => {
@@ -1291,6 +1495,57 @@ impl OffloadService {
                 }
             }
         })
+    }
+
+    /// One sweep of the leader: orphaned objects ([`Self::sweep_orphans`]), then deletion markers older
+    /// than any create they could still meet.
+    async fn sweep(&self) -> Result<usize, OffloadError> {
+        let queued = self.sweep_orphans().await?;
+        self.remove_old_markers().await?;
+        Ok(queued)
+    }
+
+    /// Deletes this instance's deletion markers older than the orphan grace period (every create they
+    /// guard has answered by then).
+    async fn remove_old_markers(&self) -> Result<usize, OffloadError> {
+        let deadline = self.deadline();
+        let api: Api<Lease> = Api::all(self.client.clone());
+        let selector = format!(
+            "{},{LEASE_ROLE_LABEL}={DELETED_POD_LEASE}",
+            instance_selector_of_objects(&self.settings.offloading.namespace_prefix)
+        );
+        let listed = self
+            .call(
+                deadline,
+                || format!("list Leases with {selector}"),
+                api.list_metadata(&ListParams::default().labels(&selector)),
+            )
+            .await?;
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let grace = k8s_openapi::jiff::SignedDuration::try_from(self.orphan_grace())
+            .unwrap_or(k8s_openapi::jiff::SignedDuration::MAX);
+        let mut removed = 0;
+        for marker in &listed.items {
+            let old = marker
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .is_some_and(|created| now.duration_since(created.0) >= grace);
+            let (Some(ns), true) = (marker.metadata.namespace.as_deref(), old) else {
+                continue;
+            };
+            let name = marker.name_any();
+            let namespaced: Api<Lease> = Api::namespaced(self.client.clone(), ns);
+            let gone = self
+                .call(
+                    deadline,
+                    || format!("delete Lease {ns}/{name}"),
+                    k8s::api::delete_if_present(&namespaced, &name),
+                )
+                .await?;
+            removed += usize::from(gone);
+        }
+        Ok(removed)
     }
 
     /// Queues the cleanup of every pod UID that has objects made by the plugin (ConfigMaps, Secrets,
@@ -1453,8 +1708,24 @@ impl OffloadService {
         if let Some(status) = pod.status.as_ref().filter(|status| reported_ended(status)) {
             return RemoteState::Ended(status);
         }
-        match lock(&self.cache.vanished).get(uid) {
-            Some(at) => RemoteState::Vanished { at: at.clone() },
+        let seen = {
+            let mut vanished = lock(&self.cache.vanished);
+            let seen = vanished.get(uid).cloned();
+            if let Some(entry) = seen.as_ref().filter(|entry| !entry.warned) {
+                // The Virtual Kubelet still asks about the pod, so it was not deleted through InterLink.
+                tracing::warn!(pod_uid = %uid, "remote pod disappeared without /delete");
+                vanished.insert(
+                    uid.to_owned(),
+                    Vanished {
+                        at: entry.at.clone(),
+                        warned: true,
+                    },
+                );
+            }
+            seen
+        };
+        match seen {
+            Some(entry) => RemoteState::Vanished { at: entry.at },
             // The watch only sees deletions while the plugin runs. A pod the Virtual Kubelet already
             // knows as running cannot still be being created: after a restart, that is how a pod
             // deleted in between is told from a create in flight.
@@ -1584,7 +1855,109 @@ impl OffloadService {
             )
             .await?;
         use tokio_util::compat::FuturesAsyncReadCompatExt as _;
-        Ok(tokio_util::io::ReaderStream::new(reader.compat()).map_err(std::io::Error::other))
+        let open = OpenStream::new(self.log_streams.clone());
+        // A followed stream ends when the container does, whatever the kubelet does with its end of it
+        // (kwok's never ends); the client leaving drops this stream, the remote one and the wait with it.
+        let ended: Pin<Box<dyn Future<Output = ()> + Send>> = if opts.follow {
+            Box::pin(self.cache.clone().container_ended(
+                ns,
+                name,
+                local.uid,
+                params.container.clone(),
+            ))
+        } else {
+            Box::pin(std::future::pending())
+        };
+        Ok(tokio_util::io::ReaderStream::new(reader.compat())
+            .map_err(std::io::Error::other)
+            .take_until(ended)
+            .map(move |chunk| {
+                let _open = &open;
+                chunk
+            }))
+    }
+}
+
+/// How long a followed log stream goes on after its container was seen ended: the last lines may still be
+/// on their way from the kubelet.
+pub const FOLLOW_DRAIN: Duration = Duration::from_secs(2);
+
+/// Counts an open `/getLogs` stream while it lives.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl StatusCache {
+    /// Resolves [`FOLLOW_DRAIN`] after the cache shows `container` (every container when `None`) of the
+    /// remote pod `ns/name` of local pod `uid` terminated, the pod finished, or the pod gone after it was
+    /// seen. Waits on the watch, no API request.
+    async fn container_ended(
+        self,
+        ns: String,
+        name: String,
+        uid: String,
+        container: Option<String>,
+    ) {
+        let key = ObjectRef::new(&name).within(&ns);
+        let mut seen = false;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so an event between the look and the wait is not missed.
+            notified.as_mut().enable();
+            if self.is_synced() {
+                let pod = self
+                    .store
+                    .get(&key)
+                    .filter(|pod| pod.labels().get(POD_UID_LABEL) == Some(&uid));
+                match pod {
+                    Some(pod) if has_ended(&pod, container.as_deref()) => break,
+                    Some(_) => seen = true,
+                    None if seen => break,
+                    None => {}
+                }
+            }
+            notified.await;
+        }
+        tracing::debug!(pod_uid = %uid, "followed container ended; closing its log stream");
+        tokio::time::sleep(FOLLOW_DRAIN).await;
+    }
+}
+
+/// Whether the remote pod finished, or its `container` (every container when `None`) is terminated.
+fn has_ended(pod: &Pod, container: Option<&str>) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return true;
+    }
+    let terminated = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
+        c.state.as_ref().is_some_and(|s| s.terminated.is_some())
+    };
+    match container {
+        Some(name) => status
+            .container_statuses
+            .iter()
+            .chain(status.init_container_statuses.iter())
+            .flatten()
+            .find(|c| c.name == name)
+            .is_some_and(terminated),
+        None => status
+            .container_statuses
+            .as_deref()
+            .is_some_and(|all| !all.is_empty() && all.iter().all(terminated)),
     }
 }
 

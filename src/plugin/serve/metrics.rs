@@ -58,6 +58,12 @@ pub struct Metrics {
     pub pending_cleanups: Gauge,
     /// `ikp_runtime_alive_tasks`: tasks alive in the async runtime (a leak shows as steady growth).
     pub runtime_tasks: Gauge,
+    /// `ikp_leader`: 1 while this replica holds the leader Lease (and runs the sweep).
+    pub leader: Gauge,
+    /// `ikp_orphan_sweeps`: sweeps for leftovers this replica has run (only while leading).
+    pub orphan_sweeps: Gauge,
+    /// `ikp_log_streams_open`: `/getLogs` responses streaming now.
+    pub log_streams_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -92,7 +98,7 @@ impl Default for Metrics {
         let remote_api_requests = Counter::default();
         registry.register(
             "remote_api_requests",
-            "HTTP requests sent to the remote Kubernetes API server",
+            "HTTP requests sent to the remote Kubernetes API server (the leader Lease's renewals not included)",
             remote_api_requests.clone(),
         );
         let pending_cleanups = Gauge::default();
@@ -107,6 +113,24 @@ impl Default for Metrics {
             "Tasks alive in the plugin's async runtime",
             runtime_tasks.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease and runs the background sweep",
+            leader.clone(),
+        );
+        let orphan_sweeps = Gauge::default();
+        registry.register(
+            "orphan_sweeps",
+            "Sweeps for objects of pods without a remote pod run by this replica (only while it leads)",
+            orphan_sweeps.clone(),
+        );
+        let log_streams_open = Gauge::default();
+        registry.register(
+            "log_streams_open",
+            "/getLogs responses streaming now (each holds one remote log stream)",
+            log_streams_open.clone(),
+        );
         Self {
             registry,
             requests,
@@ -116,6 +140,9 @@ impl Default for Metrics {
             remote_api_requests,
             pending_cleanups,
             runtime_tasks,
+            leader,
+            orphan_sweeps,
+            log_streams_open,
         }
     }
 }

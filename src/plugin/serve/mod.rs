@@ -30,6 +30,7 @@ use crate::plugin::config::{ListenAddress, ServeConfig};
 use crate::plugin::config::{PingConfig, ResourceReport};
 use crate::plugin::offload::capacity::{self, RemoteCapacity};
 use crate::plugin::offload::interlink::{CreateRequest, LogRequest};
+use crate::plugin::offload::leader::{self, LeaderSettings, Leadership};
 use crate::plugin::offload::service::{OffloadError, OffloadService, StatusCache, TunnelHook};
 use crate::plugin::offload::transform::TransformSettings;
 use metrics::{EndpointLabels, Metrics, RequestLabels};
@@ -94,6 +95,7 @@ pub struct AppState {
     capacity: Option<RemoteCapacity>,
     log_requests: bool,
     openapi: Arc<serde_json::Value>,
+    leadership: Leadership,
 }
 
 /// The router with every endpoint and the metrics/tracing middleware.
@@ -122,6 +124,10 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     let metrics = Arc::new(Metrics::default());
     let kube_config = crate::k8s::client::build_config(&config.k8s.connection).await?;
     let counter = metrics.remote_api_requests.clone();
+    // The leader Lease's upkeep has its own client: the request counter then shows what InterLink's calls,
+    // the caches and the sweep cost, undisturbed by renewals every few seconds.
+    let lease_client = kube::Client::try_from(kube_config.clone())
+        .map_err(|source| crate::k8s::client::KubeClientError::Build { source })?;
     let client = kube::client::ClientBuilder::try_from(kube_config)
         .map_err(|source| crate::k8s::client::KubeClientError::Build { source })?
         .with_layer(&tower::util::MapRequestLayer::new(
@@ -142,6 +148,19 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         }
         _ => None,
     };
+    // Replicas with the same prefix elect one of them, through a Lease, to run the background sweep.
+    let (leadership, leader_task) = leader::start(
+        lease_client,
+        LeaderSettings {
+            namespace: config.replicas.lease_namespace.clone(),
+            name: leader::lease_name(&config.offloading.namespace_prefix),
+            identity: leader::default_identity(),
+            instance: config.offloading.namespace_prefix.clone(),
+            lease_duration: config.replicas.lease_duration,
+            request_timeout: config.k8s.request_timeout,
+        },
+        shutdown.clone(),
+    );
     let offload = OffloadService::new(
         client,
         TransformSettings {
@@ -153,7 +172,7 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         tunnel,
     );
     // Cleanups left by an earlier run (or failing now) are finished in the background.
-    let cleanup_task = offload.start_cleanup(shutdown.clone());
+    let cleanup_task = offload.start_cleanup(leadership.clone(), shutdown.clone());
     let state = AppState {
         offload,
         metrics,
@@ -169,6 +188,7 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         capacity: capacity.as_ref().map(|(c, _)| c.clone()),
         log_requests: config.log.requests_enabled,
         openapi: Arc::new(openapi::document(&config.app)),
+        leadership,
     };
     let app = router(state);
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -213,6 +233,7 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
     shutdown.cancel();
     let _ = cache_task.await;
     let _ = cleanup_task.await;
+    let _ = leader_task.await;
     for task in capacity.into_iter().flat_map(|(_, tasks)| tasks) {
         let _ = task.await;
     }
@@ -764,6 +785,18 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .metrics
         .pending_cleanups
         .set(i64::try_from(state.offload.pending_cleanups()).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .leader
+        .set(i64::from(state.leadership.is_leader()));
+    state
+        .metrics
+        .orphan_sweeps
+        .set(i64::try_from(state.offload.sweeps()).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .log_streams_open
+        .set(i64::try_from(state.offload.open_log_streams()).unwrap_or(i64::MAX));
     state.metrics.runtime_tasks.set(
         i64::try_from(
             tokio::runtime::Handle::current()
