@@ -20,7 +20,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::deploy::plan::ReleasePlan;
 use crate::deploy::{self, ApplyError, ApplyOptions, RELEASE_NAME_ANNOTATION, UninstallOptions};
@@ -30,7 +29,8 @@ use crate::plugin::offload::names::{POD_UID_LABEL, is_valid_uid};
 use crate::plugin::offload::service::{HookFuture, OffloadError, TunnelContext, TunnelHook};
 use crate::release::chart;
 use crate::release::pipeline::{PipelineError, Release, Renderer};
-use crate::release::values::ValueLayers;
+use crate::release::values::model::{self, BastionService, BastionValues, Port};
+use crate::release::values::{ValueLayers, compose};
 
 /// Label marking the objects this module creates, so they are told apart from the pod's own objects
 /// (defined with the other offload labels, which the orphan sweep also reads).
@@ -232,23 +232,28 @@ pub fn tunnel_service_name(port: u16, pod_uid: &str) -> String {
     format!("tunnel-{port}-{pod_uid}")
 }
 
-/// The bastion chart values for one port: the gateway from the config, `gatewayPort` = `targetPort` =
-/// the container port, `targetHost` = the headless Service's DNS name.
+/// The bastion chart values for one port, built in the chart's typed model from its defaults: the
+/// gateway from the config, `gatewayPort` = `targetPort` = the container port, `targetHost` = the
+/// headless Service's DNS name. The layer holds the model's sections that differ from the defaults.
 pub fn bastion_values(
+    defaults: &BastionValues,
     settings: &TunnelSettings,
     port: u16,
     target_host: &str,
-) -> serde_json::Value {
-    let mut ssh = json!({ "privateKey": settings.private_key_base64 });
+) -> Result<serde_json::Value, serde_json::Error> {
+    let mut values = defaults.clone();
+    let gateway = &mut values.tunnel.gateway;
+    gateway.host = settings.gateway_host.clone();
+    gateway.ssh.private_key = settings.private_key_base64.clone();
     if let Some(ssh_port) = settings.gateway_ssh_port {
-        ssh["port"] = json!(ssh_port);
+        gateway.ssh.port = Port(ssh_port);
     }
-    json!({
-        "tunnel": {
-            "gateway": { "host": settings.gateway_host, "ssh": ssh },
-            "service": { "gatewayPort": port, "targetHost": target_host, "targetPort": port }
-        }
-    })
+    values.tunnel.service = BastionService {
+        gateway_port: Port(port),
+        target_host: target_host.to_owned(),
+        target_port: Port(port),
+    };
+    model::changed_sections(defaults, &values)
 }
 
 /// The headless Service in front of `port` of the remote pod.
@@ -296,6 +301,8 @@ fn tunnel_selector(pod_uid: &str) -> String {
 pub struct BastionTunnel {
     settings: TunnelSettings,
     renderer: Arc<Renderer>,
+    /// The chart's defaults in the typed model, which each release's values start from.
+    defaults: BastionValues,
 }
 
 impl BastionTunnel {
@@ -306,6 +313,17 @@ impl BastionTunnel {
             key: "enabled",
             problem: "this build has no embedded bastion chart".to_owned(),
         })?;
+        let defaults = compose(&chart.values_yaml, &ValueLayers::new())
+            .map_err(|err| err.to_string())
+            .and_then(|values| {
+                BastionValues::from_tree(&values.tree).map_err(|err| err.to_string())
+            })
+            .map_err(|problem| TunnelError::Config {
+                key: "enabled",
+                problem: format!(
+                    "the embedded bastion chart's defaults do not fit its model: {problem}"
+                ),
+            })?;
         let renderer = Renderer::new(chart).map_err(|source| TunnelError::Render {
             release: "bastion".to_owned(),
             source,
@@ -313,6 +331,7 @@ impl BastionTunnel {
         let tunnel = BastionTunnel {
             settings,
             renderer: Arc::new(renderer),
+            defaults,
         };
         let sample_uid = "00000000-0000-0000-0000-000000000000";
         // The sample release is not a real one: an error names the settings, not its name.
@@ -334,11 +353,15 @@ impl BastionTunnel {
     ) -> Result<Release, TunnelError> {
         let release = bastion_release_name(port, pod_uid);
         let target_host = format!("{}.{remote_ns}.svc", tunnel_service_name(port, pod_uid));
+        let values =
+            bastion_values(&self.defaults, &self.settings, port, &target_host).map_err(|err| {
+                TunnelError::Config {
+                    key: "enabled",
+                    problem: format!("the bastion values do not serialize: {err}"),
+                }
+            })?;
         let mut layers = ValueLayers::new();
-        layers.push_tree(
-            "[tcp_tunnel] config",
-            bastion_values(&self.settings, port, &target_host),
-        );
+        layers.push_tree("[tcp_tunnel] config", values);
         self.renderer
             .render(&release, &self.settings.bastion_namespace, &layers)
             .map_err(|source| TunnelError::Render { release, source })
@@ -541,6 +564,7 @@ where
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
 
     const UID: &str = "0b7a3f2e-5c1d-4e8a-9f6b-2d3c4e5f6a7b";
 
@@ -617,6 +641,30 @@ mod tests {
             assert_eq!(labels[COMPONENT_LABEL], COMPONENT_VALUE);
             assert_eq!(labels[PORT_LABEL], "8181");
         }
+    }
+
+    #[test]
+    fn bastion_values_replace_the_tunnel_section_only() {
+        let chart = chart::builtin("bastion").expect("embedded chart");
+        let defaults = compose(&chart.values_yaml, &ValueLayers::new()).expect("defaults");
+        let typed = BastionValues::from_tree(&defaults.tree).expect("defaults fit the model");
+        let mut unset_port = settings();
+        unset_port.gateway_ssh_port = None;
+        let layer = bastion_values(&typed, &unset_port, 8181, "svc.ns.svc").expect("layer");
+        assert_eq!(
+            layer,
+            json!({"tunnel": {
+                "gateway": {
+                    "host": "gw.example.org",
+                    "ssh": {
+                        "port": 30222,
+                        "privateKey": unset_port.private_key_base64,
+                        "userName": "interlink-user"
+                    }
+                },
+                "service": {"gatewayPort": 8181, "targetHost": "svc.ns.svc", "targetPort": 8181}
+            }})
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! int64; every number from a YAML document (chart defaults included) or `--set-json` is a
 //! float64 (`serde_json::Number::from_f64`), after YAML 1.1 scalar resolution.
 
+pub(crate) mod fields;
 pub mod merge;
 pub mod model;
 pub mod path;

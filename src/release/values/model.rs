@@ -1,8 +1,10 @@
 //! The typed values of the two charts. These structs are the single source of the charts'
 //! JSON Schemas (`schemas/*.values.schema.json`, `ikp schema`), which draft-07 validators —
 //! Helm's `values.schema.json` included — accept. Field types accept what Helm accepts where
-//! the rendered output stays valid (a port as `2222`, `2222.0` or `"2222"`); the finer rules
-//! live in [`super::rules`] and are applied by [`super::validate`].
+//! the rendered output stays valid (a port as `2222`, `2222.0` or `"2222"`). Each struct also
+//! says, field by field, what the field is for and which finer rule ([`super::rules`]) its
+//! text follows ([`super::fields`]); [`super::validate`] checks values by walking this model,
+//! so a key, its type, its range and whether it is required are written here only.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -14,7 +16,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::ChartKind;
+use super::fields::{custom, model_struct, text, unquoted_text, what};
 use super::rules;
+use super::validate;
 use crate::k8s::syntax;
 
 /// The keys of the typed model's secret fields (the bastion's `ssh.privateKey`,
@@ -356,18 +360,20 @@ impl JsonSchema for Quantity {
     }
 }
 
-/// The image of the chart's one container.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Image {
-    /// Image repository, without tag.
-    #[schemars(length(min = 1))]
-    pub repository: String,
-    /// Image tag; empty uses the chart's appVersion.
-    #[serde(default)]
-    pub tag: Option<ImageTag>,
-    /// When the kubelet pulls the image.
-    pub pull_policy: PullPolicy,
+model_struct! {
+    /// The image of the chart's one container.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct Image {
+        /// Image repository, without tag.
+        #[schemars(length(min = 1))]
+        pub repository: String => text("the image repository", rules::image_repository),
+        /// Image tag; empty uses the chart's appVersion.
+        #[serde(default)]
+        pub tag: Option<ImageTag> => what("the image tag"),
+        /// When the kubelet pulls the image.
+        pub pull_policy: PullPolicy => what("the image pull policy"),
+    }
 }
 
 /// Kubernetes' image pull policies.
@@ -381,19 +387,21 @@ pub enum PullPolicy {
     Never,
 }
 
-/// Container resources (a Kubernetes ResourceRequirements).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Resources {
-    /// Upper limits, by resource name.
-    #[serde(default)]
-    pub limits: Option<BTreeMap<String, Quantity>>,
-    /// Requested amounts, by resource name.
-    #[serde(default)]
-    pub requests: Option<BTreeMap<String, Quantity>>,
-    /// Dynamic resource claims used by the container.
-    #[serde(default)]
-    pub claims: Option<Vec<ResourceClaim>>,
+model_struct! {
+    /// Container resources (a Kubernetes ResourceRequirements).
+    #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct Resources {
+        /// Upper limits, by resource name.
+        #[serde(default)]
+        pub limits: Option<BTreeMap<String, Quantity>> => custom(validate::resource_limits),
+        /// Requested amounts, by resource name.
+        #[serde(default)]
+        pub requests: Option<BTreeMap<String, Quantity>> => custom(validate::resource_requests),
+        /// Dynamic resource claims used by the container.
+        #[serde(default)]
+        pub claims: Option<Vec<ResourceClaim>> => custom(validate::resource_claims),
+    }
 }
 
 /// One entry of `resources.claims`.
@@ -408,18 +416,23 @@ pub struct ResourceClaim {
     pub request: Option<String>,
 }
 
-/// The gateway's sshd settings.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewaySsh {
-    /// Port of the headless Service in front of sshd.
-    pub port: Port,
-    /// The bastions' OpenSSH public key line (ssh-rsa, ssh-ed25519 or ecdsa-sha2-*).
-    #[schemars(length(min = 1))]
-    pub public_key: String,
-    /// The login user that bastions connect as.
-    #[schemars(length(min = 1, max = rules::MAX_LOGIN_NAME))]
-    pub user_name: String,
+model_struct! {
+    /// The gateway's sshd settings.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct GatewaySsh {
+        /// Port of the headless Service in front of sshd.
+        pub port: Port => what("the Service port in front of sshd"),
+        /// The bastions' OpenSSH public key line (ssh-rsa, ssh-ed25519 or ecdsa-sha2-*).
+        #[schemars(length(min = 1))]
+        pub public_key: String => unquoted_text(
+            "the bastions' OpenSSH public key line, e.g. --set-file ssh.publicKey=id_rsa.pub",
+            validate::public_key_line,
+        ),
+        /// The login user that bastions connect as.
+        #[schemars(length(min = 1, max = rules::MAX_LOGIN_NAME))]
+        pub user_name: String => unquoted_text("the login user", rules::login_name),
+    }
 }
 
 /// Kubernetes Service types that have node ports.
@@ -431,137 +444,168 @@ pub enum ServiceType {
     LoadBalancer,
 }
 
-/// The gateway's sshd NodePort Service.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewayService {
-    /// Node port for sshd; empty for no such Service.
-    #[serde(default)]
-    pub port: Option<NodePortOrOff>,
-    /// Service type; its lowercase form ends the Service's name.
-    #[serde(default, rename = "type")]
-    pub service_type: Option<ServiceType>,
+model_struct! {
+    /// The gateway's sshd NodePort Service.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct GatewayService {
+        /// Node port for sshd; empty for no such Service.
+        #[serde(default)]
+        pub port: Option<NodePortOrOff> => custom(validate::sshd_node_port),
+        /// Service type; its lowercase form ends the Service's name.
+        #[serde(default, rename = "type")]
+        pub service_type: Option<ServiceType> => custom(validate::sshd_service_type),
+    }
 }
 
-/// The gateway's optional NodePort Service for the tunnel's source port.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewayTunnelService {
-    /// Gateway port that the bastion's reverse tunnel opens.
-    #[serde(default)]
-    pub source_port: Option<Port>,
-    /// Node port exposing `sourcePort`; the Service is named `<fullname>-<sourceNodePort>`.
-    #[serde(default)]
-    pub source_node_port: Option<NodePort>,
+model_struct! {
+    /// The gateway's optional NodePort Service for the tunnel's source port.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct GatewayTunnelService {
+        /// Gateway port that the bastion's reverse tunnel opens.
+        pub source_port: Port => what(
+            "the gateway port the tunnel opens (set sourcePort and sourceNodePort together)",
+        ),
+        /// Node port exposing `sourcePort`; the Service is named `<fullname>-<sourceNodePort>`.
+        pub source_node_port: NodePort => custom(validate::tunnel_node_port),
+    }
 }
 
-/// The gateway's tunnel settings.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GatewayTunnel {
-    /// The tunnel NodePort Service; empty for none.
-    #[serde(default)]
-    pub service: Section<GatewayTunnelService>,
+model_struct! {
+    /// The gateway's tunnel settings.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct GatewayTunnel {
+        /// The tunnel NodePort Service; empty for none.
+        #[serde(default)]
+        pub service: Section<GatewayTunnelService> => what("the tunnel's NodePort Service"),
+    }
 }
 
-/// Values of the gateway chart (sshd in the local cluster).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "gateway chart values")]
-pub struct GatewayValues {
-    /// Replaces the chart name in object names and labels.
-    #[serde(default)]
-    pub name_override: NameOverride,
-    /// Replaces the whole object name.
-    #[serde(default)]
-    pub fullname_override: NameOverride,
-    /// The sshd image.
-    pub image: Image,
-    /// sshd settings.
-    pub ssh: GatewaySsh,
-    /// The sshd NodePort Service; empty for none.
-    #[serde(default)]
-    pub service: Section<GatewayService>,
-    /// sshd container resources.
-    #[serde(default)]
-    pub resources: Option<Resources>,
-    /// The tunnel's NodePort Service; empty for none.
-    #[serde(default)]
-    pub tunnel: Section<GatewayTunnel>,
-    /// Helm's values shared with subcharts.
-    #[serde(default)]
-    pub global: Option<BTreeMap<String, Value>>,
+// The fields are checked in declaration order, which is the order of the error messages.
+model_struct! {
+    /// Values of the gateway chart (sshd in the local cluster).
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[schemars(title = "gateway chart values")]
+    pub struct GatewayValues {
+        /// Replaces the chart name in object names and labels.
+        #[serde(default)]
+        pub name_override: NameOverride => custom(validate::name_override),
+        /// Replaces the whole object name.
+        #[serde(default)]
+        pub fullname_override: NameOverride => custom(validate::fullname_override),
+        /// The sshd image.
+        pub image: Image => what("the container image (repository, tag, pullPolicy)"),
+        /// sshd container resources.
+        #[serde(default)]
+        pub resources: Option<Resources> => what("the container's resources"),
+        /// sshd settings.
+        pub ssh: GatewaySsh => what("sshd settings (port, publicKey, userName)"),
+        /// The sshd NodePort Service; empty for none.
+        #[serde(default)]
+        pub service: Section<GatewayService> => what("the sshd NodePort Service"),
+        /// The tunnel's NodePort Service; empty for none.
+        #[serde(default)]
+        pub tunnel: Section<GatewayTunnel> => what("the tunnel settings"),
+        /// Helm's values shared with subcharts.
+        #[serde(default)]
+        pub global: Option<BTreeMap<String, Value>> => what("values shared with subcharts"),
+    }
 }
 
-/// The bastion's ssh login to the gateway.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BastionSsh {
-    /// The gateway's public SSH port (its NodePort).
-    pub port: Port,
-    /// base64 (one line) of the unencrypted private key file.
-    #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
-    pub private_key: String,
-    /// The gateway's login user.
-    #[schemars(length(min = 1, max = rules::MAX_LOGIN_NAME))]
-    pub user_name: String,
+model_struct! {
+    /// The bastion's ssh login to the gateway.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct BastionSsh {
+        /// The gateway's public SSH port (its NodePort).
+        pub port: Port => what("the gateway's public SSH port"),
+        /// base64 (one line) of the unencrypted private key file.
+        #[schemars(length(min = 1), regex(pattern = r"^[A-Za-z0-9+/]+={0,2}$"))]
+        pub private_key: String => text(
+            "base64 of the private key file, e.g. --set tunnel.gateway.ssh.privateKey=$(base64 -w0 id_rsa)",
+            validate::private_key_base64,
+        ),
+        /// The gateway's login user.
+        #[schemars(length(min = 1, max = rules::MAX_LOGIN_NAME))]
+        pub user_name: String => unquoted_text("the login user", rules::login_name),
+    }
 }
 
-/// Where the bastion connects.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BastionGateway {
-    /// Public host name or IP address of the gateway.
-    #[schemars(length(min = 1, max = syntax::MAX_SUBDOMAIN))]
-    pub host: String,
-    /// The ssh login.
-    pub ssh: BastionSsh,
+model_struct! {
+    /// Where the bastion connects.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct BastionGateway {
+        /// Public host name or IP address of the gateway.
+        #[schemars(length(min = 1, max = syntax::MAX_SUBDOMAIN))]
+        pub host: String => text(
+            "the gateway's public host name or IP address",
+            validate::gateway_host,
+        ),
+        /// The ssh login.
+        pub ssh: BastionSsh => what("the ssh login (port, privateKey, userName)"),
+    }
 }
 
-/// What the reverse tunnel forwards.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BastionService {
-    /// Port opened on the gateway's side of the tunnel.
-    pub gateway_port: Port,
-    /// Host of the service in the remote cluster.
-    #[schemars(length(min = 1, max = syntax::MAX_SUBDOMAIN))]
-    pub target_host: String,
-    /// Port of that service.
-    pub target_port: Port,
+model_struct! {
+    /// What the reverse tunnel forwards.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct BastionService {
+        /// Port opened on the gateway's side of the tunnel.
+        pub gateway_port: Port => what("the port opened on the gateway side"),
+        /// Host of the service in the remote cluster.
+        #[schemars(length(min = 1, max = syntax::MAX_SUBDOMAIN))]
+        pub target_host: String => unquoted_text(
+            "the service's host in the remote cluster",
+            validate::target_host,
+        ),
+        /// Port of that service.
+        pub target_port: Port => what("the service's port"),
+    }
 }
 
-/// The bastion's tunnel.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BastionTunnel {
-    /// The gateway end.
-    pub gateway: BastionGateway,
-    /// The forwarded service.
-    pub service: BastionService,
+model_struct! {
+    /// The bastion's tunnel.
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct BastionTunnel {
+        /// The gateway end.
+        pub gateway: BastionGateway => what("the gateway end (host, ssh)"),
+        /// The forwarded service.
+        pub service: BastionService => what(
+            "the forwarded service (gatewayPort, targetHost, targetPort)",
+        ),
+    }
 }
 
-/// Values of the bastion chart (the ssh client in the remote cluster).
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "bastion chart values")]
-pub struct BastionValues {
-    /// Replaces the chart name in object names and labels.
-    #[serde(default)]
-    pub name_override: NameOverride,
-    /// Replaces the whole object name.
-    #[serde(default)]
-    pub fullname_override: NameOverride,
-    /// The ssh client image.
-    pub image: Image,
-    /// The tunnel.
-    pub tunnel: BastionTunnel,
-    /// ssh client container resources.
-    #[serde(default)]
-    pub resources: Option<Resources>,
-    /// Helm's values shared with subcharts.
-    #[serde(default)]
-    pub global: Option<BTreeMap<String, Value>>,
+// The fields are checked in declaration order, which is the order of the error messages.
+model_struct! {
+    /// Values of the bastion chart (the ssh client in the remote cluster).
+    #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[schemars(title = "bastion chart values")]
+    pub struct BastionValues {
+        /// Replaces the chart name in object names and labels.
+        #[serde(default)]
+        pub name_override: NameOverride => custom(validate::name_override),
+        /// Replaces the whole object name.
+        #[serde(default)]
+        pub fullname_override: NameOverride => custom(validate::fullname_override),
+        /// The ssh client image.
+        pub image: Image => what("the container image (repository, tag, pullPolicy)"),
+        /// ssh client container resources.
+        #[serde(default)]
+        pub resources: Option<Resources> => what("the container's resources"),
+        /// The tunnel.
+        pub tunnel: BastionTunnel => what("the tunnel (gateway and service)"),
+        /// Helm's values shared with subcharts.
+        #[serde(default)]
+        pub global: Option<BTreeMap<String, Value>> => what("values shared with subcharts"),
+    }
 }
 
 impl GatewayValues {
@@ -576,6 +620,24 @@ impl BastionValues {
     pub fn from_tree(tree: &Value) -> Result<Self, serde_json::Error> {
         Self::deserialize(tree)
     }
+}
+
+/// The top-level sections of `values` that differ from `defaults`, as a values layer over the
+/// defaults: a section is replaced whole, so every key in it is given, as the model spells it.
+pub fn changed_sections<T: Serialize>(
+    defaults: &T,
+    values: &T,
+) -> Result<Value, serde_json::Error> {
+    let before = serde_json::to_value(defaults)?;
+    let Value::Object(after) = serde_json::to_value(values)? else {
+        return Ok(Value::Object(serde_json::Map::new()));
+    };
+    Ok(Value::Object(
+        after
+            .into_iter()
+            .filter(|(key, section)| before.get(key) != Some(section))
+            .collect(),
+    ))
 }
 
 /// Whether `value` names a variant of the model's enum `T` (as serde reads it).

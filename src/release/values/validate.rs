@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use super::fields::{Checked, Fields, Spec};
 use super::model;
 use super::path::KeyPath;
 use super::rules::{self, is_truthy};
@@ -142,15 +143,31 @@ fn shorten(text: String) -> String {
     format!("{cut}…")
 }
 
-struct Checker<'a> {
+/// Walks a release's values along the typed model ([`super::fields`]), collecting every problem.
+pub(crate) struct Checker<'a> {
     chart: ChartKind,
     values: &'a Values,
     errors: Vec<ValidationError>,
     flagged: Vec<KeyPath>,
+    /// What the walk saw that later rules (other keys, the derived object names) read.
+    seen: Seen,
 }
 
-fn p(dotted: &str) -> KeyPath {
-    KeyPath::parse_dotted(dotted)
+/// Values recorded during the walk for rules that read more than one key.
+#[derive(Default)]
+struct Seen {
+    /// `nameOverride` and `fullnameOverride` where set: their path and value.
+    name_override: Option<(KeyPath, Value)>,
+    fullname_override: Option<(KeyPath, Value)>,
+    /// The sshd NodePort Service's port when it is on (a true value) and, if valid, its number.
+    sshd_port_on: bool,
+    sshd_node_port: Option<u16>,
+    /// The sshd NodePort Service's type as written, when text.
+    sshd_service_type: Option<String>,
+    /// The tunnel Service's node port as written, when set.
+    tunnel_node_port: Option<Value>,
+    /// The resource limits read so far (name → amount), and where they are.
+    limits: Option<(KeyPath, std::collections::BTreeMap<String, f64>)>,
 }
 
 impl Checker<'_> {
@@ -204,6 +221,15 @@ impl Checker<'_> {
         }
     }
 
+    /// The value at `path` if the field is required (reported missing when absent or null) or,
+    /// for an optional field, when it is present and not null.
+    fn present(&mut self, path: &KeyPath, required: bool, rule: &str) -> Option<Value> {
+        if required {
+            return self.required(path, rule);
+        }
+        self.get(path).filter(|v| !v.is_null()).cloned()
+    }
+
     /// A map that must be present (the templates read keys inside it).
     fn required_map(&mut self, path: &KeyPath, what: &str) -> bool {
         match self.required(path, what) {
@@ -228,25 +254,16 @@ impl Checker<'_> {
         }
     }
 
-    fn required_port(&mut self, path: &KeyPath, what: &str) {
-        if let Some(value) = self.required(path, what)
-            && let Err(rule) = model::Port::parse(&value)
-        {
-            self.invalid(path, rule);
-        }
-    }
-
-    fn required_string(&mut self, path: &KeyPath, what: &str) -> Option<String> {
-        match self.required(path, what)? {
-            Value::String(s) if !s.is_empty() => Some(s),
-            Value::String(_) => {
-                self.missing(path, format!("required: {what}"));
-                None
-            }
-            _ => {
-                self.invalid(path, format!("must be text: {what}"));
-                None
-            }
+    /// A struct of the model at `path`: the map must be there (or, optional, be absent or null);
+    /// then every field is checked.
+    pub(crate) fn model_struct<T: Fields>(&mut self, path: &KeyPath, required: bool, what: &str) {
+        let is_map = if required {
+            self.required_map(path, what)
+        } else {
+            self.optional_map(path).is_some()
+        };
+        if is_map {
+            T::check_fields(self, path);
         }
     }
 
@@ -257,26 +274,6 @@ impl Checker<'_> {
         }
         self.invalid(path, rules::unquoted_problem(text));
         false
-    }
-
-    fn login_name(&mut self, path: &KeyPath) {
-        if let Some(name) = self.required_string(path, "the login user")
-            && self.unquoted_text(path, &name)
-            && let Err(rule) = rules::login_name(&name)
-        {
-            self.invalid(path, rule);
-        }
-    }
-
-    fn name_overrides(&mut self) {
-        for key in ["nameOverride", "fullnameOverride"] {
-            let path = p(key);
-            if let Some(value) = self.get(&path)
-                && let Err(rule) = rules::name_override(value)
-            {
-                self.invalid(&path, rule);
-            }
-        }
     }
 
     /// A section that a template tests with `if`: its map, or `None` when it is absent or empty
@@ -296,222 +293,296 @@ impl Checker<'_> {
         }
     }
 
-    fn image(&mut self) {
-        if !self.required_map(
-            &p("image"),
-            "the container image (repository, tag, pullPolicy)",
-        ) {
-            return;
+    /// One resource amount map (`limits` or `requests`): resource names and quantities.
+    fn amounts(&mut self, path: &KeyPath) -> std::collections::BTreeMap<String, f64> {
+        let mut amounts = std::collections::BTreeMap::new();
+        let Some(entries) = self.optional_map(path) else {
+            return amounts;
+        };
+        for (name, amount) in entries {
+            let entry = path.key(&name);
+            if !rules::is_resource_name(&name) {
+                self.invalid(
+                    &entry,
+                    format!("{name:?} is not a resource name: use cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu"),
+                );
+                continue;
+            }
+            match model::quantity_value(&amount) {
+                Ok(value) => {
+                    amounts.insert(name, value);
+                }
+                Err(rule) => self.invalid(&entry, rule),
+            }
         }
-        let repository = p("image.repository");
-        if let Some(repo) = self.required_string(&repository, "the image repository")
-            && let Err(rule) = rules::image_repository(&repo)
-        {
-            self.invalid(&repository, rule);
-        }
-        let tag = p("image.tag");
-        if let Some(value) = self.get(&tag).cloned()
-            && let Err(rule) = rules::image_tag(&value, self.values.literal_at(&tag))
-        {
-            self.invalid(&tag, rule);
-        }
-        let policy = p("image.pullPolicy");
-        let policies = model::variant_list::<model::PullPolicy>();
-        if let Some(value) = self.required(&policy, &policies)
-            && !model::is_variant::<model::PullPolicy>(&value)
-        {
-            self.invalid(&policy, format!("must be {policies}"));
-        }
+        amounts
     }
+}
 
-    fn resources(&mut self) {
-        let path = p("resources");
-        let Some(resources) = self.optional_map(&path) else {
+impl Checked for String {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        let Spec::Typed {
+            what,
+            text,
+            unquoted,
+        } = *spec
+        else {
             return;
         };
-        let mut amounts: [std::collections::BTreeMap<String, f64>; 2] = Default::default();
-        for (slot, section) in ["limits", "requests"].into_iter().enumerate() {
-            let section_path = path.key(section);
-            let Some(entries) = self.optional_map(&section_path) else {
-                continue;
-            };
-            for (name, amount) in entries {
-                let entry = section_path.key(&name);
-                if !rules::is_resource_name(&name) {
-                    self.invalid(
-                        &entry,
-                        format!("{name:?} is not a resource name: use cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu"),
-                    );
-                    continue;
-                }
-                match model::quantity_value(&amount) {
-                    Ok(value) => {
-                        amounts[slot].insert(name, value);
-                    }
-                    Err(rule) => self.invalid(&entry, rule),
-                }
+        let value = match c.present(path, required, what) {
+            Some(value) => value,
+            None => return,
+        };
+        let text_value = match value {
+            Value::String(s) if !s.is_empty() => s,
+            Value::String(_) => {
+                c.missing(path, format!("required: {what}"));
+                return;
             }
-        }
-        let [limits, requests] = amounts;
-        for (name, request) in &requests {
-            if let Some(limit) = limits.get(name)
-                && request > limit
-            {
-                self.invalid(
-                    &path.key("requests").key(name),
-                    format!(
-                        "the request is above the limit resources.limits.{name} = {}",
-                        limit_text(self.get(&path.key("limits").key(name)))
-                    ),
-                );
+            _ => {
+                c.invalid(path, format!("must be text: {what}"));
+                return;
             }
-        }
-        if let Some(claims) = resources.get("claims") {
-            let claims_path = path.key("claims");
-            match claims {
-                Value::Null => {}
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let item_path = claims_path.index(i);
-                        let name = item.get("name").and_then(Value::as_str);
-                        match (item, name) {
-                            (Value::Object(_), Some(name)) if rules::is_dns1123_label(name) => {}
-                            _ => self.invalid(
-                                &item_path,
-                                "must be a claim {name: <a pod resource claim name>}",
-                            ),
-                        }
-                    }
-                }
-                _ => self.invalid(&claims_path, "must be a list of {name: ...} claims"),
-            }
-        }
-    }
-
-    fn gateway(&mut self) {
-        if self.required_map(&p("ssh"), "sshd settings (port, publicKey, userName)") {
-            self.required_port(&p("ssh.port"), "the Service port in front of sshd");
-            let key_path = p("ssh.publicKey");
-            if let Some(key) = self.required_string(
-                &key_path,
-                "the bastions' OpenSSH public key line, e.g. --set-file ssh.publicKey=id_rsa.pub",
-            ) && self.unquoted_text(&key_path, &key)
-                && let Err(rule) = sshkey::check_public_key_line(&key)
-            {
-                self.invalid(&key_path, rule);
-            }
-            self.login_name(&p("ssh.userName"));
-        }
-
-        let mut sshd_node_port = None;
-        if self.section(&p("service")).is_some() {
-            let port_path = p("service.port");
-            if let Some(port) = self.get(&port_path).cloned()
-                && is_truthy(Some(&port))
-            {
-                match model::NodePort::parse(&port) {
-                    Ok(n) => sshd_node_port = Some(n),
-                    Err(rule) => self.invalid(
-                        &port_path,
-                        format!("{rule} (or empty, null, 0 or false for no sshd NodePort Service)"),
-                    ),
-                }
-                let type_path = p("service.type");
-                let types = model::variant_list::<model::ServiceType>();
-                if let Some(kind) = self.required(&type_path, &types)
-                    && !model::is_variant::<model::ServiceType>(&kind)
-                {
-                    self.invalid(
-                        &type_path,
-                        format!("must be {types}: service.port sets a node port, which other Service types do not have"),
-                    );
-                }
-            }
-        }
-
-        if self.section(&p("tunnel")).is_some() && self.section(&p("tunnel.service")).is_some() {
-            self.required_port(
-                &p("tunnel.service.sourcePort"),
-                "the gateway port the tunnel opens (set sourcePort and sourceNodePort together)",
-            );
-            let node_port_path = p("tunnel.service.sourceNodePort");
-            if let Some(value) = self.required(
-                &node_port_path,
-                "the node port exposing sourcePort (set sourcePort and sourceNodePort together)",
-            ) {
-                match model::NodePort::parse(&value) {
-                    Err(rule) => self.invalid(&node_port_path, rule),
-                    Ok(n) if Some(n) == sshd_node_port => self.invalid(
-                        &node_port_path,
-                        "is already the sshd NodePort (service.port); two Services cannot share a node port",
-                    ),
-                    Ok(_) => {}
-                }
-            }
-        }
-    }
-
-    fn bastion(&mut self) {
-        if !self.required_map(&p("tunnel"), "the tunnel (gateway and service)") {
+        };
+        if unquoted && !c.unquoted_text(path, &text_value) {
             return;
         }
-        if self.required_map(&p("tunnel.gateway"), "the gateway end (host, ssh)") {
-            let host_path = p("tunnel.gateway.host");
-            if let Some(host) =
-                self.required_string(&host_path, "the gateway's public host name or IP address")
-                && !(rules::is_hostname(&host) || rules::is_ipv4(&host) || rules::is_ipv6(&host))
-            {
-                self.invalid(&host_path, "must be a host name or an IP address");
-            }
-            if self.required_map(
-                &p("tunnel.gateway.ssh"),
-                "the ssh login (port, privateKey, userName)",
-            ) {
-                self.required_port(
-                    &p("tunnel.gateway.ssh.port"),
-                    "the gateway's public SSH port",
-                );
-                let key_path = p("tunnel.gateway.ssh.privateKey");
-                if let Some(key) = self.required_string(
-                    &key_path,
-                    "base64 of the private key file, e.g. --set tunnel.gateway.ssh.privateKey=$(base64 -w0 id_rsa)",
-                ) && let Err(rule) = sshkey::check_private_key_base64(&key)
-                {
-                    self.invalid(&key_path, rule);
-                }
-                self.login_name(&p("tunnel.gateway.ssh.userName"));
-            }
-        }
-        if self.required_map(
-            &p("tunnel.service"),
-            "the forwarded service (gatewayPort, targetHost, targetPort)",
-        ) {
-            self.required_port(
-                &p("tunnel.service.gatewayPort"),
-                "the port opened on the gateway side",
-            );
-            let host_path = p("tunnel.service.targetHost");
-            if let Some(host) =
-                self.required_string(&host_path, "the service's host in the remote cluster")
-                && self.unquoted_text(&host_path, &host)
-            {
-                if rules::is_ipv6(&host) {
-                    self.invalid(
-                        &host_path,
-                        "is an IPv6 address, which the ssh -R forward spec cannot take unbracketed; use a DNS name",
-                    );
-                } else if !(rules::is_hostname(&host) || rules::is_ipv4(&host)) {
-                    self.invalid(
-                        &host_path,
-                        "must be a DNS name or an IPv4 address (no port, no spaces)",
-                    );
-                }
-            }
-            self.required_port(&p("tunnel.service.targetPort"), "the service's port");
+        if let Some(rule) = text
+            && let Err(problem) = rule(&text_value)
+        {
+            c.invalid(path, problem);
         }
     }
+}
 
-    /// Helm's release name rule, then every object name and label the chart derives.
+impl Checked for model::Port {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        if let Some(value) = c.present(path, required, spec.what())
+            && let Err(rule) = model::Port::parse(&value)
+        {
+            c.invalid(path, rule);
+        }
+    }
+}
+
+impl Checked for model::NodePort {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        if let Some(value) = c.present(path, required, spec.what())
+            && let Err(rule) = model::NodePort::parse(&value)
+        {
+            c.invalid(path, rule);
+        }
+    }
+}
+
+/// Read by [`sshd_node_port`], which knows what an empty value means there.
+impl Checked for model::NodePortOrOff {
+    fn check(_: &mut Checker<'_>, _: &KeyPath, _: bool, _: &Spec) {}
+}
+
+/// Read by [`name_override`] and [`fullname_override`], which also record it.
+impl Checked for model::NameOverride {
+    fn check(_: &mut Checker<'_>, _: &KeyPath, _: bool, _: &Spec) {}
+}
+
+impl Checked for model::ImageTag {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, _: bool, _: &Spec) {
+        if let Some(value) = c.get(path).cloned()
+            && let Err(rule) = rules::image_tag(&value, c.values.literal_at(path))
+        {
+            c.invalid(path, rule);
+        }
+    }
+}
+
+/// An enum of the model: one of its variants, as serde reads them.
+fn check_enum<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
+    c: &mut Checker<'_>,
+    path: &KeyPath,
+    required: bool,
+    extra: &str,
+) {
+    let variants = model::variant_list::<T>();
+    if let Some(value) = c.present(path, required, &variants)
+        && !model::is_variant::<T>(&value)
+    {
+        c.invalid(path, format!("must be {variants}{extra}"));
+    }
+}
+
+impl Checked for model::PullPolicy {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, _: &Spec) {
+        check_enum::<Self>(c, path, required, "");
+    }
+}
+
+impl Checked for model::ServiceType {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, _: &Spec) {
+        check_enum::<Self>(c, path, required, "");
+    }
+}
+
+impl<T: Fields> Checked for model::Section<T> {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, _: bool, _: &Spec) {
+        if c.section(path).is_some() {
+            T::check_fields(c, path);
+        }
+    }
+}
+
+/// `nameOverride`: text or empty; recorded for the object names.
+pub(super) fn name_override(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    c.seen.name_override = check_name_override(c, path);
+}
+
+/// `fullnameOverride`: text or empty; recorded for the object names.
+pub(super) fn fullname_override(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    c.seen.fullname_override = check_name_override(c, path);
+}
+
+fn check_name_override(c: &mut Checker<'_>, path: &KeyPath) -> Option<(KeyPath, Value)> {
+    let value = c.get(path)?.clone();
+    if let Err(rule) = rules::name_override(&value) {
+        c.invalid(path, rule);
+    }
+    Some((path.clone(), value))
+}
+
+/// The sshd Service's node port: off when empty, else a node port; recorded for the tunnel's
+/// node port and the Service's name.
+pub(super) fn sshd_node_port(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    let Some(port) = c.get(path).cloned() else {
+        return;
+    };
+    if !is_truthy(Some(&port)) {
+        return;
+    }
+    c.seen.sshd_port_on = true;
+    match model::NodePort::parse(&port) {
+        Ok(n) => c.seen.sshd_node_port = Some(n),
+        Err(rule) => c.invalid(
+            path,
+            format!("{rule} (or empty, null, 0 or false for no sshd NodePort Service)"),
+        ),
+    }
+}
+
+/// The sshd Service's type: required when the Service has a node port (only some types have
+/// one); recorded for the Service's name.
+pub(super) fn sshd_service_type(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    if let Some(Value::String(kind)) = c.get(path) {
+        c.seen.sshd_service_type = Some(kind.clone());
+    }
+    if c.seen.sshd_port_on {
+        check_enum::<model::ServiceType>(
+            c,
+            path,
+            true,
+            ": service.port sets a node port, which other Service types do not have",
+        );
+    }
+}
+
+/// The tunnel Service's node port: a node port that the sshd Service does not already use.
+pub(super) fn tunnel_node_port(c: &mut Checker<'_>, path: &KeyPath, required: bool) {
+    if let Some(port) = c.get(path).filter(|v| !v.is_null()) {
+        c.seen.tunnel_node_port = Some(port.clone());
+    }
+    if let Some(value) = c.present(
+        path,
+        required,
+        "the node port exposing sourcePort (set sourcePort and sourceNodePort together)",
+    ) {
+        match model::NodePort::parse(&value) {
+            Err(rule) => c.invalid(path, rule),
+            Ok(n) if Some(n) == c.seen.sshd_node_port => c.invalid(
+                path,
+                "is already the sshd NodePort (service.port); two Services cannot share a node port",
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// `resources.limits`: resource names and quantities, kept for the requests.
+pub(super) fn resource_limits(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    let limits = c.amounts(path);
+    c.seen.limits = Some((path.clone(), limits));
+}
+
+/// `resources.requests`: resource names and quantities, none above its limit.
+pub(super) fn resource_requests(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    let requests = c.amounts(path);
+    let Some((limits_path, limits)) = c.seen.limits.take() else {
+        return;
+    };
+    for (name, request) in &requests {
+        if let Some(limit) = limits.get(name)
+            && request > limit
+        {
+            let limit_path = limits_path.key(name);
+            c.invalid(
+                &path.key(name),
+                format!(
+                    "the request is above the limit {limit_path} = {}",
+                    limit_text(c.get(&limit_path))
+                ),
+            );
+        }
+    }
+}
+
+/// `resources.claims`: a list of `{name: <claim>}`.
+pub(super) fn resource_claims(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
+    match c.get(path).cloned() {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let name = item.get("name").and_then(Value::as_str);
+                match (item, name) {
+                    (Value::Object(_), Some(name)) if rules::is_dns1123_label(name) => {}
+                    _ => c.invalid(
+                        &path.index(i),
+                        "must be a claim {name: <a pod resource claim name>}",
+                    ),
+                }
+            }
+        }
+        Some(_) => c.invalid(path, "must be a list of {name: ...} claims"),
+    }
+}
+
+/// `ssh.publicKey`: one OpenSSH public key line.
+pub(super) fn public_key_line(text: &str) -> Result<(), String> {
+    sshkey::check_public_key_line(text).map(|_| ())
+}
+
+/// `tunnel.gateway.ssh.privateKey`: base64 of an unencrypted private key file.
+pub(super) fn private_key_base64(text: &str) -> Result<(), String> {
+    sshkey::check_private_key_base64(text).map(|_| ())
+}
+
+/// The gateway's public address: a host name or an IP address.
+pub(super) fn gateway_host(host: &str) -> Result<(), String> {
+    if rules::is_hostname(host) || rules::is_ipv4(host) || rules::is_ipv6(host) {
+        Ok(())
+    } else {
+        Err("must be a host name or an IP address".to_owned())
+    }
+}
+
+/// The forwarded service's host: what `ssh -R` takes unbracketed.
+pub(super) fn target_host(host: &str) -> Result<(), String> {
+    if rules::is_ipv6(host) {
+        Err("is an IPv6 address, which the ssh -R forward spec cannot take unbracketed; use a DNS name".to_owned())
+    } else if !(rules::is_hostname(host) || rules::is_ipv4(host)) {
+        Err("must be a DNS name or an IPv4 address (no port, no spaces)".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+impl Checker<'_> {
     fn names(&mut self, release: &str) {
         if release.len() > 53 || !rules::is_dns1123_subdomain(release) {
             let rule = if release.len() > 53 {
@@ -525,23 +596,24 @@ impl Checker<'_> {
             });
             return;
         }
-        let text_at = |c: &Self, key: &str| match c.get(&p(key)) {
+        let text_of = |set: &Option<(KeyPath, Value)>| match set {
             None => None,
-            Some(value) if rules::is_empty_value(value) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            Some((_, value)) if rules::is_empty_value(value) => None,
+            Some((_, Value::String(s))) => Some(s.clone()),
             Some(_) => Some(String::new()),
         };
-        let name_override = text_at(self, "nameOverride");
-        let fullname_override = text_at(self, "fullnameOverride");
+        let name_override = text_of(&self.seen.name_override);
+        let fullname_override = text_of(&self.seen.fullname_override);
         if name_override.as_deref() == Some("") || fullname_override.as_deref() == Some("") {
             return; // not text: already reported
         }
-        let subject_of = |c: &Self, key: &str| {
-            let path = p(key);
-            let value = c.get(&path).cloned().unwrap_or(Value::Null);
-            match c.origin(&path) {
-                Some(o) => format!("value {key} = {} (from {o})", show(&path, &value)),
-                None => format!("value {key} = {}", show(&path, &value)),
+        let subject_of = |c: &Self, set: &Option<(KeyPath, Value)>| {
+            let Some((path, value)) = set else {
+                return String::new();
+            };
+            match c.origin(path) {
+                Some(o) => format!("value {path} = {} (from {o})", show(path, value)),
+                None => format!("value {path} = {}", show(path, value)),
             }
         };
         let chart_name = self.chart.name();
@@ -549,14 +621,14 @@ impl Checker<'_> {
             .clone()
             .unwrap_or_else(|| chart_name.to_owned());
         let label_subject = if name_override.is_some() {
-            subject_of(self, "nameOverride")
+            subject_of(self, &self.seen.name_override)
         } else {
             format!("chart name {chart_name:?}")
         };
         let (fullname, subject) = if let Some(full) = &fullname_override {
             (
                 rules::trunc63_trim(full),
-                subject_of(self, "fullnameOverride"),
+                subject_of(self, &self.seen.fullname_override),
             )
         } else if release.contains(name.as_str()) {
             (
@@ -567,7 +639,7 @@ impl Checker<'_> {
             let subject = match &name_override {
                 Some(_) => format!(
                     "release name {release:?} with {}",
-                    subject_of(self, "nameOverride")
+                    subject_of(self, &self.seen.name_override)
                 ),
                 None => format!("release name {release:?}"),
             };
@@ -635,8 +707,8 @@ impl Checker<'_> {
                 rules::is_dns1035_label,
                 SERVICE_RULE,
             ));
-            if is_truthy(self.get(&p("service.port")))
-                && let Some(Value::String(kind)) = self.get(&p("service.type"))
+            if self.seen.sshd_port_on
+                && let Some(kind) = &self.seen.sshd_service_type
             {
                 let kind = kind.to_lowercase();
                 name_checks.push(NameCheck::new(
@@ -647,10 +719,7 @@ impl Checker<'_> {
                     SERVICE_RULE,
                 ));
             }
-            if is_truthy(self.get(&p("tunnel.service")))
-                && let Some(port) = self.get(&p("tunnel.service.sourceNodePort"))
-                && !port.is_null()
-            {
+            if let Some(port) = &self.seen.tunnel_node_port {
                 let printed = rules::printed(port);
                 name_checks.push(NameCheck::new(
                     subject.clone(),
@@ -964,6 +1033,7 @@ pub fn validate(
         values,
         errors: Vec::new(),
         flagged: Vec::new(),
+        seen: Seen::default(),
     };
     if !values.tree.is_object() {
         checker.errors.push(ValidationError::InvalidValue {
@@ -976,12 +1046,10 @@ pub fn validate(
         return Err(ValidationErrors(checker.errors));
     }
     checker.unknown();
-    checker.name_overrides();
-    checker.image();
-    checker.resources();
+    // The model's fields in declaration order: that is the order of the messages.
     match kind {
-        ChartKind::Gateway => checker.gateway(),
-        ChartKind::Bastion => checker.bastion(),
+        ChartKind::Gateway => model::GatewayValues::check_fields(&mut checker, &KeyPath::root()),
+        ChartKind::Bastion => model::BastionValues::check_fields(&mut checker, &KeyPath::root()),
     }
     checker.names(release_name);
     checker.schema_pass();

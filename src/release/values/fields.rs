@@ -1,0 +1,240 @@
+//! How the typed model ([`super::model`]) drives validation: every struct of the model is declared
+//! through [`model_struct!`], which gives each field, next to its type, what the field is for (for
+//! messages) and any rule its type does not carry. The checker ([`super::validate`]) walks the
+//! model: a key's name is serde's name of the field, whether it is required is what the model's
+//! schema says, and the rule is the field type's [`Checked`] impl. A key is spelled once, as a
+//! Rust field name.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde_json::Value;
+
+use super::path::KeyPath;
+use super::validate::Checker;
+
+/// A rule for text that a model field's type (`String`) does not carry.
+pub(crate) type TextRule = fn(&str) -> Result<(), String>;
+
+/// What the checker needs to know about one field beyond its type.
+#[derive(Clone, Copy)]
+pub(crate) enum Spec {
+    /// The field's type checks it. `what` describes the field in messages (`required: <what>`);
+    /// `text` is a further rule for text; `unquoted` says the text is printed unquoted into
+    /// YAML and must read back as the same string.
+    Typed {
+        what: &'static str,
+        text: Option<TextRule>,
+        unquoted: bool,
+    },
+    /// A rule that also reads or records other keys; it gets the field's path and whether the
+    /// field is required.
+    Custom(fn(&mut Checker<'_>, &KeyPath, bool)),
+}
+
+impl Spec {
+    /// What the field is for, in messages.
+    pub(crate) fn what(&self) -> &'static str {
+        match self {
+            Spec::Typed { what, .. } => what,
+            Spec::Custom(_) => "",
+        }
+    }
+}
+
+/// A field whose type checks it; `what` is for messages.
+pub(crate) const fn what(what: &'static str) -> Spec {
+    Spec::Typed {
+        what,
+        text: None,
+        unquoted: false,
+    }
+}
+
+/// A text field with a further rule.
+pub(crate) const fn text(what: &'static str, rule: TextRule) -> Spec {
+    Spec::Typed {
+        what,
+        text: Some(rule),
+        unquoted: false,
+    }
+}
+
+/// A text field printed unquoted into YAML, with a further rule.
+pub(crate) const fn unquoted_text(what: &'static str, rule: TextRule) -> Spec {
+    Spec::Typed {
+        what,
+        text: Some(rule),
+        unquoted: true,
+    }
+}
+
+/// A field checked by a rule that reads other keys too.
+pub(crate) const fn custom(rule: fn(&mut Checker<'_>, &KeyPath, bool)) -> Spec {
+    Spec::Custom(rule)
+}
+
+/// A model type's own rule, applied to the value at `path` (which may be absent).
+pub(crate) trait Checked {
+    /// Checks the value at `path`; `required` comes from the model (the field is neither an
+    /// `Option` nor defaulted).
+    fn check(checker: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec);
+}
+
+/// A struct of the model: its fields are checked one by one, in declaration order.
+pub(crate) trait Fields {
+    /// Checks every field of the map at `path` (already known to be a map).
+    fn check_fields(checker: &mut Checker<'_>, path: &KeyPath);
+}
+
+/// An optional field: absent or null is fine; otherwise the inner type's rule.
+impl<T: Checked> Checked for Option<T> {
+    fn check(checker: &mut Checker<'_>, path: &KeyPath, _required: bool, spec: &Spec) {
+        T::check(checker, path, false, spec);
+    }
+}
+
+/// Free-form maps (`global`, resource amounts read by a custom rule): nothing to check here.
+impl<T> Checked for BTreeMap<String, T> {
+    fn check(_: &mut Checker<'_>, _: &KeyPath, _: bool, _: &Spec) {}
+}
+
+/// Lists read by a custom rule.
+impl<T> Checked for Vec<T> {
+    fn check(_: &mut Checker<'_>, _: &KeyPath, _: bool, _: &Spec) {}
+}
+
+/// Declares a struct of the typed model: the struct itself (attributes pass through to serde and
+/// schemars), its [`Fields`] impl and its [`Checked`] impl (a map, then its fields). Each field is written `pub name: Type => spec`, where
+/// `spec` is [`what`], [`text`], [`unquoted_text`] or [`custom`].
+macro_rules! model_struct {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$field_attr:meta])*
+                pub $field:ident : $ty:ty => $spec:expr
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        pub struct $name {
+            $(
+                $(#[$field_attr])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl $crate::release::values::fields::Fields for $name {
+            fn check_fields(
+                checker: &mut $crate::release::values::validate::Checker<'_>,
+                path: &$crate::release::values::path::KeyPath,
+            ) {
+                use $crate::release::values::fields::{self, Checked, Spec};
+                static REQUIRED: ::std::sync::OnceLock<Vec<&'static str>> =
+                    ::std::sync::OnceLock::new();
+                let required = REQUIRED.get_or_init(fields::required_fields::<$name>);
+                let mut keys = fields::serde_fields::<$name>().iter();
+                $(
+                    if let Some(key) = keys.next() {
+                        let field_path = path.key(key);
+                        let spec: Spec = $spec;
+                        let is_required = required.contains(key);
+                        match spec {
+                            Spec::Custom(rule) => rule(checker, &field_path, is_required),
+                            Spec::Typed { .. } => {
+                                <$ty as Checked>::check(checker, &field_path, is_required, &spec)
+                            }
+                        }
+                    }
+                )*
+            }
+        }
+
+        impl $crate::release::values::fields::Checked for $name {
+            fn check(
+                checker: &mut $crate::release::values::validate::Checker<'_>,
+                path: &$crate::release::values::path::KeyPath,
+                required: bool,
+                spec: &$crate::release::values::fields::Spec,
+            ) {
+                checker.model_struct::<$name>(path, required, spec.what());
+            }
+        }
+    };
+}
+pub(crate) use model_struct;
+
+/// serde's names of a struct's fields, in declaration order (renames applied), as its derived
+/// `Deserialize` announces them.
+pub(crate) fn serde_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    let mut names = FieldNames(&[]);
+    let _ = T::deserialize(&mut names);
+    names.0
+}
+
+/// The fields the model's schema lists as required: neither `Option` nor defaulted.
+pub(crate) fn required_fields<T: schemars::JsonSchema + for<'de> Deserialize<'de>>()
+-> Vec<&'static str> {
+    let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
+    let listed: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    serde_fields::<T>()
+        .iter()
+        .copied()
+        .filter(|field| listed.contains(field))
+        .collect()
+}
+
+/// A deserializer that only records the field names a struct's `Deserialize` asks for.
+struct FieldNames(&'static [&'static str]);
+
+impl<'de> Deserializer<'de> for &mut FieldNames {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("only a struct's field names are read"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0 = fields;
+        Err(de::Error::custom("only a struct's field names are read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::values::model;
+
+    #[test]
+    fn field_names_and_required_fields_come_from_serde_and_the_schema() {
+        assert_eq!(serde_fields::<model::GatewayService>(), ["port", "type"]);
+        assert_eq!(
+            serde_fields::<model::BastionSsh>(),
+            ["port", "privateKey", "userName"]
+        );
+        assert_eq!(required_fields::<model::GatewayValues>(), ["image", "ssh"]);
+        assert_eq!(
+            required_fields::<model::GatewayTunnelService>(),
+            ["sourcePort", "sourceNodePort"]
+        );
+        assert!(required_fields::<model::Resources>().is_empty());
+    }
+}
