@@ -207,13 +207,21 @@ async fn sweep_runs_on_one_replica_and_moves_when_its_leader_stops() {
     })
     .await;
     let follower = 1 - leader;
-    // For several renewal periods: still one leader, and the follower never swept.
+    let sweeps = replicas[leader].metric("ikp_orphan_sweeps").await;
+    // For several renewal periods: still one leader, and the follower never swept. A renewal once counted
+    // as a change of leadership and started a sweep each time: the leader sweeps again only after the
+    // sweep interval (over a minute), so its count stays put.
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(replicas[leader].metric("ikp_leader").await, 1.0);
         assert_eq!(replicas[follower].metric("ikp_leader").await, 0.0);
         assert_eq!(replicas[follower].metric("ikp_orphan_sweeps").await, 0.0);
     }
+    assert_eq!(
+        replicas[leader].metric("ikp_orphan_sweeps").await,
+        sweeps,
+        "renewals of the Lease started sweeps"
+    );
     let lease = leader_lease(&client, &prefix).await.expect("leader Lease");
     let spec = lease.spec.expect("spec");
     assert!(

@@ -141,8 +141,13 @@ pub fn start(
                     elector.still_leading()
                 }
             };
-            let was = tx.send_replace(leading);
-            if was != leading {
+            // Receivers hear of transitions only: a renewal is no news (a sweep starts on each change).
+            let changed = tx.send_if_modified(|held| {
+                let changed = *held != leading;
+                *held = leading;
+                changed
+            });
+            if changed {
                 if leading {
                     tracing::info!(lease = %elector.settings.name, identity = %elector.settings.identity, "this replica now leads (runs the background sweep)");
                 } else {
