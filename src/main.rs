@@ -12,6 +12,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // A TAB in a shell with `ikp completion`'s script: print the candidates and exit.
+    cli::answer_completion_request();
     let cli = match cli::Cli::parse_args() {
         Ok(cli) => cli,
         Err(code) => return code,

@@ -3,7 +3,8 @@
 //! Every command is found by walking the `Commands:` sections of `ikp --help` and its subcommands'
 //! (src/cli/examples_tests.rs checks, on clap's command tree, that each has examples and that each
 //! example parses). Each example runs with `bash -euo pipefail` in a scratch directory holding copies of
-//! `examples/` and `golden/` and a `config.ini` (config.sample.ini), with `ikp` first on `PATH` and
+//! `examples/` and `golden/` and a `config.ini` (config.sample.ini), which is also `HOME` (with the
+//! directories the completion examples write to), with `ikp` first on `PATH` and
 //! every kubeconfig (`$KUBECONFIG`, `staging.yaml`, `remote.yaml`) naming an API server on a closed
 //! local port. An example passes when it exits 0, or — one that needs a cluster — when its error is
 //! the refused connection (so its arguments were accepted: a usage or values error says otherwise). `ikp serve` without
@@ -24,21 +25,6 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The subcommand names listed in the `Commands:` section of a help text, clap's `help` left out.
-fn subcommands(help: &str) -> Vec<String> {
-    let Some((_, section)) = help.split_once("\nCommands:\n") else {
-        return Vec::new();
-    };
-    section
-        .lines()
-        .take_while(|line| !line.trim().is_empty())
-        .filter(|line| line.starts_with("  ") && !line.starts_with("   "))
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| *name != "help")
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Every command's words (`[]`, `["render"]`, `["golden", "check"]`, ...) with its `--help` text.
 fn command_helps() -> Vec<(Vec<String>, String)> {
     let mut found = Vec::new();
@@ -47,7 +33,7 @@ fn command_helps() -> Vec<(Vec<String>, String)> {
         let out = ikp().args(&words).arg("--help").output().expect("run ikp");
         assert!(out.status.success(), "ikp {words:?} --help failed");
         let help = String::from_utf8(out.stdout).expect("utf-8 help");
-        for sub in subcommands(&help) {
+        for sub in support::examples::subcommands(&help) {
             let mut sub_words = words.clone();
             sub_words.push(sub);
             queue.push(sub_words);
@@ -101,6 +87,14 @@ fn scratch() -> (tempfile::TempDir, String) {
     let kubeconfig = unreachable_kubeconfig();
     for name in ["kubeconfig.yaml", "staging.yaml", "remote.yaml"] {
         std::fs::write(dir.path().join(name), &kubeconfig).expect("kubeconfig");
+    }
+    // Where the completion and man examples write, in the scratch HOME.
+    for home_dir in [
+        ".local/share/bash-completion/completions",
+        ".zfunc",
+        ".config/fish/completions",
+    ] {
+        std::fs::create_dir_all(dir.path().join(home_dir)).expect("home dir");
     }
     let bin: PathBuf = PathBuf::from(env!("CARGO_BIN_EXE_ikp"));
     let path = format!(

@@ -250,6 +250,7 @@ async fn readme_commands_run_as_written() {
             "make test",
             "nc -zv ${GATEWAY_HOST} 30181 && curl \"http://${GATEWAY_HOST}:30181/\"",
             "ikp list --all -n myservice            # Helm releases show MANAGER helm",
+            "mkdir -p ~/.local/share/bash-completion/completions    # bash, with the bash-completion package",
         ],
         "README.md blocks marked not run"
     );

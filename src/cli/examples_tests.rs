@@ -5,9 +5,11 @@ use clap::{CommandFactory, Parser};
 
 use super::Cli;
 
+// Its `subcommands` walks help texts from outside, which this test does not need.
+#[allow(dead_code)]
 #[path = "../../tests/support/examples.rs"]
 mod examples_text;
-use examples_text::examples;
+use examples_text::{examples, ikp_command};
 
 /// Every command under `cmd` with its words (`["golden", "check"]`), clap's own `help` left out.
 fn commands(cmd: &clap::Command, words: &[String], out: &mut Vec<(Vec<String>, clap::Command)>) {
@@ -84,7 +86,7 @@ fn every_example_is_a_command_line_of_its_command() {
     for (words, cmd) in &all {
         let help = cmd.clone().render_long_help().to_string();
         for example in examples(&help).unwrap_or_default() {
-            let argv = shell_words(&example);
+            let argv = shell_words(ikp_command(&example).unwrap_or_default());
             if let Err(err) = Cli::try_parse_from(&argv)
                 && err.kind() != clap::error::ErrorKind::DisplayHelp
             {
@@ -117,6 +119,12 @@ fn examples_section_is_read_as_the_shell_would() {
     );
     assert_eq!(examples("Examples:\n  ikp x\n\nMore text.\n"), None);
     assert_eq!(examples("No examples.\n"), None);
+    assert_eq!(
+        ikp_command("source <(ikp completion bash) && x"),
+        Some("ikp completion bash")
+    );
+    assert_eq!(ikp_command("ikp a (b)"), Some("ikp a (b)"));
+    assert_eq!(ikp_command("source x"), None);
     assert_eq!(
         shell_words(r#"ikp a 'b c' "d \"e\"" f=g > out | grep x"#),
         vec!["ikp", "a", "b c", "d \"e\"", "f=g"]

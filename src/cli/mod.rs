@@ -11,11 +11,13 @@ use clap::{Parser, Subcommand};
 
 mod apply;
 mod args;
+mod completion;
 #[cfg(test)]
 mod examples_tests;
 mod get;
 mod golden;
 mod keygen;
+mod man;
 mod output;
 mod render;
 mod rollback;
@@ -93,7 +95,13 @@ Examples:
     Show(show::ShowCmd),
     /// Serve the InterLink plugin HTTP API.
     Serve(Box<serve::ServeCmd>),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completion(completion::CompletionCmd),
+    /// Print a command's manual page (roff), or write every command's into a directory.
+    Man(man::ManCmd),
 }
+
+pub use completion::answer_if_requested as answer_completion_request;
 
 /// Exit code of a command that failed.
 const FAILURE: u8 = 1;
@@ -134,6 +142,8 @@ impl Cli {
             Command::Schema(cmd) => schema::run(cmd, out),
             Command::Show(cmd) => show::run(cmd, out),
             Command::Serve(cmd) => serve::run(*cmd, out),
+            Command::Completion(cmd) => completion::run(cmd, out),
+            Command::Man(cmd) => man::run(cmd, out),
         }
     }
 }

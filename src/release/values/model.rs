@@ -690,6 +690,55 @@ pub fn schema_text(kind: ChartKind) -> String {
     text
 }
 
+/// A key of a chart's values as `--set` names it, with the model's description of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueKey {
+    /// The dotted path (`tunnel.service.sourceNodePort`); a dot inside a key is escaped (`a\.b`), as
+    /// `--set` reads it.
+    pub path: String,
+    /// The first line of the key's description, if the model has one.
+    pub description: Option<String>,
+}
+
+/// Every key of a chart's values that holds a value of its own (not a section of further keys), in
+/// the schema's order: what `--set` can set. Read from [`schema`], so it follows the typed model.
+pub fn value_keys(kind: ChartKind) -> Vec<ValueKey> {
+    fn walk(schema: &Value, prefix: &str, out: &mut Vec<ValueKey>) {
+        let properties = schema.get("properties").or_else(|| {
+            ["anyOf", "oneOf"]
+                .iter()
+                .filter_map(|keyword| schema.get(*keyword).and_then(Value::as_array))
+                .flatten()
+                .find_map(|branch| branch.get("properties"))
+        });
+        match properties.and_then(Value::as_object) {
+            Some(properties) => {
+                for (name, sub) in properties {
+                    let name = name.replace('.', "\\.");
+                    let path = if prefix.is_empty() {
+                        name
+                    } else {
+                        format!("{prefix}.{name}")
+                    };
+                    walk(sub, &path, out);
+                }
+            }
+            None if !prefix.is_empty() => out.push(ValueKey {
+                path: prefix.to_owned(),
+                description: schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .and_then(|text| text.lines().next())
+                    .map(str::to_owned),
+            }),
+            None => {}
+        }
+    }
+    let mut keys = Vec::new();
+    walk(&schema(kind), "", &mut keys);
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -743,6 +792,34 @@ mod tests {
         assert!(is_variant::<PullPolicy>(&json!("Never")));
         assert!(!is_variant::<PullPolicy>(&json!("never")));
         assert!(!is_variant::<PullPolicy>(&json!(1)));
+    }
+
+    #[test]
+    fn value_keys_are_the_leaves_of_the_model() {
+        let keys = value_keys(ChartKind::Gateway);
+        let paths: Vec<&str> = keys.iter().map(|key| key.path.as_str()).collect();
+        for expected in [
+            "tunnel.service.sourceNodePort",
+            "tunnel.service.sourcePort",
+            "ssh.publicKey",
+            "image.pullPolicy",
+            "resources.limits",
+        ] {
+            assert!(paths.contains(&expected), "{expected} not in {paths:?}");
+        }
+        // Sections are not keys of their own; the other chart's keys are not offered.
+        assert!(!paths.contains(&"tunnel.service") && !paths.contains(&"tunnel"));
+        assert!(!paths.contains(&"tunnel.gateway.host"));
+        let bastion = value_keys(ChartKind::Bastion);
+        assert!(bastion.iter().any(|key| key.path == "tunnel.gateway.host"));
+        let described = keys
+            .iter()
+            .find(|key| key.path == "ssh.publicKey")
+            .and_then(|key| key.description.as_deref());
+        assert!(
+            described.is_some_and(|text| !text.is_empty()),
+            "{described:?}"
+        );
     }
 
     #[test]
