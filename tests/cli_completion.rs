@@ -4,8 +4,8 @@
 //! bash: the script is sourced, `complete -p ikp` names its function, and the function is called with
 //! `COMP_WORDS`/`COMP_CWORD` set as bash sets them for a TAB; it calls this build's `ikp` back (first on
 //! `PATH`). fish: the script is checked with `fish --no-execute`, then `complete -C` completes a line
-//! through it. zsh: `zsh -n` checks the script's syntax (completing needs zsh's line editor on a
-//! terminal). A shell that is not installed is SKIPPED outside CI and a failure under `CI=true`
+//! through it. zsh: `zsh -n` checks the script's syntax, and its completion function is called with
+//! `words`/`CURRENT` set and compinit's `_describe` stubbed (the real one needs a terminal). A shell that is not installed is SKIPPED outside CI and a failure under `CI=true`
 //! (`.ci/run` installs zsh and fish).
 
 mod support;
@@ -194,7 +194,7 @@ fn fish_script_is_valid_and_completes_values_keys() {
 }
 
 #[test]
-fn zsh_script_is_valid() {
+fn zsh_script_is_valid_and_its_function_gives_values_keys() {
     if !shell_available("zsh") {
         return;
     }
@@ -202,6 +202,27 @@ fn zsh_script_is_valid() {
     let file = dir.path().join("_ikp");
     std::fs::write(&file, script("zsh")).expect("write script");
     run(Command::new("zsh").arg("-n").arg(&file));
+    // The completion function, called as zsh's completion system would for a TAB after the 6th word
+    // (`words`, `CURRENT`), with `compdef` and `_describe` (compinit's, which need a terminal) replaced
+    // by stand-ins: `_describe` prints the `value:description` array it is given.
+    let out = run(Command::new("zsh").arg("-fc").arg(format!(
+        r#"compdef() {{ :; }}
+source {}
+_describe() {{ print -l -- "${{(@P)${{@[-1]}}}}"; }}
+words=(ikp render r gateway --set tunnel.service.sou); CURRENT=6
+_clap_dynamic_completer_ikp"#,
+        file.display()
+    )));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let values: Vec<&str> = text
+        .lines()
+        .map(|line| line.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        values,
+        ["tunnel.service.sourceNodePort", "tunnel.service.sourcePort"],
+        "{text}"
+    );
 }
 
 #[test]
