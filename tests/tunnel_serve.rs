@@ -258,6 +258,21 @@ async fn two_port_pod_gets_a_service_and_a_bastion_release_per_port() {
             .len(),
         2 + 3 * 2 + 2
     );
+    // A tunnel release keeps no revision data (values, manifest): that would be one more Secret
+    // holding the tunnel's private key, and more API requests per pod.
+    let revision_data = Api::<Secret>::namespaced(client.clone(), bastion_ns.name())
+        .list(&ListParams::default().fields("type=ikp.io/release.v1"))
+        .await
+        .expect("list revision data");
+    assert!(
+        revision_data.items.is_empty(),
+        "{:?}",
+        revision_data
+            .items
+            .iter()
+            .map(|s| s.name_any())
+            .collect::<Vec<_>>()
+    );
 
     let delete = pod_of(&create);
     let reply = plugin

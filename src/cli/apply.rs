@@ -515,6 +515,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
             n => usize::from(n),
         },
         take_ownership: cmd.take_ownership,
+        keep_revision_data: true,
     };
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;

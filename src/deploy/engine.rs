@@ -100,6 +100,11 @@ pub struct ApplyOptions {
     /// Take over objects that belong to another release, to a Helm release or to nobody, and a Helm
     /// release of the same name (its record is retired, see [`super::helm`]).
     pub take_ownership: bool,
+    /// Keep each revision's values, manifest and notes (a Secret per revision, see [`stored`]) for
+    /// `ikp get` and `ikp rollback`. The per-pod tunnel releases of `ikp serve` go without: nobody
+    /// gets or rolls them back, and the data would be one more copy of the tunnel's private key and
+    /// more API requests on every `/create` and `/delete`.
+    pub keep_revision_data: bool,
 }
 
 impl Default for ApplyOptions {
@@ -115,6 +120,7 @@ impl Default for ApplyOptions {
             atomic: false,
             history_max: inventory::DEFAULT_HISTORY_MAX,
             take_ownership: false,
+            keep_revision_data: true,
         }
     }
 }
@@ -690,12 +696,15 @@ impl<'a> ApplyRun<'a> {
         number: u32,
     ) -> Result<(), ApplyError> {
         let plan = self.plan;
-        self.step
-            .set("recording the revision's values, manifest and notes");
-        let data = stored::RevisionData::of_plan(plan);
-        let secret = stored::save(self.client, &plan.namespace, &plan.name, number, &data).await?;
-        if let Some(revision) = record.revision_mut(number) {
-            revision.data = Some(secret);
+        if self.options.keep_revision_data {
+            self.step
+                .set("recording the revision's values, manifest and notes");
+            let data = stored::RevisionData::of_plan(plan);
+            let secret =
+                stored::save(self.client, &plan.namespace, &plan.name, number, &data).await?;
+            if let Some(revision) = record.revision_mut(number) {
+                revision.data = Some(secret);
+            }
         }
         self.step.set("recording the pending revision");
         inventory::save(self.client, record).await

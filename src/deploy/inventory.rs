@@ -275,12 +275,22 @@ pub async fn save(client: &kube::Client, record: &ReleaseRecord) -> Result<(), A
         source,
     })?;
     // Revisions trimmed by `--history-max` (or lost by an interrupted apply) take their data along.
-    super::stored::delete_unreferenced(client, &record.namespace, &record.name, Some(record))
-        .await?;
+    // A release that keeps no revision data (see `ApplyOptions::keep_revision_data`) has none to
+    // lose, and is spared the list.
+    if keeps_revision_data(record) {
+        super::stored::delete_unreferenced(client, &record.namespace, &record.name, Some(record))
+            .await?;
+    }
     Ok(())
 }
 
-/// Deletes a release's record and its revisions' data; succeeds when they are already gone.
+/// Whether any revision of the release names revision data.
+fn keeps_revision_data(record: &ReleaseRecord) -> bool {
+    record.revisions.iter().any(|v| v.data.is_some())
+}
+
+/// Deletes a release's record and its revisions' data; succeeds when they are already gone. The data
+/// is looked for by label whatever the record names, so none outlives its release.
 pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Result<(), ApplyError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let object = inventory_name(name);

@@ -419,6 +419,7 @@ impl BastionTunnel {
             let options = ApplyOptions {
                 create_namespace: true,
                 timeout: remaining(ctx),
+                keep_revision_data: false,
                 ..ApplyOptions::default()
             };
             deploy::apply_release(&ctx.client, plan, &options, &mut ())
