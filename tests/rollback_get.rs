@@ -226,6 +226,24 @@ async fn rollback_restores_revision_one_and_prunes_what_the_upgrade_added() {
         .collect();
     names.sort();
     assert_eq!(names, ["ikp.release.rb.v3", "ikp.release.rb.v4"]);
+
+    // A data Secret deleted outside ikp: one line naming the revision and the Secret.
+    secrets
+        .delete("ikp.release.rb.v3", &Default::default())
+        .await
+        .expect("delete");
+    let gone = run(
+        &cluster,
+        "get of a revision whose data is gone",
+        &["get", "values", "rb", "-n", ns_name, "--revision", "3"],
+    );
+    assert_eq!(gone.status.code(), Some(1));
+    let err = stderr_of(&gone);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("revision 3") && err.contains("ikp.release.rb.v3 does not exist"),
+        "{err}"
+    );
 }
 
 /// `ikp get values` of a bastion release shows the values as given, the private key redacted unless
@@ -395,4 +413,40 @@ async fn get_values_redacts_the_private_key_and_old_revisions_say_what_is_missin
             .expect("get")
             .is_none()
     );
+}
+
+/// An install interrupted after writing its revision's data but before its record leaves a data Secret
+/// and no record: `uninstall` answers "not found" and still deletes the Secret.
+///
+/// Relies on: list and delete of Secrets by label selector.
+#[tokio::test]
+async fn uninstall_without_a_record_still_removes_revision_data() {
+    let Some((cluster, ns)) = TestCluster::with_namespace("orphan-data").await else {
+        return;
+    };
+    let client = cluster.client();
+    let interrupted = plan("gone", ns.name(), &[config_map("gone-cm", "  A: \"1\"\n")]);
+    let data = deploy::RevisionData::of_plan(&interrupted);
+    let name = deploy::stored::save(&client, ns.name(), "gone", 1, &data)
+        .await
+        .expect("save data");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns.name());
+    assert!(secrets.get_opt(&name).await.expect("get").is_some());
+    let err = deploy::uninstall_release(
+        &client,
+        ns.name(),
+        "gone",
+        &deploy::UninstallOptions {
+            wait: false,
+            timeout: std::time::Duration::from_secs(30),
+        },
+        &mut (),
+    )
+    .await
+    .expect_err("no record");
+    assert!(
+        matches!(err, deploy::ApplyError::ReleaseNotFound { .. }),
+        "{err}"
+    );
+    assert!(secrets.get_opt(&name).await.expect("get").is_none());
 }

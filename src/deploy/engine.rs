@@ -1290,7 +1290,14 @@ async fn uninstall_until(
     step: &Step,
 ) -> Result<Vec<ObjectRef>, ApplyError> {
     step.set("reading the release record");
-    let record = inventory::load_existing(client, namespace, name).await?;
+    let Some(record) = inventory::load(client, namespace, name).await? else {
+        // An install interrupted between writing its revision's data and its record leaves the data.
+        stored::delete_unreferenced(client, namespace, name, None).await?;
+        return Err(ApplyError::ReleaseNotFound {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+        });
+    };
     let mut resolver = Resolver::new(client.clone());
     let mut deleted = Vec::new();
     let targets = record.all_objects();

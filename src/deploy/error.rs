@@ -131,9 +131,10 @@ pub enum ApplyError {
         /// The revisions the record keeps, as `1, 2, 3` (or `none`).
         kept: String,
     },
-    /// A revision was recorded before ikp kept each revision's values, manifest and notes.
+    /// A revision's values, manifest and notes are not stored: recorded before ikp kept them, or their
+    /// Secret was deleted.
     #[error(
-        "revision {revision} of release {name:?} in namespace {namespace:?} has no stored values, manifest or notes (recorded by an ikp that kept only a digest); apply the release again to record them"
+        "revision {revision} of release {name:?} in namespace {namespace:?} has no stored values, manifest or notes: {reason}"
     )]
     RevisionDataMissing {
         /// Release name.
@@ -142,6 +143,8 @@ pub enum ApplyError {
         namespace: String,
         /// The revision.
         revision: u32,
+        /// Why, and what to do.
+        reason: String,
     },
     /// The stored values, manifest and notes of a revision cannot be read back.
     #[error(

@@ -182,12 +182,19 @@ pub async fn load(
     record: &ReleaseRecord,
     revision: &Revision,
 ) -> Result<RevisionData, ApplyError> {
-    let missing = || ApplyError::RevisionDataMissing {
+    let missing = |reason: String| ApplyError::RevisionDataMissing {
         name: record.name.clone(),
         namespace: record.namespace.clone(),
         revision: revision.revision,
+        reason,
     };
-    let secret_name = revision.data.as_deref().ok_or_else(missing)?;
+    let secret_name = revision.data.as_deref().ok_or_else(|| {
+        missing(
+            "it was recorded by an ikp that kept only a digest of the values; apply the release again \
+             to record a revision with them"
+                .to_string(),
+        )
+    })?;
     let api: Api<Secret> = Api::namespaced(client.clone(), &record.namespace);
     let secret = api
         .get_opt(secret_name)
@@ -197,7 +204,12 @@ pub async fn load(
             object: format!("Secret {}/{secret_name}", record.namespace),
             source,
         })?
-        .ok_or_else(missing)?;
+        .ok_or_else(|| {
+            missing(format!(
+                "its Secret {}/{secret_name} does not exist (deleted outside ikp)",
+                record.namespace
+            ))
+        })?;
     let corrupt = |reason: String| ApplyError::RevisionDataCorrupt {
         name: record.name.clone(),
         namespace: record.namespace.clone(),
