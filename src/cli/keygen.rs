@@ -18,8 +18,8 @@ Examples:
   # An ed25519 key pair: private/ssh/id_ed25519 (mode 0600) and private/ssh/id_ed25519.pub
   ikp keygen -f private/ssh/id_ed25519
 
-  # An RSA 4096 key pair with a comment, replacing existing files
-  ikp keygen -t rsa -f private/ssh/id_rsa -C tunnel@example.org --force")]
+  # An RSA key pair (3072 bits; 4096 without -b) with a comment, replacing existing files
+  ikp keygen -t rsa -b 3072 -f private/ssh/id_rsa -C tunnel@example.org --force")]
 pub struct KeygenCmd {
     /// Key algorithm.
     #[arg(short = 't', long = "type", value_enum, default_value_t = KeyType::Ed25519)]
