@@ -10,9 +10,10 @@
 //!   kept here and retried in the background with a capped exponential backoff, and repeated until a
 //!   settle period has passed so that late-committed objects are removed too.
 //!
-//! Both live in the memory of one plugin process. Several replicas of the plugin would need the same
-//! serialisation across processes: a `coordination.k8s.io` Lease per pod UID (or one leader Lease for
-//! the janitor) would carry it; this plugin runs as a single replica next to its InterLink API server.
+//! Both live in the memory of one plugin process and serialise the calls reaching it. Across replicas
+//! (`ikp serve` processes with the same prefix), a `/delete` that cannot rule out a create running
+//! elsewhere leaves a deletion marker that the create checks for once done (`service`), and the sweep
+//! that finds what a dead replica's janitor never finished runs on the leader only (`leader`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
