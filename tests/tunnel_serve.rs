@@ -86,8 +86,7 @@ where
         .collect()
 }
 
-/// Every tunnel object of the pod, plus the release records of its bastion releases (the record ConfigMaps
-/// and the revision data Secrets).
+/// Every tunnel object of the pod, plus the release records of its bastion releases.
 async fn tunnel_objects(
     client: &Client,
     remote_ns: &str,
@@ -257,9 +256,8 @@ async fn two_port_pod_gets_a_service_and_a_bastion_release_per_port() {
         tunnel_objects(&client, remote_ns.name(), bastion_ns.name(), &uid)
             .await
             .len(),
-        // 2 Services, 3 bastion objects per port, and per bastion release its record (ConfigMap) and the
-        // Secret with its revision's values, manifest and notes.
-        2 + 3 * 2 + 2 + 2
+        // 2 Services, 3 bastion objects per port, and per bastion release its record (ConfigMap).
+        2 + 3 * 2 + 2
     );
     // A tunnel release keeps no revision data (values, manifest): that would be one more Secret
     // holding the tunnel's private key, and more API requests per pod.
