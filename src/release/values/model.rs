@@ -16,9 +16,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::ChartKind;
-use super::fields::{custom, model_struct, text, unquoted_text, what};
+use super::fields::{Checked, Spec, custom, model_struct, text, unquoted_text, what};
+use super::path::KeyPath;
 use super::rules;
 use super::validate;
+use super::validate::Checker;
 use crate::k8s::syntax;
 
 /// The keys of the typed model's secret fields (the bastion's `ssh.privateKey`,
@@ -154,6 +156,12 @@ impl From<Port> for u16 {
     }
 }
 
+impl Checked for Port {
+    fn check(checker: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        checker.parsed(path, required, spec, Port::parse);
+    }
+}
+
 impl JsonSchema for Port {
     fn schema_name() -> Cow<'static, str> {
         "Port".into()
@@ -197,6 +205,12 @@ impl TryFrom<Value> for NodePort {
 impl From<NodePort> for u16 {
     fn from(port: NodePort) -> u16 {
         port.0
+    }
+}
+
+impl Checked for NodePort {
+    fn check(checker: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        checker.parsed(path, required, spec, NodePort::parse);
     }
 }
 

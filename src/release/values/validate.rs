@@ -230,6 +230,22 @@ impl Checker<'_> {
         self.get(path).filter(|v| !v.is_null()).cloned()
     }
 
+    /// A value that `parse` reads (a model type's own rule): reported missing when the field is
+    /// required and absent or null, invalid with `parse`'s message when it does not parse.
+    pub(crate) fn parsed<T>(
+        &mut self,
+        path: &KeyPath,
+        required: bool,
+        spec: &Spec,
+        parse: fn(&Value) -> Result<T, String>,
+    ) {
+        if let Some(value) = self.present(path, required, spec.what())
+            && let Err(rule) = parse(&value)
+        {
+            self.invalid(path, rule);
+        }
+    }
+
     /// A map that must be present (the templates read keys inside it).
     fn required_map(&mut self, path: &KeyPath, what: &str) -> bool {
         match self.required(path, what) {
@@ -351,26 +367,6 @@ impl Checked for String {
             && let Err(problem) = rule(&text_value)
         {
             c.invalid(path, problem);
-        }
-    }
-}
-
-impl Checked for model::Port {
-    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
-        if let Some(value) = c.present(path, required, spec.what())
-            && let Err(rule) = model::Port::parse(&value)
-        {
-            c.invalid(path, rule);
-        }
-    }
-}
-
-impl Checked for model::NodePort {
-    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
-        if let Some(value) = c.present(path, required, spec.what())
-            && let Err(rule) = model::NodePort::parse(&value)
-        {
-            c.invalid(path, rule);
         }
     }
 }
