@@ -823,29 +823,16 @@ impl<'a> ApplyRun<'a> {
         let mut pruned = Vec::new();
         for candidate in targets {
             self.step.set(format!("pruning {candidate}"));
-            let api = match self.resolver.api_for(candidate).await {
-                Ok(api) => api,
-                Err(ApplyError::UnknownKind { .. }) => continue,
-                Err(err) => return Err(err),
-            };
-            let Some(live) = get_live(&api, candidate).await? else {
-                continue;
-            };
-            if !owned_by(&live, &self.plan.namespace, &self.plan.name) {
-                self.reporter.note(&format!(
-                    "left {candidate} alone: it no longer carries this release's annotations"
-                ));
-                continue;
-            }
-            let deleted = delete_if_present(&api, &candidate.name)
-                .await
-                .map_err(|source| ApplyError::Kube {
-                    action: "prune",
-                    object: candidate.to_string(),
-                    source,
-                })?;
-            if deleted {
-                self.reporter.changed(candidate, ObjectChange::Pruned);
+            let pruned_one = delete_release_object(
+                &mut self.resolver,
+                candidate,
+                &self.plan.namespace,
+                &self.plan.name,
+                &mut *self.reporter,
+                AS_PRUNE,
+            )
+            .await?;
+            if pruned_one {
                 pruned.push(candidate.clone());
             }
         }
@@ -1009,16 +996,43 @@ async fn delete_owned(
         &plan_or_release.namespace,
         &plan_or_release.name,
         reporter,
+        AS_DELETE,
     )
     .await
 }
 
+/// How a delete of one of a release's objects is named: the API action in errors, the change
+/// reported, and the note when the object is not (or no longer) the release's.
+#[derive(Clone, Copy)]
+struct DeleteAs {
+    action: &'static str,
+    change: ObjectChange,
+    not_owned: &'static str,
+}
+
+/// An uninstall's (or rollback's) delete.
+const AS_DELETE: DeleteAs = DeleteAs {
+    action: "delete",
+    change: ObjectChange::Deleted,
+    not_owned: "does not carry",
+};
+
+/// An apply's prune of an object the new revision no longer has.
+const AS_PRUNE: DeleteAs = DeleteAs {
+    action: "prune",
+    change: ObjectChange::Pruned,
+    not_owned: "no longer carries",
+};
+
+/// Deletes `target` if it exists and carries the annotations of release `namespace/name`;
+/// whether it was deleted. A kind the cluster does not serve is skipped.
 async fn delete_release_object(
     resolver: &mut Resolver,
     target: &ObjectRef,
     namespace: &str,
     name: &str,
     reporter: &mut dyn Reporter,
+    how: DeleteAs,
 ) -> Result<bool, ApplyError> {
     let api = match resolver.api_for(target).await {
         Ok(api) => api,
@@ -1030,21 +1044,22 @@ async fn delete_release_object(
     };
     if !owned_by(&live, namespace, name) {
         reporter.note(&format!(
-            "left {target} alone: it does not carry this release's annotations"
+            "left {target} alone: it {} this release's annotations",
+            how.not_owned
         ));
         return Ok(false);
     }
     let deleted = delete_if_present(&api, &target.name)
         .await
         .map_err(|source| ApplyError::Kube {
-            action: "delete",
+            action: how.action,
             object: target.to_string(),
             source,
         })?;
     if !deleted {
         return Ok(false);
     }
-    reporter.changed(target, ObjectChange::Deleted);
+    reporter.changed(target, how.change);
     Ok(true)
 }
 
@@ -1303,7 +1318,9 @@ async fn uninstall_until(
     let targets = record.all_objects();
     for target in targets.iter().rev() {
         step.set(format!("deleting {target}"));
-        if delete_release_object(&mut resolver, target, namespace, name, reporter).await? {
+        if delete_release_object(&mut resolver, target, namespace, name, reporter, AS_DELETE)
+            .await?
+        {
             deleted.push(target.clone());
         }
     }
