@@ -217,7 +217,19 @@ pub(crate) fn rollback_target(
 ) -> Result<Revision, ApplyError> {
     let number = match requested {
         Some(number) => number,
-        None => record.latest().map_or(0, |r| r.revision.saturating_sub(1)),
+        None => {
+            let newest = record.latest().map_or(0, |r| r.revision);
+            let previous = newest.saturating_sub(1);
+            if record.revision(previous).is_none() {
+                return Err(ApplyError::NoPreviousRevision {
+                    name: record.name.clone(),
+                    namespace: record.namespace.clone(),
+                    newest,
+                    kept: kept_revisions(record),
+                });
+            }
+            previous
+        }
     };
     record
         .revision(number)
@@ -670,6 +682,9 @@ mod tests {
         assert_eq!(err.lines().count(), 1, "{err}");
         let only = record(vec![revision(1, RevisionStatus::Deployed, vec![])]);
         let err = rollback_target(&only, None).unwrap_err().to_string();
-        assert!(err.contains("no revision 0"), "{err}");
+        assert!(
+            err.contains("no revision before 1 to roll back to") && err.contains("(1)"),
+            "{err}"
+        );
     }
 }

@@ -131,6 +131,20 @@ pub enum ApplyError {
         /// The revisions the record keeps, as `1, 2, 3` (or `none`).
         kept: String,
     },
+    /// `ikp rollback` without a revision, and the record keeps none before the newest.
+    #[error(
+        "release {name:?} in namespace {namespace:?} has no revision before {newest} to roll back to; name one of the kept revisions ({kept})"
+    )]
+    NoPreviousRevision {
+        /// Release name.
+        name: String,
+        /// Namespace.
+        namespace: String,
+        /// The newest revision.
+        newest: u32,
+        /// The revisions the record keeps, as `1, 2, 3`.
+        kept: String,
+    },
     /// A revision's values, manifest and notes are not stored: recorded before ikp kept them, or their
     /// Secret was deleted.
     #[error(
