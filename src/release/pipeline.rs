@@ -151,6 +151,70 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fullname_is_what_the_charts_helper_prints() {
+        use crate::release::values::validate::fullname;
+        use crate::release::values::{ChartKind, SetKind};
+        let long_override = format!("{}-b", "a".repeat(62));
+        let cases: [(&str, Option<&str>, Option<&str>); 6] = [
+            ("rel", None, None),
+            ("my-gateway-x", None, None),
+            ("rel", Some("gw"), None),
+            ("gw-1", Some("gw"), None),
+            ("rel", None, Some("custom-name")),
+            ("rel", Some("gw"), Some(long_override.as_str())),
+        ];
+        for kind in [ChartKind::Gateway, ChartKind::Bastion] {
+            let chart = crate::release::chart::builtin(kind.name()).expect("chart");
+            let renderer = Renderer::new(chart).expect("compiles");
+            for (release, name_override, fullname_override) in cases {
+                let mut layers = ValueLayers::new();
+                let sets = match kind {
+                    // No NodePort Service: its longer name would refuse the longest case.
+                    ChartKind::Gateway => vec![
+                        "service.port=null".to_owned(),
+                        format!(
+                            "ssh.publicKey={}",
+                            include_str!("../../tests/fixtures/tunnel/id_ed25519.pub").trim()
+                        ),
+                    ],
+                    ChartKind::Bastion => vec![
+                        "tunnel.gateway.host=gw.example.org".to_owned(),
+                        format!(
+                            "tunnel.gateway.ssh.privateKey={}",
+                            include_str!("../../tests/fixtures/tunnel/id_ed25519.b64").trim()
+                        ),
+                        "tunnel.service.targetHost=svc".to_owned(),
+                    ],
+                };
+                for set in sets {
+                    layers.push_set(SetKind::Set, &set);
+                }
+                if let Some(name) = name_override {
+                    layers.push_set(SetKind::Set, &format!("nameOverride={name}"));
+                }
+                if let Some(full) = fullname_override {
+                    layers.push_set(SetKind::Set, &format!("fullnameOverride={full}"));
+                }
+                let rendered = renderer.render(release, "ns", &layers).expect("renders");
+                let names: Vec<&str> = rendered
+                    .rendered
+                    .manifests
+                    .iter()
+                    .filter(|m| m.kind == "Deployment")
+                    .filter_map(|m| m.object["metadata"]["name"].as_str())
+                    .collect();
+                let name = name_override.unwrap_or(kind.name());
+                let expected = fullname(release, name, fullname_override).expect("no cut");
+                assert_eq!(
+                    names,
+                    [expected.as_str()],
+                    "{kind} {release} {name_override:?} {fullname_override:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn release_names_follow_helm() {
         validate_release_name("msoff").unwrap();
         validate_release_name("my.rel.v1").unwrap();

@@ -621,26 +621,18 @@ impl Checker<'_> {
         } else {
             format!("chart name {chart_name:?}")
         };
-        let (fullname, subject) = if let Some(full) = &fullname_override {
-            (
-                rules::trunc63_trim(full),
-                subject_of(self, &self.seen.fullname_override),
-            )
-        } else if release.contains(name.as_str()) {
-            (
-                rules::trunc63_trim(release),
-                format!("release name {release:?}"),
-            )
-        } else {
-            let subject = match &name_override {
-                Some(_) => format!(
-                    "release name {release:?} with {}",
-                    subject_of(self, &self.seen.name_override)
-                ),
-                None => format!("release name {release:?}"),
-            };
-            (rules::trunc63_trim(&format!("{release}-{name}")), subject)
+        let subject = match (
+            fullname_from(release, &name, fullname_override.as_deref()),
+            &name_override,
+        ) {
+            (FullnameFrom::Override, _) => subject_of(self, &self.seen.fullname_override),
+            (FullnameFrom::ReleaseAndName, Some(_)) => format!(
+                "release name {release:?} with {}",
+                subject_of(self, &self.seen.name_override)
+            ),
+            _ => format!("release name {release:?}"),
         };
+        let fullname = fullname(release, &name, fullname_override.as_deref());
 
         let mut name_checks: Vec<NameCheck> = Vec::new();
         let label = rules::trunc63_trim(&name);
@@ -758,6 +750,43 @@ impl Checker<'_> {
                 rule,
             });
         }
+    }
+}
+
+/// Which value the chart's `fullname` helper takes the object name from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FullnameFrom {
+    /// `fullnameOverride`.
+    Override,
+    /// The release name, which already contains the chart name.
+    Release,
+    /// `<release>-<name>`.
+    ReleaseAndName,
+}
+
+fn fullname_from(release: &str, name: &str, fullname_override: Option<&str>) -> FullnameFrom {
+    if fullname_override.is_some() {
+        FullnameFrom::Override
+    } else if release.contains(name) {
+        FullnameFrom::Release
+    } else {
+        FullnameFrom::ReleaseAndName
+    }
+}
+
+/// The object name the charts' `fullname` helper (`templates/_helpers.tpl`) prints, or the lossy
+/// text when the 63-byte cut splits a character. It is computed here, before rendering, because
+/// the message must name the value that makes a bad name, which the rendered name cannot say; a
+/// test renders both charts and compares, so the two cannot drift apart.
+pub(crate) fn fullname(
+    release: &str,
+    name: &str,
+    fullname_override: Option<&str>,
+) -> Result<String, String> {
+    match fullname_from(release, name, fullname_override) {
+        FullnameFrom::Override => rules::trunc63_trim(fullname_override.unwrap_or_default()),
+        FullnameFrom::Release => rules::trunc63_trim(release),
+        FullnameFrom::ReleaseAndName => rules::trunc63_trim(&format!("{release}-{name}")),
     }
 }
 
