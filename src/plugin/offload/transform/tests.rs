@@ -403,6 +403,34 @@ fn last_applied_configuration_is_not_copied_to_the_remote_pod() {
     }
 }
 
+/// interLink's `wstunnel-client-commands` carries the shell commands (and the tunnel's path secret)
+/// that the Slurm plugin runs beside the job; ikp exposes ports through its own tunnel and mesh, so
+/// the commands neither reach the remote pod nor run there.
+#[test]
+fn wstunnel_client_commands_stay_local_and_run_nowhere() {
+    let mut request = fixture("microservice-pod");
+    let commands = "wstunnel client -R tcp://8080:localhost:8080 wss://vk.example/secret-path";
+    request.pod.metadata.annotations = Some(BTreeMap::from([(
+        names::WSTUNNEL_COMMANDS_ANNOTATION.to_owned(),
+        commands.to_owned(),
+    )]));
+    let plan = plan(&request, &settings()).expect("plan");
+    let remote = plan.pod.metadata.annotations.clone().unwrap_or_default();
+    assert!(!remote.contains_key(names::WSTUNNEL_COMMANDS_ANNOTATION));
+    let spec = serde_json::to_string(&plan.pod.spec).expect("JSON");
+    assert!(!spec.contains("secret-path"), "{spec}");
+    let local_containers = request.pod.spec.as_ref().map_or(0, |s| s.containers.len());
+    let remote_containers = plan.pod.spec.as_ref().map_or(0, |s| s.containers.len());
+    assert_eq!(
+        remote_containers, local_containers,
+        "no container added to run them"
+    );
+    for secret in &plan.secrets {
+        let text = serde_json::to_string(secret).expect("JSON");
+        assert!(!text.contains("secret-path"));
+    }
+}
+
 #[test]
 fn the_remote_pod_records_its_objects_and_a_forged_record_names_only_its_own() {
     let uid = UID;
