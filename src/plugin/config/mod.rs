@@ -473,6 +473,18 @@ pub struct ReplicasConfig {
     pub lease_duration: Duration,
 }
 
+impl ReplicasConfig {
+    /// Name of the leader Lease of the plugin instance with namespace prefix `prefix`: replicas
+    /// with one prefix share it, instances with different prefixes never meet.
+    pub fn lease_name(prefix: &str) -> String {
+        if prefix.is_empty() {
+            "ikp-leader".to_owned()
+        } else {
+            format!("ikp-leader-{prefix}")
+        }
+    }
+}
+
 /// Default of `replicas.lease_duration_seconds`.
 pub const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 /// Longest `replicas.lease_duration_seconds`: beyond it a stopped leader blocks the sweep for too long.

@@ -254,7 +254,7 @@ pub fn summary(config: &ServeConfig, server: Option<&str>) -> String {
         format!(
             "{}/{}, taken over {}s after its holder stops renewing",
             config.replicas.lease_namespace,
-            crate::plugin::offload::leader::lease_name(&config.offloading.namespace_prefix),
+            super::ReplicasConfig::lease_name(&config.offloading.namespace_prefix),
             config.replicas.lease_duration.as_secs()
         ),
     );

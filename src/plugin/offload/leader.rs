@@ -22,15 +22,6 @@ use tokio_util::sync::CancellationToken;
 use super::names::INSTANCE_LABEL;
 use crate::k8s;
 
-/// Name of the leader Lease of the plugin instance with namespace prefix `prefix`.
-pub fn lease_name(prefix: &str) -> String {
-    if prefix.is_empty() {
-        "ikp-leader".to_owned()
-    } else {
-        format!("ikp-leader-{prefix}")
-    }
-}
-
 /// This process in a Lease's `holderIdentity`: the pod name (`POD_NAME`, else `HOSTNAME`, else the
 /// kernel's host name) and the process id, so two processes on one host are told apart.
 pub fn default_identity() -> String {
@@ -49,7 +40,7 @@ pub fn default_identity() -> String {
 pub struct LeaderSettings {
     /// Remote namespace of the Lease.
     pub namespace: String,
-    /// Name of the Lease ([`lease_name`]).
+    /// Name of the Lease ([`ReplicasConfig::lease_name`](crate::plugin::config::ReplicasConfig::lease_name)).
     pub name: String,
     /// This replica's identity ([`default_identity`]).
     pub identity: String,
@@ -294,8 +285,12 @@ mod tests {
 
     #[test]
     fn lease_names_follow_the_prefix() {
-        assert_eq!(lease_name(""), "ikp-leader");
-        assert_eq!(lease_name("offloading"), "ikp-leader-offloading");
+        use crate::plugin::config::ReplicasConfig;
+        assert_eq!(ReplicasConfig::lease_name(""), "ikp-leader");
+        assert_eq!(
+            ReplicasConfig::lease_name("offloading"),
+            "ikp-leader-offloading"
+        );
     }
 
     #[test]

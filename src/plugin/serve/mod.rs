@@ -153,7 +153,9 @@ pub async fn run(config: ServeConfig, tunnel: Arc<dyn TunnelHook>) -> Result<(),
         lease_client,
         LeaderSettings {
             namespace: config.replicas.lease_namespace.clone(),
-            name: leader::lease_name(&config.offloading.namespace_prefix),
+            name: crate::plugin::config::ReplicasConfig::lease_name(
+                &config.offloading.namespace_prefix,
+            ),
             identity: leader::default_identity(),
             instance: config.offloading.namespace_prefix.clone(),
             lease_duration: config.replicas.lease_duration,
