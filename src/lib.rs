@@ -17,6 +17,7 @@
 //! The command line (`src/cli`, in the binary) parses flags into value layers for [`release`] and
 //! calls the layer it needs.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod compat;
 pub mod deploy;
