@@ -3,13 +3,13 @@
 /// Formats a float like Go's `strconv.FormatFloat(f, 'g', -1, 64)` (and so `fmt`'s `%v`):
 /// shortest round-trip digits, exponent form when the decimal exponent is below -4 or at least 6
 /// (Go fixes that bound at 6 for the shortest form), so `1000000` prints as `1e+06`.
-pub fn go_format_float(value: f64) -> String {
+pub(crate) fn go_format_float(value: f64) -> String {
     format_g(value, false)
 }
 
 /// Formats a float like `strconv.FormatFloat(f, 'g', -1, 32)`: what sigs.k8s.io/yaml does with a
 /// float map key.
-pub fn go_format_float32(value: f64) -> String {
+pub(crate) fn go_format_float32(value: f64) -> String {
     format_g(value, true)
 }
 
@@ -69,7 +69,7 @@ fn format_g(value: f64, single: bool) -> String {
 }
 
 /// How a number from the value tree prints in a template: int64 in decimal, float64 per Go `%v`.
-pub fn go_print_number(number: &serde_json::Number) -> String {
+pub(crate) fn go_print_number(number: &serde_json::Number) -> String {
     if let Some(i) = number.as_i64() {
         return i.to_string();
     }

@@ -48,7 +48,7 @@ impl KeyPath {
     }
 
     /// The last map key of the path, if the path ends in a key.
-    pub fn last_key(&self) -> Option<&str> {
+    pub(crate) fn last_key(&self) -> Option<&str> {
         match self.0.last() {
             Some(Segment::Key(k)) => Some(k),
             _ => None,
@@ -94,7 +94,7 @@ impl KeyPath {
 
 /// Shows text quoted from user input with its control characters escaped (`\n`, `\t`, `\u{1b}`), so
 /// an error message that quotes a key or an argument stays one line (and cannot forge a log line).
-pub struct OneLine<'a>(pub &'a str);
+pub(crate) struct OneLine<'a>(pub &'a str);
 
 impl fmt::Display for OneLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// Largest values file (`-f`, stdin) or `--set-file` file: 5 MiB, the same bound Helm puts on
 /// each file of a chart it loads. Values for the two charts are a few hundred bytes.
-pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 
 /// Most nodes (maps, lists and scalars, list padding included) that all the values of one
 /// release may create together.
@@ -17,7 +17,7 @@ pub const MAX_NODES: usize = 100_000;
 
 /// Most nodes that the aliases of one YAML document may copy in (billion-laughs documents
 /// expand to billions).
-pub const MAX_ALIAS_NODES: usize = 10_000;
+pub(crate) const MAX_ALIAS_NODES: usize = 10_000;
 
 /// Deepest nesting of maps and lists in any value tree.
 pub const MAX_DEPTH: usize = 100;
@@ -118,7 +118,7 @@ impl NodeBudget {
     }
 
     /// Takes the nodes of `value` from the budget.
-    pub fn take_tree(&mut self, value: &Value) -> Result<(), LimitError> {
+    pub(crate) fn take_tree(&mut self, value: &Value) -> Result<(), LimitError> {
         let nodes = count_nodes(value, self.remaining.saturating_add(1));
         self.take(nodes)
     }

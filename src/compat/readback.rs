@@ -9,7 +9,7 @@ use super::yaml::{YamlError, load_tree, resolve_plain};
 /// Why a document is not YAML that Kubernetes can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct YamlReadError {
+pub(crate) struct YamlReadError {
     /// 1-based line inside the document (0 when unknown).
     pub line: usize,
     /// What is wrong.
@@ -17,7 +17,7 @@ pub struct YamlReadError {
 }
 
 /// Parses one YAML document into JSON as Kubernetes would receive it. An empty document is null.
-pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
+pub(crate) fn read_document(text: &str) -> Result<Value, YamlReadError> {
     // go-yaml reads the first document only; text after a `...` end marker would be dropped
     // silently, so it is an error here.
     if let Some(index) = text
@@ -57,7 +57,7 @@ fn error_line(error: &YamlError) -> usize {
 }
 
 /// What an unquoted scalar with this text reads as, or None when JSON cannot carry it.
-pub fn plain_json(text: &str) -> Option<Value> {
+pub(crate) fn plain_json(text: &str) -> Option<Value> {
     use super::yaml::Scalar;
     Some(match resolve_plain(text) {
         Scalar::Null => Value::Null,

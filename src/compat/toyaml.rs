@@ -62,7 +62,7 @@ impl YamlNode {
     }
 
     /// Converts a template value (values tree, string, number...) to its JSON form.
-    pub fn from_template_value(value: &Value) -> Result<YamlNode, ToYamlError> {
+    pub(crate) fn from_template_value(value: &Value) -> Result<YamlNode, ToYamlError> {
         Ok(match value.kind() {
             ValueKind::Undefined | ValueKind::None => YamlNode::Null,
             ValueKind::Bool => YamlNode::Bool(value.is_true()),
@@ -149,7 +149,7 @@ pub fn to_yaml(node: &YamlNode) -> String {
 
 /// go-yaml v2's order for map keys: runs of digits compare as numbers, letters before other
 /// characters at the first difference.
-pub fn go_yaml_key_order(a: &str, b: &str) -> Ordering {
+pub(crate) fn go_yaml_key_order(a: &str, b: &str) -> Ordering {
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     let mut i = 0;

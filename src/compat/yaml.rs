@@ -84,7 +84,7 @@ pub enum YamlError {
 
 /// A resolved YAML scalar.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scalar {
+pub(crate) enum Scalar {
     /// `~`, `null`, empty.
     Null,
     /// YAML 1.1 booleans, including `yes`/`no`/`on`/`off`/`y`/`n`.
@@ -100,7 +100,7 @@ pub enum Scalar {
 }
 
 /// Resolves a plain (unquoted) scalar with go-yaml v2's rules.
-pub fn resolve_plain(text: &str) -> Scalar {
+pub(crate) fn resolve_plain(text: &str) -> Scalar {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
         "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {

@@ -34,8 +34,8 @@ pub use stored::{RevisionData, revision_data};
 pub use wait::{Readiness, WaitStrategy};
 
 /// Field manager name used for every server-side apply.
-pub const FIELD_MANAGER: &str = "ikp";
+pub(crate) const FIELD_MANAGER: &str = "ikp";
 /// Annotation on every applied object naming the release that owns it.
 pub const RELEASE_NAME_ANNOTATION: &str = "ikp.io/release-name";
 /// Annotation on every applied object naming the namespace of the release that owns it.
-pub const RELEASE_NAMESPACE_ANNOTATION: &str = "ikp.io/release-namespace";
+pub(crate) const RELEASE_NAMESPACE_ANNOTATION: &str = "ikp.io/release-namespace";

@@ -55,7 +55,7 @@ impl std::str::FromStr for WaitStrategy {
 
 impl WaitStrategy {
     /// Whether the strategy waits for `reference`.
-    pub fn covers(self, reference: &ObjectRef) -> bool {
+    pub(crate) fn covers(self, reference: &ObjectRef) -> bool {
         match self {
             WaitStrategy::Watcher => true,
             WaitStrategy::Legacy => is_waitable(reference),
@@ -65,7 +65,7 @@ impl WaitStrategy {
 }
 
 /// Kinds Helm 3's (legacy) `--wait` checks.
-pub fn is_waitable(reference: &ObjectRef) -> bool {
+pub(crate) fn is_waitable(reference: &ObjectRef) -> bool {
     matches!(
         (reference.group.as_str(), reference.kind.as_str()),
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
@@ -292,7 +292,7 @@ async fn last_event(client: &kube::Client, reference: &ObjectRef) -> Option<Stri
 
 /// What the wait loop saw last of each object it is waiting for.
 #[derive(Debug, Default)]
-pub struct WaitState {
+pub(crate) struct WaitState {
     /// Which rules apply.
     strategy: WaitStrategy,
     /// Objects not yet ready, with the last thing they were waiting for and the live object.
@@ -313,7 +313,7 @@ impl WaitState {
     }
 
     /// Polls until every object is ready; reports progress on the way. Never times out by itself.
-    pub async fn poll_until_ready(
+    pub(crate) async fn poll_until_ready(
         &mut self,
         resolver: &mut Resolver,
         reporter: &mut dyn Reporter,

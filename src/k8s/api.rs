@@ -30,7 +30,7 @@ pub fn is_not_found(err: &kube::Error) -> bool {
 
 /// The API server answered 409: the object changed since it was read, a field manager conflict,
 /// or (on create) it already exists.
-pub fn is_conflict(err: &kube::Error) -> bool {
+pub(crate) fn is_conflict(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.is_conflict() || status.is_already_exists())
 }
 

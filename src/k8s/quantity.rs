@@ -3,7 +3,7 @@
 
 /// Why a quantity string is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QuantityError {
+pub(crate) enum QuantityError {
     /// Not of the form `<number><suffix>`.
     #[error("not a Kubernetes quantity (such as 500m, 2, 1.5Gi or 8e3)")]
     Syntax,
@@ -16,7 +16,7 @@ pub enum QuantityError {
 const MAX_LEN: usize = 64;
 
 /// Parses `text` into milli-units, rounding a fraction of a milli-unit up (as Kubernetes' `MilliValue`).
-pub fn parse_milli(text: &str) -> Result<i128, QuantityError> {
+pub(crate) fn parse_milli(text: &str) -> Result<i128, QuantityError> {
     let text = text.trim();
     if text.is_empty() || text.len() > MAX_LEN {
         return Err(QuantityError::Syntax);
@@ -89,7 +89,7 @@ pub fn parse_milli(text: &str) -> Result<i128, QuantityError> {
 }
 
 /// CPU in milli-cores as Kubernetes writes it: `4` or `1500m`.
-pub fn format_cpu(milli: i128) -> String {
+pub(crate) fn format_cpu(milli: i128) -> String {
     if milli % 1000 == 0 {
         (milli / 1000).to_string()
     } else {
@@ -98,7 +98,7 @@ pub fn format_cpu(milli: i128) -> String {
 }
 
 /// Bytes (from milli-bytes, fractions dropped) with the largest binary suffix that divides them: `64Gi`.
-pub fn format_bytes(milli: i128) -> String {
+pub(crate) fn format_bytes(milli: i128) -> String {
     let bytes = milli / 1000;
     for (suffix, shift) in [("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
         let unit = 1i128 << shift;
@@ -110,7 +110,7 @@ pub fn format_bytes(milli: i128) -> String {
 }
 
 /// A whole count (pods, devices), fractions dropped.
-pub fn format_count(milli: i128) -> String {
+pub(crate) fn format_count(milli: i128) -> String {
     (milli / 1000).to_string()
 }
 

@@ -8,11 +8,11 @@
 /// TCP and UDP port numbers.
 pub const PORTS: std::ops::RangeInclusive<u16> = 1..=65535;
 /// The API server's default `--service-node-port-range`: the node ports a Service may ask for.
-pub const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+pub(crate) const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 /// Longest DNS-1123 / DNS-1035 label.
-pub const MAX_LABEL: usize = 63;
+pub(crate) const MAX_LABEL: usize = 63;
 /// Longest DNS-1123 subdomain.
-pub const MAX_SUBDOMAIN: usize = 253;
+pub(crate) const MAX_SUBDOMAIN: usize = 253;
 
 fn alnum_lower(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
@@ -44,7 +44,7 @@ pub fn is_dns1035_label(text: &str) -> bool {
 
 /// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]` of at most 63 bytes: the name part of a label key, and
 /// a non-empty label value.
-pub fn is_qualified_name_part(text: &str) -> bool {
+pub(crate) fn is_qualified_name_part(text: &str) -> bool {
     let bytes = text.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= MAX_LABEL
@@ -62,7 +62,7 @@ pub fn is_label_value(text: &str) -> bool {
 
 /// A label or annotation key: an optional DNS-1123 subdomain prefix and `/`, then a qualified name
 /// part.
-pub fn is_label_key(key: &str) -> bool {
+pub(crate) fn is_label_key(key: &str) -> bool {
     match key.rsplit_once('/') {
         Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_qualified_name_part(name),
         None => is_qualified_name_part(key),
@@ -70,7 +70,7 @@ pub fn is_label_key(key: &str) -> bool {
 }
 
 /// A ConfigMap or Secret key: `[-._a-zA-Z0-9]+`, at most 253 bytes.
-pub fn is_config_key(key: &str) -> bool {
+pub(crate) fn is_config_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= MAX_SUBDOMAIN
         && key
@@ -79,7 +79,7 @@ pub fn is_config_key(key: &str) -> bool {
 }
 
 /// An environment variable name: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
-pub fn is_env_var_name(name: &str) -> bool {
+pub(crate) fn is_env_var_name(name: &str) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
         && !bytes[0].is_ascii_digit()
@@ -89,7 +89,7 @@ pub fn is_env_var_name(name: &str) -> bool {
 }
 
 /// A named port: a DNS-1123 label of at most 15 bytes.
-pub fn is_port_name(name: &str) -> bool {
+pub(crate) fn is_port_name(name: &str) -> bool {
     name.len() <= 15 && is_dns1123_label(name)
 }
 

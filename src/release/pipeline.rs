@@ -12,7 +12,7 @@ use crate::release::values::{
 };
 
 /// Helm's longest release name (names of objects get suffixes appended).
-pub const MAX_RELEASE_NAME: usize = 53;
+pub(crate) const MAX_RELEASE_NAME: usize = 53;
 
 /// Why a release could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,7 @@ pub enum PipelineError {
 }
 
 /// Checks a release name against Helm's rules: at most 53 characters, a DNS-1123 subdomain.
-pub fn validate_release_name(name: &str) -> Result<(), PipelineError> {
+pub(crate) fn validate_release_name(name: &str) -> Result<(), PipelineError> {
     if name.is_empty() {
         return Err(PipelineError::InvalidReleaseName {
             name: name.to_owned(),

@@ -53,7 +53,7 @@ pub struct RetrievedContainer {
 
 /// Response of `POST /create` (`CreateStruct`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreateResponse {
+pub(crate) struct CreateResponse {
     /// Local pod UID.
     #[serde(rename = "PodUID")]
     pub pod_uid: String,
@@ -202,7 +202,7 @@ mod tests {
 /// The answer to the ping (`GET /status` with `[]`), the Go `PingResponse`: the Virtual Kubelet sets the
 /// virtual node's capacity and allocatable from `resources` and its taints from `taints`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PingResponse {
+pub(crate) struct PingResponse {
     /// `ok`.
     pub status: String,
     /// Absent: the virtual node keeps its resources.
@@ -215,7 +215,7 @@ pub struct PingResponse {
 
 /// `resources` of a [`PingResponse`] (Kubernetes quantity strings).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PingResources {
+pub(crate) struct PingResources {
     /// CPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
@@ -232,7 +232,7 @@ pub struct PingResources {
 
 /// One extended resource of [`PingResources`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PingAccelerator {
+pub(crate) struct PingAccelerator {
     /// Resource name, e.g. `nvidia.com/gpu`.
     #[serde(rename = "resourceType")]
     pub resource_type: String,

@@ -24,7 +24,7 @@ use crate::k8s;
 
 /// This process in a Lease's `holderIdentity`: the pod name (`POD_NAME`, else `HOSTNAME`, else the
 /// kernel's host name) and the process id, so two processes on one host are told apart.
-pub fn default_identity() -> String {
+pub(crate) fn default_identity() -> String {
     let host = std::env::var("POD_NAME")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -71,7 +71,7 @@ impl Leadership {
     }
 
     /// Whether this replica holds the Lease now.
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         *self.rx.borrow()
     }
 

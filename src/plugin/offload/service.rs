@@ -102,7 +102,7 @@ pub enum OffloadError {
 impl OffloadError {
     /// The HTTP status to answer with: 4xx for the caller's mistakes (including objects the remote cluster
     /// rejects as invalid), 5xx for remote-cluster failures.
-    pub fn http_status(&self) -> u16 {
+    pub(crate) fn http_status(&self) -> u16 {
         match self {
             Self::Request(RequestError::ObjectNotDelivered { .. }) => 422,
             Self::Request(_) => 400,
@@ -174,7 +174,8 @@ impl RemoteFailure for k8s::api::ApiCallError {
 }
 
 /// A boxed future, for the object-safe [`TunnelHook`].
-pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), OffloadError>> + Send + 'a>>;
+pub(crate) type HookFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), OffloadError>> + Send + 'a>>;
 
 /// What the tunnel hook gets for one pod.
 #[derive(Clone)]
@@ -266,7 +267,7 @@ fn instance_selector_of_objects(instance: &str) -> String {
 }
 
 /// The label selector of the pods of the plugin instance with namespace prefix `instance`.
-pub fn instance_selector(instance: &str) -> String {
+pub(crate) fn instance_selector(instance: &str) -> String {
     format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE},{INSTANCE_LABEL}={instance}")
 }
 
@@ -363,7 +364,7 @@ impl StatusCache {
     }
 
     /// Whether the initial list has completed.
-    pub fn is_synced(&self) -> bool {
+    pub(crate) fn is_synced(&self) -> bool {
         self.synced.load(Ordering::SeqCst)
     }
 
@@ -488,7 +489,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Does the remote work of the InterLink calls.
 #[derive(Clone)]
-pub struct OffloadService {
+pub(crate) struct OffloadService {
     client: Client,
     settings: Arc<TransformSettings>,
     timeout: Duration,
@@ -527,7 +528,7 @@ struct Progress {
 }
 
 /// The longest time between two sweeps for objects of pods that have no remote pod.
-pub const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// What the orphan sweep found for one pod UID.
 struct Orphan {
@@ -628,7 +629,7 @@ impl OffloadService {
     }
 
     /// `/getLogs` streams open now (a client that leaves closes its stream and the remote one).
-    pub fn open_log_streams(&self) -> usize {
+    pub(crate) fn open_log_streams(&self) -> usize {
         self.log_streams.load(Ordering::Relaxed)
     }
 
@@ -643,7 +644,7 @@ impl OffloadService {
     }
 
     /// Number of cleanups waiting for a retry in the background.
-    pub fn pending_cleanups(&self) -> usize {
+    pub(crate) fn pending_cleanups(&self) -> usize {
         self.janitor.len()
     }
 
@@ -1449,7 +1450,7 @@ impl OffloadService {
     /// restarted replica left and whose in-memory retries are gone, and for old deletion markers; pending
     /// cleanups of this replica's own calls are retried by their own task. Stops when `shutdown` is
     /// cancelled; a sweep in progress stops when leadership is lost.
-    pub fn start_cleanup(
+    pub(crate) fn start_cleanup(
         &self,
         mut leadership: Leadership,
         shutdown: CancellationToken,
@@ -1551,7 +1552,7 @@ impl OffloadService {
     /// Queues the cleanup of every pod UID that has objects made by the plugin (ConfigMaps, Secrets,
     /// tunnel Services, bastion objects) but no remote pod: a create that died half-way or a delete that
     /// failed, in this process or an earlier one. Returns how many were queued.
-    pub async fn sweep_orphans(&self) -> Result<usize, OffloadError> {
+    pub(crate) async fn sweep_orphans(&self) -> Result<usize, OffloadError> {
         let deadline = self.deadline();
         let pods: Api<Pod> = Api::all(self.client.clone());
         let offloaded = format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE}");
@@ -1880,7 +1881,7 @@ impl OffloadService {
 
 /// How long a followed log stream goes on after its container was seen ended: the last lines may still be
 /// on their way from the kubelet.
-pub const FOLLOW_DRAIN: Duration = Duration::from_secs(2);
+pub(crate) const FOLLOW_DRAIN: Duration = Duration::from_secs(2);
 
 /// Counts an open `/getLogs` stream while it lives.
 struct OpenStream(Arc<AtomicUsize>);

@@ -78,7 +78,7 @@ pub struct InvalidObjectError {
 
 /// Renders a release: executes the templates, splits and reads every document as Kubernetes would,
 /// orders them as Helm does, and checks each against its API type. Nothing partial is returned.
-pub fn render_release(
+pub(crate) fn render_release(
     engine: &ChartEngine,
     chart_name: &str,
     release: &ReleaseInfo,

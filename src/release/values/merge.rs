@@ -9,7 +9,7 @@ use super::path::KeyPath;
 
 /// Helm's `mergeMaps` (pkg/cli/values): merges `overlay` into `base`. `on_assign` is called
 /// for each path whose value `overlay` replaces.
-pub fn merge_maps(
+pub(crate) fn merge_maps(
     base: &mut Map<String, Value>,
     overlay: Map<String, Value>,
     path: &KeyPath,
@@ -30,7 +30,10 @@ pub fn merge_maps(
 }
 
 /// Helm's `CoalesceValues`: fills `user` from `defaults`, user values winning.
-pub fn coalesce(defaults: &Map<String, Value>, mut user: Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn coalesce(
+    defaults: &Map<String, Value>,
+    mut user: Map<String, Value>,
+) -> Map<String, Value> {
     coalesce_tables(&mut user, defaults);
     user
 }

@@ -91,7 +91,7 @@ pub enum SetKind {
 
 impl SetKind {
     /// Every kind, in the order Helm applies them.
-    pub const HELM_ORDER: [SetKind; 5] = [
+    pub(crate) const HELM_ORDER: [SetKind; 5] = [
         SetKind::Json,
         SetKind::Set,
         SetKind::String,
@@ -312,7 +312,7 @@ impl ValueLayers {
 
     /// Adds a tree built by a program, applied like a values file after the `-f` files pushed
     /// before it.
-    pub fn push_tree(&mut self, origin_label: &str, tree: Value) {
+    pub(crate) fn push_tree(&mut self, origin_label: &str, tree: Value) {
         self.documents.push(DocumentLayer {
             source: DocumentSource::Program(origin_label.to_owned()),
             tree,
@@ -353,7 +353,7 @@ impl Values {
     }
 
     /// [`Values::origin_of`] for a path given as segments.
-    pub fn origin_at(&self, path: &KeyPath) -> Option<&Origin> {
+    pub(crate) fn origin_at(&self, path: &KeyPath) -> Option<&Origin> {
         if let Some(origin) = self.origins.nearest(path) {
             return Some(origin);
         }
@@ -365,7 +365,7 @@ impl Values {
 
     /// How the number at exactly `path` was written in a `-f` file (`1.20`, `0x1F`), if it
     /// came from one: the tree holds only its float64 value.
-    pub fn literal_at(&self, path: &KeyPath) -> Option<&str> {
+    pub(crate) fn literal_at(&self, path: &KeyPath) -> Option<&str> {
         self.origins.literal(path)
     }
 
