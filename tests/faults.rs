@@ -34,6 +34,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const SLACK: Duration = Duration::from_millis(2500);
 /// How long the background cleanup may take once the API server is back (its backoff is capped at 30 s).
 const RECOVERY: Duration = Duration::from_secs(90);
+/// How long a later apply may keep failing on "provided port is already allocated": a NodePort Service
+/// create that the pause cut off after the API server allocated its port (but before the Service was
+/// stored) leaks the allocation until the API server's node-port repair loop, which runs every 3 minutes,
+/// gives it back. Nothing a client sends frees it sooner.
+const NODE_PORT_REPAIR: Duration = Duration::from_secs(200);
 const REMOTE_NS: &str = "faults-remote";
 const BASTION_NS: &str = "faults-bastion";
 
@@ -446,7 +451,7 @@ async fn release_left(client: &Client, release: &str) -> Vec<String> {
 async fn converging_apply(cluster: &PrivateCluster, release: &str, what: &str) {
     let args = gateway_apply(release, "120s");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let deadline = Instant::now() + RECOVERY;
+    let deadline = Instant::now() + NODE_PORT_REPAIR;
     for attempt in 1.. {
         let started = Instant::now();
         let output = ikp(cluster, &args).output().expect("apply again");
@@ -463,7 +468,7 @@ async fn converging_apply(cluster: &PrivateCluster, release: &str, what: &str) {
         }
         assert!(
             Instant::now() < deadline,
-            "{what}: no apply succeeded within {RECOVERY:?} after the API server came back; last: {stderr}"
+            "{what}: no apply succeeded within {NODE_PORT_REPAIR:?} after the API server came back; last: {stderr}"
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
