@@ -386,6 +386,16 @@ fn ikp(cluster: &PrivateCluster, args: &[&str]) -> std::process::Command {
     cmd
 }
 
+/// The node port of a release `gw<N>`: one per release, so a port the previous case's cut-off create or
+/// delete still holds in the API server's allocator cannot refuse the next case's Service.
+fn gateway_node_port(release: &str) -> u16 {
+    let index: u16 = release
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
+    30300 + index
+}
+
 fn gateway_apply(release: &str, timeout: &str) -> Vec<String> {
     [
         "apply",
@@ -394,7 +404,10 @@ fn gateway_apply(release: &str, timeout: &str) -> Vec<String> {
         "-n",
         REMOTE_NS,
         "--set",
-        &format!("ssh.publicKey={PUBLIC_KEY}"),
+        &format!(
+            "ssh.publicKey={PUBLIC_KEY},service.port={}",
+            gateway_node_port(release)
+        ),
         "--wait",
         "--timeout",
         timeout,
