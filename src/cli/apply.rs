@@ -503,7 +503,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
         force_conflicts: cmd.force_conflicts,
         force_recreate: cmd.force_recreate,
         wait: match cmd.wait {
-            Some(strategy) => strategy != WaitStrategy::HookOnly,
+            Some(strategy) => strategy.waits_for_objects(),
             None => cmd.atomic,
         },
         wait_strategy: cmd.wait.unwrap_or_default(),
@@ -788,9 +788,7 @@ pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<E
         let client = connect(&cmd.client).await?;
         let mut reporter = TermReporter::new();
         let options = UninstallOptions {
-            wait: cmd
-                .wait
-                .is_some_and(|strategy| strategy != WaitStrategy::HookOnly),
+            wait: cmd.wait.is_some_and(WaitStrategy::waits_for_objects),
             timeout: cmd.timeout,
         };
         let deleted = match deploy::uninstall_release_by(

@@ -61,7 +61,7 @@ pub fn run(cmd: RollbackCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let options = ApplyOptions {
         force_conflicts: cmd.force_conflicts,
         force_recreate: cmd.force_recreate,
-        wait: cmd.wait.is_some_and(|s| s != WaitStrategy::HookOnly),
+        wait: cmd.wait.is_some_and(WaitStrategy::waits_for_objects),
         wait_strategy: cmd.wait.unwrap_or_default(),
         timeout: cmd.timeout,
         history_max: match cmd.history_max {

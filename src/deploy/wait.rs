@@ -54,6 +54,12 @@ impl std::str::FromStr for WaitStrategy {
 }
 
 impl WaitStrategy {
+    /// Whether `--wait=STRATEGY` waits for the release's objects at all (`hookOnly` waits only for
+    /// hooks, and ikp's charts have none).
+    pub fn waits_for_objects(self) -> bool {
+        self != WaitStrategy::HookOnly
+    }
+
     /// Whether the strategy waits for `reference`.
     pub(crate) fn covers(self, reference: &ObjectRef) -> bool {
         match self {
