@@ -12,6 +12,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // `IKP_TIMINGS`' `main=` starts here.
+    let started = std::time::Instant::now();
     // A TAB in a shell with `ikp completion`'s script: print the candidates and exit.
     cli::answer_completion_request();
     let cli = match cli::Cli::parse_args() {
@@ -19,13 +21,20 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let failure = cli.failure_code();
+    let mut timings = cli.timings(started);
     let mut out = std::io::stdout().lock();
-    let result = cli.run(&mut out).and_then(|code| {
+    let result = cli.run(&mut out, timings.as_mut()).and_then(|code| {
         out.flush()?;
         Ok(code)
     });
     match result {
-        Ok(code) => code,
+        Ok(code) => {
+            if let Some(timings) = timings {
+                // Diagnostics only: a closed stderr must not fail the command.
+                let _ = writeln!(std::io::stderr(), "{}", timings.line());
+            }
+            code
+        }
         Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // Nothing more can be done if stderr is gone too.

@@ -298,3 +298,72 @@ fn object_check_errors_name_document_field_and_values_key() {
     let out = ikp(scratch.path(), &["render", "r", "./custom"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `ikp render msoff gateway ...` with `IKP_TIMINGS` set to `value`, or removed for `None`.
+fn render_gateway_with_timings(dir: &Path, value: Option<&str>, extra: &[&str]) -> Output {
+    let key = public_key_flag();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ikp"));
+    command
+        .args(["render", "msoff", "gateway", "--set-file", key.as_str()])
+        .args(extra)
+        .current_dir(dir);
+    match value {
+        Some(value) => command.env("IKP_TIMINGS", value),
+        None => command.env_remove("IKP_TIMINGS"),
+    };
+    let output = command.output().expect("run ikp");
+    test_logs::record("render", &output);
+    output
+}
+
+#[test]
+fn ikp_timings_prints_one_line_of_phases_after_the_output() {
+    let scratch = tempfile::tempdir().unwrap();
+    let plain = render_gateway_with_timings(scratch.path(), None, &[]);
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    assert!(plain.stderr.is_empty(), "{}", text(&plain.stderr));
+    // Set but empty counts as unset.
+    let empty = render_gateway_with_timings(scratch.path(), Some(""), &[]);
+    assert!(empty.stderr.is_empty(), "{}", text(&empty.stderr));
+    assert_eq!(empty.stdout, plain.stdout);
+
+    let timed = render_gateway_with_timings(scratch.path(), Some("1"), &[]);
+    assert!(timed.status.success(), "{}", text(&timed.stderr));
+    assert_eq!(timed.stdout, plain.stdout, "the output must not change");
+    let stderr = text(&timed.stderr);
+    let line = stderr
+        .strip_prefix("ikp timings: ")
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("not one timings line: {stderr:?}"));
+    assert!(!line.contains('\n'), "more than one line: {stderr:?}");
+    let phases: Vec<(&str, u128)> = line
+        .split(' ')
+        .map(|field| {
+            let (name, value) = field.split_once('=').expect("name=value");
+            let micros = value.strip_suffix("us").expect("microseconds");
+            (name, micros.parse().expect("a whole number"))
+        })
+        .collect();
+    let names: Vec<&str> = phases.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        ["load", "values", "render", "checks", "output", "main"]
+    );
+    // The phases are parts of `main`, and rendering a chart takes some time in every one of the
+    // pipeline's phases.
+    let parts: u128 = phases[..5].iter().map(|(_, micros)| micros).sum();
+    assert!(parts <= phases[5].1, "{line}");
+    for (name, micros) in &phases[1..4] {
+        assert!(*micros > 0, "{name} took no time: {line}");
+    }
+}
+
+#[test]
+fn ikp_timings_prints_nothing_for_a_failed_render() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = render_gateway_with_timings(scratch.path(), Some("1"), &["--set", "ssh.port=x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("ikp timings"), "{stderr}");
+}

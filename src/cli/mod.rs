@@ -125,10 +125,24 @@ impl Cli {
         }
     }
 
-    /// Runs the command, writing its output to `out`.
-    pub fn run(self, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    /// For `ikp render` with `IKP_TIMINGS` set: an empty [`render::Timings`] counted from
+    /// `started`, to pass to [`Cli::run`] and print afterwards.
+    pub fn timings(&self, started: std::time::Instant) -> Option<render::Timings> {
         match self.command {
-            Command::Render(cmd) => render::run(*cmd, out),
+            Command::Render(_) => render::Timings::from_env(started),
+            _ => None,
+        }
+    }
+
+    /// Runs the command, writing its output to `out`; `ikp render` adds where its time went to
+    /// `timings` when given (other commands leave it alone).
+    pub fn run(
+        self,
+        out: &mut dyn Write,
+        timings: Option<&mut render::Timings>,
+    ) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Render(cmd) => render::run(*cmd, out, timings),
             Command::Apply(cmd) => apply::run_apply(*cmd, out),
             Command::Diff(cmd) => apply::run_diff(*cmd, out),
             Command::Status(cmd) => apply::run_status(cmd, out),

@@ -2,9 +2,11 @@
 //! rendered, read-back and checked manifests. `ikp render`, `apply`, `diff` and `serve` all go
 //! through [`Renderer::render`], so what is applied is exactly what `render` prints.
 
+use std::time::{Duration, Instant};
+
 use crate::release::chart::Chart;
 use crate::release::render::{
-    ChartEngine, ReleaseInfo, RenderError, RenderedRelease, render_release,
+    ChartEngine, ReleaseInfo, RenderError, RenderedRelease, check_rendered, render_release,
 };
 use crate::release::values::{
     ChartKind, ValidationErrors, ValueLayers, Values, ValuesError, compose_over, parse_defaults,
@@ -83,6 +85,34 @@ pub struct Release {
     pub rendered: RenderedRelease,
 }
 
+/// Where the time of one [`Renderer::render_timed`] went, phase by phase (`ikp render` prints it
+/// when `IKP_TIMINGS` is set). A phase that was not reached stays zero.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseTimings {
+    /// Checking the release name, composing the value layers and validating the values (the
+    /// values schema included).
+    pub values: Duration,
+    /// Executing the templates.
+    pub render: Duration,
+    /// Splitting the rendered files into documents, reading each back as YAML, ordering them and
+    /// checking each object.
+    pub checks: Duration,
+}
+
+/// Runs `step`, adding how long it took to `slot` when there is one; without a slot it only runs
+/// `step` (no clock is read), so untimed callers pay nothing.
+pub fn timed<T>(slot: Option<&mut Duration>, step: impl FnOnce() -> T) -> T {
+    match slot {
+        None => step(),
+        Some(slot) => {
+            let start = Instant::now();
+            let result = step();
+            *slot += start.elapsed();
+            result
+        }
+    }
+}
+
 /// A chart compiled once, ready to render releases.
 #[derive(Debug)]
 pub struct Renderer {
@@ -121,13 +151,36 @@ impl Renderer {
         namespace: &str,
         layers: &ValueLayers,
     ) -> Result<Release, PipelineError> {
-        validate_release_name(release_name)?;
-        let values = compose_over(&self.defaults, layers)?;
-        if let Ok(kind) = self.chart.metadata.name.parse::<ChartKind>() {
-            validate(kind, release_name, &values)?;
-        }
+        self.render_timed(release_name, namespace, layers, None)
+    }
+
+    /// [`Renderer::render`], adding the time of each phase to `timings` when given.
+    pub fn render_timed(
+        &self,
+        release_name: &str,
+        namespace: &str,
+        layers: &ValueLayers,
+        mut timings: Option<&mut PhaseTimings>,
+    ) -> Result<Release, PipelineError> {
+        let values = timed(
+            timings.as_deref_mut().map(|t| &mut t.values),
+            || -> Result<Values, PipelineError> {
+                validate_release_name(release_name)?;
+                let values = compose_over(&self.defaults, layers)?;
+                if let Ok(kind) = self.chart.metadata.name.parse::<ChartKind>() {
+                    validate(kind, release_name, &values)?;
+                }
+                Ok(values)
+            },
+        )?;
         let release = ReleaseInfo::new(release_name, namespace);
-        let rendered = self.render_values(&release, &values.tree)?;
+        let chart_name = self.chart.metadata.name.as_str();
+        let files = timed(timings.as_deref_mut().map(|t| &mut t.render), || {
+            self.engine.render(chart_name, &release, &values.tree)
+        })?;
+        let rendered = timed(timings.map(|t| &mut t.checks), || {
+            check_rendered(chart_name, files, &values.tree)
+        })?;
         Ok(Release {
             chart_name: self.chart.metadata.name.clone(),
             release,

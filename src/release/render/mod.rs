@@ -85,6 +85,17 @@ pub(crate) fn render_release(
     values: &serde_json::Value,
 ) -> Result<RenderedRelease, RenderError> {
     let files = engine.render(chart_name, release, values)?;
+    check_rendered(chart_name, files, values)
+}
+
+/// The step of [`render_release`] after template execution: splits the rendered files into
+/// documents, reads each back as Kubernetes would, orders them as Helm does and checks each
+/// against its API type (`values` are the ones rendered, to name the keys behind a bad field).
+pub(crate) fn check_rendered(
+    chart_name: &str,
+    files: engine::RenderedFiles,
+    values: &serde_json::Value,
+) -> Result<RenderedRelease, RenderError> {
     let mut manifests = manifest::collect_documents(chart_name, &files.manifests);
     let mut document_index = 0;
     let mut previous_source = String::new();
