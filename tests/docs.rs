@@ -425,8 +425,9 @@ fn vs_helm_script_takes_helm_from_the_environment_only() {
 }
 
 /// The whole script with `helm` found on `PATH` and a relative `IKP=` (the README's
-/// `IKP=target/dist/ikp` once failed because the script times in a scratch directory). The `helm` here is
-/// a stand-in that answers `template` with ikp's own output, so only the script's plumbing is tested.
+/// `IKP=target/dist/ikp` once failed because the script times in a scratch directory), for both charts.
+/// The `helm` here is a stand-in that answers `template <release> ./helm-<chart> FLAGS` with ikp's own
+/// output for `render <release> <chart> FLAGS`, so only the script's plumbing is tested.
 #[test]
 fn vs_helm_script_runs_with_helm_on_path_and_a_relative_ikp() {
     let bin = tempfile::tempdir().unwrap();
@@ -435,8 +436,8 @@ fn vs_helm_script_runs_with_helm_on_path_and_a_relative_ikp() {
         &fake_helm,
         format!(
             "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-stand-in; exit 0; fi\n\
-             exec {} render msoff gateway --namespace myservice --set-file ssh.publicKey=key.pub \
-             | sed 's/managed-by: ikp/managed-by: Helm/'\n",
+             release=\"$2\"; chart=\"${{3#./helm-}}\"; shift 3\n\
+             {} render \"$release\" \"$chart\" \"$@\" | sed 's/managed-by: ikp/managed-by: Helm/'\n",
             env!("CARGO_BIN_EXE_ikp")
         ),
     )
@@ -461,7 +462,8 @@ fn vs_helm_script_runs_with_helm_on_path_and_a_relative_ikp() {
             ),
         )
         .env("IKP", ikp.file_name().expect("binary name"))
-        .env("RUNS", "2")
+        .env("PAIRS", "2")
+        .env_remove("CHARTS")
         .output()
         .expect("run vs-helm.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -470,11 +472,34 @@ fn vs_helm_script_runs_with_helm_on_path_and_a_relative_ikp() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("identical output"), "{stdout}");
-    assert!(
-        stdout.contains("helm template (v0.0.0-stand-in)"),
+    for chart in ["gateway", "bastion"] {
+        assert!(
+            stdout.contains(&format!("{chart}: seed example, 2 pairs")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("{chart}: where ikp's time goes")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(stdout.matches("identical output").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("helm template (v0.0.0-stand-in)").count(),
+        2,
         "{stdout}"
     );
+    for row in [
+        "| wall per process, median |",
+        "| wall per process, p90 |",
+        "| peak RSS, median |",
+        "| process start+exit (median wall - median main) |",
+        "| values |",
+        "| render |",
+        "| checks |",
+        "| output |",
+    ] {
+        assert_eq!(stdout.matches(row).count(), 2, "{row}: {stdout}");
+    }
 }
 
 /// The quick start once said a fresh machine needs only "the Rust toolchain". The versions it names must
