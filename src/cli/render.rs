@@ -6,10 +6,10 @@
 //! With the environment variable `IKP_TIMINGS` set to a non-empty value, a successful `ikp render`
 //! writes one line to stderr after its output: where the process spent its time ([`Timings`]),
 //! e.g. `ikp timings: load=310us values=123us render=456us checks=78us output=90us main=1100us`.
-//! `load` is reading the chart and the value files and compiling the templates; `values`,
-//! `render` and `checks` are the pipeline's phases ([`PhaseTimings`]); `output` is laying out
-//! and writing stdout; `main` is all of `main`, from its first line to this line, so an outside
-//! wall-clock time minus `main` is the cost of starting and ending the process.
+//! `load` is reading the chart (its `values.yaml` parsed) and the value files and compiling the
+//! templates; `values`, `render` and `checks` are the pipeline's phases ([`PhaseTimings`]);
+//! `output` is laying out and writing stdout; `main` is all of `main`, from its first line to this
+//! line, so an outside wall-clock time minus `main` is the cost of starting and ending the process.
 
 use std::io::Write;
 use std::path::Path;
@@ -130,7 +130,8 @@ pub const TIMINGS_VAR: &str = "IKP_TIMINGS";
 pub struct Timings {
     /// The first line of `main`.
     started: Instant,
-    /// Resolving the chart, reading the value files, compiling the templates.
+    /// Resolving the chart, reading the value files, compiling the templates, parsing the chart's
+    /// `values.yaml`.
     load: Duration,
     /// Values, template execution and checks.
     pipeline: PhaseTimings,
