@@ -99,7 +99,7 @@ for chart in $CHARTS; do
   fi
   python3 - "$chart" "$PAIRS" "$HELM_VERSION" "$(wc -c <"ikp-$chart.out")" "$IKP" "$HELM" \
     "${chart_flags[@]}" <<'PY'
-import os, sys, time
+import os, shutil, sys, time
 
 chart, pairs, helm_version, size, ikp, helm = sys.argv[1:7]
 pairs, flags = int(pairs), sys.argv[7:]
@@ -164,6 +164,10 @@ for pair in range(pairs):
             ns, _ = spawn_wait(helm_cmd, plain_env, stderr_path)
         walls[who].append(ns / 1000)
 
+# The timer's floor: spawning and reaping a process that does nothing.
+true_path = shutil.which("true")
+floor = median([spawn_wait([true_path], plain_env, stderr_path)[0] / 1000 for _ in range(pairs)])
+
 # Peak RSS: GNU time around each process, PAIRS alternating pairs.
 rss = {"ikp": [], "helm": []}
 rss_file = os.path.abspath("rss.txt")
@@ -193,6 +197,7 @@ print("| --- | --- | --- | --- |")
 print(f"| wall per process, median | {ms(wall_i)} | {ms(wall_h)} | {wall_h / wall_i:.1f}x |")
 print(f"| wall per process, p90 | {ms(p90_i)} | {ms(p90_h)} | {p90_h / p90_i:.1f}x |")
 print(f"| peak RSS, median | {mib(rss_i)} | {mib(rss_h)} | {rss_h / rss_i:.1f}x |")
+print(f"\n(the timer's floor, `{true_path}` under the same timer: median {ms(floor)} per process)")
 if len(phases.get("main", [])) != pairs:
     print(f"\n{chart}: no phase breakdown: this ikp does not print an `ikp timings:` line for IKP_TIMINGS")
     sys.exit(0)
