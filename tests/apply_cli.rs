@@ -248,7 +248,8 @@ async fn status_history_list_and_uninstall_through_the_binary() {
         .args(["history", "cli", "-n", ns.name(), "-o", "yaml"])
         .output()
         .expect("run");
-    let from_yaml: serde_json::Value = serde_yaml::from_slice(&yaml.stdout).expect("YAML");
+    let from_yaml =
+        ikp::compat::readback::read_document(&String::from_utf8_lossy(&yaml.stdout)).expect("YAML");
     assert_eq!(from_yaml, history);
 
     let uninstall = cluster

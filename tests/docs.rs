@@ -28,7 +28,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde::Deserialize;
 use support::cluster::TestCluster;
 use support::identity::{OFFLOAD_ROLES, RemoteIdentity, TUNNEL_ROLES};
 
@@ -288,8 +287,9 @@ async fn readme_commands_run_as_written() {
 /// The `config.ini` of the ConfigMap in `deploy/interlink-with-ikp.yaml`.
 fn deploy_config_ini() -> String {
     let text = read("deploy/interlink-with-ikp.yaml");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_json::Value::deserialize(d).expect("YAML"))
+    ikp::compat::readback::read_documents(&text)
+        .expect("deploy/interlink-with-ikp.yaml is YAML")
+        .into_iter()
         .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "ikp-config")
         .and_then(|d| d["data"]["config.ini"].as_str().map(str::to_owned))
         .expect("deploy/interlink-with-ikp.yaml has the ikp-config ConfigMap with config.ini")

@@ -308,7 +308,7 @@ async fn get_values_redacts_the_private_key_and_old_revisions_say_what_is_missin
         "get values --all",
         &["get", "values", "bas", "-n", ns_name, "--all", "-o", "yaml"],
     );
-    let all: serde_json::Value = serde_yaml::from_slice(&all.stdout).expect("YAML");
+    let all = ikp::compat::readback::read_document(&stdout_of(&all)).expect("YAML");
     assert_eq!(all["image"]["repository"], "docker.io/finalgene/openssh");
     assert!(!all.to_string().contains(PRIVATE_KEY_B64));
 

@@ -164,9 +164,7 @@ fn rendered_bastion(cluster: &TestCluster, port: u16, uid: &str, remote_ns: &str
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8(output.stdout).expect("utf-8");
-    text.split("\n---\n")
-        .map(|doc| serde_yaml::from_str::<Value>(doc.trim_start_matches("---\n")).expect("yaml"))
-        .collect()
+    ikp::compat::readback::read_documents(&text).expect("yaml")
 }
 
 #[tokio::test]

@@ -120,22 +120,18 @@ pub fn assert_one_line_errors(text: &str) {
 }
 
 /// Panics unless `stream` (the render output) is a stream of Kubernetes objects that a
-/// Kubernetes client reads: every document parses (YAML 1.1 as in ikp's reader, and as YAML by
-/// serde_yaml), has apiVersion, kind and a valid name, and deserializes into its typed API
-/// object.
+/// Kubernetes client reads: every document parses as kubectl reads it (YAML 1.1, then the JSON
+/// step that makes whole numbers integers: ikp's `readback` reader), has apiVersion, kind and a
+/// valid name, and deserializes into its typed API object.
 pub fn assert_valid_kubernetes(manifests: &[ikp::release::render::manifest::Manifest]) {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 
     assert!(!manifests.is_empty(), "a release without objects");
     for manifest in manifests {
-        let object = ikp::compat::yaml::load_tree(&manifest.content)
+        let object = ikp::compat::readback::read_document(&manifest.content)
             .unwrap_or_else(|e| panic!("{}: not YAML: {e}\n{}", manifest.source, manifest.content));
-        let by_serde_yaml: serde_json::Value = serde_yaml::from_str(&manifest.content)
-            .unwrap_or_else(|e| {
-                panic!("{}: serde_yaml: {e}\n{}", manifest.source, manifest.content)
-            });
-        assert!(by_serde_yaml.is_object(), "{}", manifest.content);
+        assert!(object.is_object(), "{}", manifest.content);
         let name = object
             .pointer("/metadata/name")
             .and_then(serde_json::Value::as_str)
@@ -146,17 +142,11 @@ pub fn assert_valid_kubernetes(manifests: &[ikp::release::render::manifest::Mani
             manifest.content
         );
         let kind = object.get("kind").and_then(serde_json::Value::as_str);
-        // Typed reading goes through serde_yaml's tree: the reader's `load_tree` gives every
-        // number as a float, which the integer fields of the API types refuse.
         let typed = match kind {
-            Some("ConfigMap") => {
-                serde_json::from_value::<ConfigMap>(by_serde_yaml.clone()).map(drop)
-            }
-            Some("Secret") => serde_json::from_value::<Secret>(by_serde_yaml.clone()).map(drop),
-            Some("Service") => serde_json::from_value::<Service>(by_serde_yaml.clone()).map(drop),
-            Some("Deployment") => {
-                serde_json::from_value::<Deployment>(by_serde_yaml.clone()).map(drop)
-            }
+            Some("ConfigMap") => serde_json::from_value::<ConfigMap>(object.clone()).map(drop),
+            Some("Secret") => serde_json::from_value::<Secret>(object.clone()).map(drop),
+            Some("Service") => serde_json::from_value::<Service>(object.clone()).map(drop),
+            Some("Deployment") => serde_json::from_value::<Deployment>(object.clone()).map(drop),
             other => panic!("unexpected kind {other:?}\n{}", manifest.content),
         };
         if let Err(err) = typed {

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use ikp::compat::toyaml::to_yaml_document;
 use ikp::deploy::ObjectRef;
 use serde::{Deserialize, Serialize};
 
@@ -133,7 +134,7 @@ pub fn write_document<T: Serialize>(
             serde_json::to_writer_pretty(&mut *out, value)?;
             writeln!(out)?;
         }
-        OutputFormat::Yaml => out.write_all(serde_yaml::to_string(value)?.as_bytes())?,
+        OutputFormat::Yaml => out.write_all(to_yaml_document(value)?.as_bytes())?,
         OutputFormat::Table => anyhow::bail!("internal: a table is printed by its command"),
     }
     Ok(())
@@ -215,7 +216,8 @@ mod tests {
         assert!(json.contains("\"chartVersion\":\"1.0.0\""), "{json}");
         assert!(json.contains("\"kind\":\"Deployment\""), "{json}");
         assert_eq!(serde_json::from_str::<StatusView>(&json).unwrap(), status);
-        let yaml = serde_yaml::to_string(&status).unwrap();
-        assert_eq!(serde_yaml::from_str::<StatusView>(&yaml).unwrap(), status);
+        let yaml = to_yaml_document(&status).unwrap();
+        let read = ikp::compat::readback::read_document(&yaml).unwrap();
+        assert_eq!(serde_json::from_value::<StatusView>(read).unwrap(), status);
     }
 }

@@ -4,20 +4,20 @@
 
 use serde_json::{Number, Value};
 
-use super::yaml::{YamlError, load_tree, resolve_plain};
+use super::yaml::{YamlError, load_stream, load_tree, resolve_plain};
 
 /// Why a document is not YAML that Kubernetes can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub(crate) struct YamlReadError {
-    /// 1-based line inside the document (0 when unknown).
+pub struct YamlReadError {
+    /// 1-based line inside the text read (0 when unknown).
     pub line: usize,
     /// What is wrong.
     pub message: String,
 }
 
 /// Parses one YAML document into JSON as Kubernetes would receive it. An empty document is null.
-pub(crate) fn read_document(text: &str) -> Result<Value, YamlReadError> {
+pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
     // go-yaml reads the first document only; text after a `...` end marker would be dropped
     // silently, so it is an error here.
     if let Some(index) = text
@@ -41,6 +41,17 @@ pub(crate) fn read_document(text: &str) -> Result<Value, YamlReadError> {
         message: err.to_string(),
     })?;
     Ok(json_numbers(tree))
+}
+
+/// Parses a YAML stream (`---`-separated documents, as in a `kubectl apply -f` file or a
+/// kubeconfig) into JSON, each document as [`read_document`] reads one; an empty document is null.
+/// For typed objects, `serde_json::from_value` each document.
+pub fn read_documents(text: &str) -> Result<Vec<Value>, YamlReadError> {
+    let documents = load_stream(text).map_err(|err| YamlReadError {
+        line: error_line(&err),
+        message: err.to_string(),
+    })?;
+    Ok(documents.into_iter().map(json_numbers).collect())
 }
 
 fn error_line(error: &YamlError) -> usize {
@@ -146,6 +157,52 @@ mod tests {
     #[test]
     fn empty_document_is_null() {
         assert_eq!(read_document("# only a comment").unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn a_stream_gives_every_document_with_json_numbers() {
+        let stream = "a: 1\n---\n# nothing\n---\n- 2.0\n- off\n...\n---\nb: 0x1F\n";
+        assert_eq!(
+            read_documents(stream).unwrap(),
+            [
+                json!({"a": 1}),
+                Value::Null,
+                json!([2, false]),
+                json!({"b": 31})
+            ]
+        );
+        assert_eq!(read_documents("").unwrap(), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn a_stream_error_names_the_stream_line() {
+        let err = read_documents("a: 1\n---\nb: 1\nb: 2\n").unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+    }
+
+    #[test]
+    fn anchors_do_not_reach_into_the_next_document() {
+        assert!(read_documents("a: &x 1\n---\nb: *x\n").is_err());
+    }
+
+    #[test]
+    fn alias_limit_holds_for_the_whole_stream() {
+        // Each document alone stays under the alias budget; together they exceed it.
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut name = 'a';
+        for next in ['b', 'c'] {
+            bomb.push_str(&format!(
+                "{next}: &{next} [*{name}, *{name}, *{name}, *{name}, *{name}, *{name}, *{name}, *{name}, *{name}, *{name}]\n"
+            ));
+            name = next;
+        }
+        assert!(
+            read_document(&bomb).is_ok(),
+            "one document is within the limits"
+        );
+        let stream = vec![bomb; 20].join("---\n");
+        let err = read_documents(&stream).unwrap_err();
+        assert!(err.message.contains("alias"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,13 @@ pub enum ToYamlError {
         /// The float, as Go prints it.
         value: String,
     },
+    /// A value that does not serialize to JSON (a map with non-string keys, a failing `Serialize`).
+    #[error("has no JSON form: {source}")]
+    NotJson {
+        /// serde_json's reason.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl YamlNode {
@@ -145,6 +152,17 @@ pub fn to_yaml(node: &YamlNode) -> String {
         text.pop();
     }
     text
+}
+
+/// `value` as a whole YAML document, as `kubectl -o yaml` writes an object (sigs.k8s.io/yaml:
+/// JSON first, then go-yaml v2's emitter): the [`to_yaml`] text with its final line break kept.
+/// Key order is go-yaml's, not the struct's field order. Non-finite floats become null, as in
+/// `serde_json` output.
+pub fn to_yaml_document<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, ToYamlError> {
+    let json = serde_json::to_value(value).map_err(|source| ToYamlError::NotJson { source })?;
+    let mut emitter = Emitter::new();
+    emitter.emit_root(&YamlNode::from_json(&json)?);
+    Ok(emitter.out)
 }
 
 /// go-yaml v2's order for map keys: runs of digits compare as numbers, letters before other
@@ -885,6 +903,29 @@ mod tests {
         assert_eq!(yaml_of(json!({"a": "2001-12-14"})), "a: \"2001-12-14\"");
         assert_eq!(yaml_of(json!({"a": "0123"})), "a: \"0123\"");
         assert_eq!(yaml_of(json!({"a": "off"})), "a: \"off\"");
+    }
+
+    #[test]
+    fn a_document_keeps_its_final_line_breaks_and_reads_back() {
+        let value = json!({"z": [1, 2.5], "a": "l1\n\n", "m": {"k": "off"}, "t": "2001-12-14"});
+        let text = to_yaml_document(&value).unwrap();
+        assert_eq!(
+            text,
+            "a: |+\n  l1\n\nm:\n  k: \"off\"\nt: \"2001-12-14\"\nz:\n- 1\n- 2.5\n"
+        );
+        assert_eq!(
+            crate::compat::readback::read_document(&text).unwrap(),
+            value
+        );
+        assert_eq!(to_yaml_document(&json!("x")).unwrap(), "x\n");
+        assert_eq!(to_yaml_document(&f64::NAN).unwrap(), "null\n");
+    }
+
+    #[test]
+    fn a_map_without_string_keys_is_not_a_document() {
+        let map = std::collections::BTreeMap::from([((1, 2), "x")]);
+        let err = to_yaml_document(&map).unwrap_err();
+        assert!(err.to_string().starts_with("has no JSON form: "), "{err}");
     }
 
     #[test]

@@ -299,13 +299,40 @@ pub fn load_tree(text: &str) -> Result<Value, YamlError> {
     Ok(loader.root.unwrap_or(Value::Null))
 }
 
+/// Every document of a YAML stream (`---`-separated), each read as [`load_tree`] reads the first;
+/// an empty document is null. The size limits hold for the stream as a whole, so a stream of many
+/// small alias bombs is refused like one big one.
+pub(crate) fn load_stream(text: &str) -> Result<Vec<Value>, YamlError> {
+    let mut documents = Vec::new();
+    let mut loader = Loader::default();
+    for next in Parser::new_from_str(text) {
+        let (event, span) = next.map_err(syntax_error)?;
+        if let Event::DocumentEnd = event {
+            let next = Loader {
+                nodes: loader.nodes,
+                alias_nodes: loader.alias_nodes,
+                ..Loader::default()
+            };
+            let done = std::mem::replace(&mut loader, next);
+            documents.push(done.root.unwrap_or(Value::Null));
+        } else {
+            loader.event(event, span)?;
+        }
+    }
+    Ok(documents)
+}
+
+fn syntax_error(err: granit_parser::ScanError) -> YamlError {
+    YamlError::Syntax {
+        line: err.marker().line(),
+        column: err.marker().col() + 1,
+        message: err.info(),
+    }
+}
+
 fn run(loader: &mut Loader, text: &str) -> Result<(), YamlError> {
     for next in Parser::new_from_str(text) {
-        let (event, span) = next.map_err(|err| YamlError::Syntax {
-            line: err.marker().line(),
-            column: err.marker().col() + 1,
-            message: err.info(),
-        })?;
+        let (event, span) = next.map_err(syntax_error)?;
         if loader.event(event, span)? {
             break;
         }

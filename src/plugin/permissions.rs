@@ -227,8 +227,7 @@ mod tests {
         for file in files {
             let path = format!("{}/deploy/{file}", env!("CARGO_MANIFEST_DIR"));
             let text = std::fs::read_to_string(&path).expect("deploy file");
-            for document in serde_yaml::Deserializer::from_str(&text) {
-                let value = serde_json::Value::deserialize(document).expect("YAML");
+            for value in crate::compat::readback::read_documents(&text).expect("YAML") {
                 if value["kind"] != "ClusterRole" {
                     continue;
                 }
@@ -276,8 +275,6 @@ mod tests {
         out.dedup();
         out
     }
-
-    use serde::Deserialize as _;
 
     /// The documented roles once lacked what the tunnel needs (`patch services`, Deployments): the roles in
     /// deploy/ and the list `--check-config --connect` asks for must be the same, tunnel off and on.

@@ -80,7 +80,7 @@ fn kubeconfig_secrets(path: &Path) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
-    let Ok(value) = serde_yaml::from_str::<Value>(&text) else {
+    let Ok(value) = ikp::compat::readback::read_document(&text) else {
         return Vec::new();
     };
     let mut out = Vec::new();

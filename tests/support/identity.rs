@@ -23,7 +23,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleRef, Subje
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::cluster::{TestCluster, TestNamespace};
@@ -48,8 +47,9 @@ pub fn deploy_documents(file: &str) -> Vec<Value> {
         .join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| Value::deserialize(document).expect("deploy YAML"))
+    ikp::compat::readback::read_documents(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_iter()
         .filter(|value| !value.is_null())
         .collect()
 }
@@ -216,7 +216,7 @@ impl RemoteIdentity {
 /// Writes a kubeconfig for the admin kubeconfig's cluster (server and CA) with `token` as the user.
 fn write_token_kubeconfig(admin: &Path, token: &str, out: &Path) {
     let text = std::fs::read_to_string(admin).expect("admin kubeconfig");
-    let admin: Value = serde_yaml::from_str(&text).expect("admin kubeconfig YAML");
+    let admin = ikp::compat::readback::read_document(&text).expect("admin kubeconfig YAML");
     let current = admin["current-context"].as_str().unwrap_or_default();
     let context = admin["contexts"]
         .as_array()
@@ -238,7 +238,7 @@ fn write_token_kubeconfig(admin: &Path, token: &str, out: &Path) {
     });
     std::fs::write(
         out,
-        serde_yaml::to_string(&kubeconfig).expect("kubeconfig YAML"),
+        ikp::compat::toyaml::to_yaml_document(&kubeconfig).expect("kubeconfig YAML"),
     )
     .expect("write kubeconfig");
 }
