@@ -47,7 +47,7 @@ Examples:
   # Take over a release that helm install made
   ikp apply msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
     --take-ownership")]
-pub struct ApplyCmd {
+pub(super) struct ApplyCmd {
     #[command(flatten)]
     release: ReleaseArgs,
     #[command(flatten)]
@@ -174,7 +174,7 @@ Examples:
   # Preview taking over a release installed by Helm (see apply --take-ownership)
   ikp diff msoff gateway -n myservice --set-file ssh.publicKey=examples/id_ed25519.pub \\
     --take-ownership")]
-pub struct DiffCmd {
+pub(super) struct DiffCmd {
     #[command(flatten)]
     release: ReleaseArgs,
     #[command(flatten)]
@@ -204,7 +204,7 @@ Examples:
 
   # The same as JSON, from another kubeconfig context
   ikp status msoff -n myservice -o json --kube-context staging")]
-pub struct StatusCmd {
+pub(super) struct StatusCmd {
     /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -227,7 +227,7 @@ Examples:
 
   # Every namespace's releases, with the Helm releases ikp can take over, as YAML
   ikp list -A --all -o yaml")]
-pub struct ListCmd {
+pub(super) struct ListCmd {
     /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -254,7 +254,7 @@ Examples:
 
   # The same as JSON, from the cluster of another kubeconfig file
   ikp history msoff -n myservice -o json --kubeconfig staging.yaml")]
-pub struct HistoryCmd {
+pub(super) struct HistoryCmd {
     /// Output format: `table` (aligned columns), `json` or `yaml` (field names in the README).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -277,7 +277,7 @@ Examples:
 
   # And wait, at most a minute, until every object is gone
   ikp uninstall msoff -n myservice --wait --timeout 1m")]
-pub struct UninstallCmd {
+pub(super) struct UninstallCmd {
     /// Release name.
     #[arg(value_name = "NAME")]
     name: String,
@@ -297,7 +297,7 @@ pub struct UninstallCmd {
 
 /// Parses a Go-style duration: one or more `<integer><unit>` with units `h`, `m`, `s`, `ms`
 /// (`90s`, `5m`, `1h30m`); a bare integer means seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let expected = "expected a duration such as 90s, 5m or 1h30m";
     let text = text.trim();
     if text.is_empty() {
@@ -485,7 +485,7 @@ fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// Runs `ikp apply`.
-pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     // `--timeout` bounds the whole command, rendering and connecting included.
     let deadline = tokio::time::Instant::now() + cmd.timeout;
     cmd.check_output_flags()?;
@@ -546,7 +546,7 @@ pub fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode>
 
 /// Runs `ikp diff`: exit 0 when nothing would change, 1 when something would (an error exits 2,
 /// see `main`).
-pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let (_, plan) = plan_release(&cmd.release)?;
     let options = DiffOptions {
         show_secrets: cmd.show_secrets,
@@ -608,7 +608,7 @@ pub fn run_diff(cmd: DiffCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs `ikp status`.
-pub fn run_status(cmd: StatusCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run_status(cmd: StatusCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let (record, objects) = deploy::release_status(&client, &cmd.namespace, &cmd.name)
@@ -647,7 +647,7 @@ pub fn run_status(cmd: StatusCmd, out: &mut dyn Write) -> anyhow::Result<ExitCod
 }
 
 /// Runs `ikp list`.
-pub fn run_list(cmd: ListCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run_list(cmd: ListCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let namespace = (!cmd.all_namespaces).then_some(cmd.namespace.as_str());
@@ -741,7 +741,7 @@ fn revision_entry(r: &deploy::Revision) -> RevisionEntry {
 }
 
 /// Runs `ikp history`.
-pub fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let record = inventory::load_existing(&client, &cmd.namespace, &cmd.name)
@@ -782,7 +782,7 @@ pub fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Result<ExitC
 }
 
 /// Runs `ikp uninstall`.
-pub fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + cmd.timeout;
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;

@@ -14,7 +14,7 @@ use ikp::release::values::{SetKind, ValueLayers, ValuesError, limits};
 use super::UsageError;
 
 /// Default namespace, as with kubectl and Helm when the kubeconfig names none.
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub(super) const DEFAULT_NAMESPACE: &str = "default";
 
 /// The release name `helm template` uses when none is given.
 const TEMPLATE_RELEASE_NAME: &str = "release-name";
@@ -23,7 +23,7 @@ const TEMPLATE_RELEASE_NAME: &str = "release-name";
 /// position: `-f` files, then `--set-json`, `--set`, `--set-string`, `--set-file`,
 /// `--set-literal` (each type in the order given).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct ValuesArgs {
+struct ValuesArgs {
     /// Values file (YAML); repeatable, comma-separated lists allowed, `-` reads stdin.
     #[arg(
         short = 'f',
@@ -31,29 +31,29 @@ pub struct ValuesArgs {
         value_name = "FILE",
         value_delimiter = ','
     )]
-    pub values: Vec<PathBuf>,
+    values: Vec<PathBuf>,
     /// Set values: `key=value[,key=value]`, typed like Helm (`true`, `null`, ints, else strings).
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    set: Vec<String>,
     /// Set string values: `key=value[,key=value]`, never converted.
     #[arg(long = "set-string", value_name = "KEY=VALUE")]
-    pub set_string: Vec<String>,
+    set_string: Vec<String>,
     /// Set JSON values: `key=JSON[,key=JSON]` (numbers become floats, as in Helm).
     #[arg(long = "set-json", value_name = "KEY=JSON")]
-    pub set_json: Vec<String>,
+    set_json: Vec<String>,
     /// Set values from files: `key=path[,key=path]`, read verbatim (relative to the current directory).
     #[arg(long = "set-file", value_name = "KEY=PATH")]
-    pub set_file: Vec<String>,
+    set_file: Vec<String>,
     /// Set one literal string value: `key=value`; everything after the first `=`, commas included.
     #[arg(long = "set-literal", value_name = "KEY=VALUE")]
-    pub set_literal: Vec<String>,
+    set_literal: Vec<String>,
 }
 
 impl ValuesArgs {
     /// Reads the `-f` files (a missing file is an error naming it) and collects the flags into
     /// layers. Relative `-f` and `--set-file` paths are taken from `base` when given (a golden
     /// case's directory), else from the current directory.
-    pub fn to_layers(&self, base: Option<&Path>) -> Result<ValueLayers, ValuesError> {
+    fn to_layers(&self, base: Option<&Path>) -> Result<ValueLayers, ValuesError> {
         let mut layers = ValueLayers::new();
         if let Some(dir) = base {
             layers.set_file_base(dir.to_owned());
@@ -97,29 +97,29 @@ impl ValuesArgs {
 
 /// The release and chart to render: what `render`, `apply` and `diff` all take.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ReleaseArgs {
+pub(super) struct ReleaseArgs {
     /// `[NAME] CHART`: the release name and a chart directory or the name of a built-in chart
     /// (gateway, bastion). `render` names a release left unnamed `release-name`; `apply` and
     /// `diff` need NAME, `--generate-name` or `--name-template`.
     #[arg(value_name = "[NAME] CHART", num_args = 1..=2, required = true)]
-    pub args: Vec<String>,
+    args: Vec<String>,
     /// Namespace of the release.
     #[arg(short = 'n', long = "namespace", value_name = "NS", default_value = DEFAULT_NAMESPACE)]
-    pub namespace: String,
+    namespace: String,
     /// Release name to use when NAME is not given (a literal name).
     #[arg(long = "name-template", value_name = "NAME")]
-    pub name_template: Option<String>,
+    name_template: Option<String>,
     /// Generate the release name (`<chart>-<unix time>`) when NAME is not given.
     #[arg(short = 'g', long = "generate-name")]
-    pub generate_name: bool,
+    generate_name: bool,
     /// Values flags (`-f`, `--set`, ...).
     #[command(flatten)]
-    pub values: ValuesArgs,
+    values: ValuesArgs,
 }
 
 /// What a command does with a release left unnamed, following the Helm command it stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamePolicy {
+pub(super) enum NamePolicy {
     /// `helm template`: the release is called `release-name`.
     TemplateDefault,
     /// `helm install`: a name is required, unless `--generate-name` or `--name-template` gives one.
@@ -128,21 +128,21 @@ pub enum NamePolicy {
 
 /// A release resolved from [`ReleaseArgs`]: ready to render.
 #[derive(Debug)]
-pub struct ReleaseRequest {
+pub(super) struct ReleaseRequest {
     /// The release name.
-    pub name: String,
+    pub(super) name: String,
     /// The release namespace.
-    pub namespace: String,
+    pub(super) namespace: String,
     /// The chart.
-    pub chart: Chart,
+    pub(super) chart: Chart,
     /// The user's value layers.
-    pub layers: ValueLayers,
+    pub(super) layers: ValueLayers,
 }
 
 impl ReleaseArgs {
     /// Resolves the chart, the release name and the value layers. Relative chart, `-f` and
     /// `--set-file` paths are taken from `base` when given, else from the current directory.
-    pub fn resolve(
+    pub(super) fn resolve(
         &self,
         policy: NamePolicy,
         base: Option<&Path>,
@@ -199,7 +199,7 @@ impl ReleaseArgs {
 impl ReleaseRequest {
     /// Renders the release through the render pipeline (values composed and validated, objects
     /// checked); never calls a cluster.
-    pub fn render(self) -> anyhow::Result<Release> {
+    pub(super) fn render(self) -> anyhow::Result<Release> {
         let renderer = Renderer::new(self.chart)?;
         Ok(renderer.render(&self.name, &self.namespace, &self.layers)?)
     }
@@ -207,7 +207,7 @@ impl ReleaseRequest {
 
 /// What `--dry-run` simulates; Helm's values, including its `true`/`false` spellings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DryRunMode {
+pub(super) enum DryRunMode {
     /// Print the objects that would be applied, as `render` does; no cluster call (also `true`).
     #[value(alias = "true")]
     Client,
@@ -221,32 +221,32 @@ pub enum DryRunMode {
 /// The flags that choose what a rendered release prints: `render`'s, also taken by `apply` (where
 /// they shape the `--dry-run=client` output, or are refused with the reason when they cannot apply).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct OutputArgs {
+pub(super) struct OutputArgs {
     /// Only print the documents of templates matching this path glob (`templates/service.yaml`);
     /// repeatable, printed in flag order.
     #[arg(short = 's', long = "show-only", value_name = "PATH")]
-    pub show_only: Vec<String>,
+    pub(super) show_only: Vec<String>,
     /// Write each template's documents to `DIR/<chart>/templates/<file>` instead of stdout.
     #[arg(long = "output-dir", value_name = "DIR")]
-    pub output_dir: Option<String>,
+    pub(super) output_dir: Option<String>,
     /// With `--output-dir`: put the files under `DIR/<release name>/`.
     #[arg(long = "release-name")]
-    pub use_release_name: bool,
+    pub(super) use_release_name: bool,
     /// Print the computed values (secrets masked) to stderr.
     #[arg(long = "debug")]
-    pub debug: bool,
+    pub(super) debug: bool,
     /// Print the chart's NOTES.txt after the manifests, as `helm install` does.
     #[arg(long = "notes")]
-    pub notes: bool,
+    pub(super) notes: bool,
     /// Replace the values of Secret `data`/`stringData` with a marker and a short hash.
     #[arg(long = "redact-secrets")]
-    pub redact_secrets: bool,
+    pub(super) redact_secrets: bool,
     /// Accepted for Helm compatibility (the charts have no tests).
     #[arg(long = "skip-tests")]
-    pub skip_tests: bool,
+    pub(super) skip_tests: bool,
     /// Accepted for Helm compatibility (the charts have no CRDs).
     #[arg(long = "include-crds")]
-    pub include_crds: bool,
+    pub(super) include_crds: bool,
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ const RELEASE_ARGS: &str = "args";
 
 /// A shell `ikp completion` writes a script for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
+enum Shell {
     /// bash 4.4 or newer (`complete -F`).
     Bash,
     /// zsh (`compdef`).
@@ -60,14 +60,14 @@ Examples:
 
   # fish
   ikp completion fish > ~/.config/fish/completions/ikp.fish")]
-pub struct CompletionCmd {
+pub(super) struct CompletionCmd {
     /// The shell to complete in.
     #[arg(value_enum)]
     shell: Shell,
 }
 
 /// Runs `ikp completion`: writes the script, which calls `ikp` (from `PATH`) back at each TAB.
-pub fn run(cmd: CompletionCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: CompletionCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let shell: &dyn EnvCompleter = match cmd.shell {
         Shell::Bash => &Bash,
         Shell::Zsh => &Zsh,
@@ -78,7 +78,7 @@ pub fn run(cmd: CompletionCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> 
 }
 
 /// Answers a completion request (`IKP_COMPLETE` set) and exits; returns at once otherwise.
-pub fn answer_if_requested() {
+pub(crate) fn answer_if_requested() {
     CompleteEnv::with_factory(completing_command)
         .var(COMPLETE_VAR)
         .complete();

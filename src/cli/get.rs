@@ -17,7 +17,7 @@ use super::output::{OutputFormat, write_document};
 
 /// What `ikp get` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GetWhat {
+enum GetWhat {
     /// The values the user gave (`-f`, `--set`...), merged; `--all` for the computed values.
     Values,
     /// The objects as applied, each after `# Source:` with its template path.
@@ -39,7 +39,7 @@ Examples:
   # The objects revision 2 applied, and the newest revision's notes
   ikp get manifest gw --revision 2
   ikp get notes gw")]
-pub struct GetCmd {
+pub(super) struct GetCmd {
     /// Which part of the revision to print.
     #[arg(value_enum)]
     what: GetWhat,
@@ -79,7 +79,7 @@ impl GetCmd {
 }
 
 /// Runs `ikp get`.
-pub fn run(cmd: GetCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: GetCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     cmd.check_flags()?;
     let data = runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
@@ -102,7 +102,7 @@ pub fn run(cmd: GetCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
 
 /// The values `get values` prints: the user's or (with `all`) the computed ones, redacted unless
 /// `show_secrets`; `{}` when the user gave none.
-pub fn shown_values(data: &RevisionData, all: bool, show_secrets: bool) -> Value {
+fn shown_values(data: &RevisionData, all: bool, show_secrets: bool) -> Value {
     let values = if all {
         &data.values.computed
     } else {
@@ -135,7 +135,7 @@ fn print_values(cmd: &GetCmd, data: &RevisionData, out: &mut dyn Write) -> anyho
 
 /// The manifest as Helm's `get manifest` lays it out: `---`, `# Source:`, the object; Secret `data`
 /// and `stringData` values shown as `***` unless `show_secrets`.
-pub fn manifest_text(data: &RevisionData, show_secrets: bool) -> String {
+fn manifest_text(data: &RevisionData, show_secrets: bool) -> String {
     let mut text = String::new();
     for stored in &data.manifest {
         let mut object = stored.object.clone();

@@ -10,7 +10,7 @@ use super::render::{RenderCmd, render_in_dir};
 
 /// Golden-file subcommands.
 #[derive(Debug, clap::Subcommand)]
-pub enum GoldenCmd {
+pub(super) enum GoldenCmd {
     /// Render every case under DIR and compare with its expected.yaml; print a unified diff per
     /// mismatch. Exit 1 on any mismatch, render error or missing expected file.
     #[command(after_long_help = "\
@@ -57,7 +57,7 @@ fn render_case(case: &GoldenCase) -> Result<String, String> {
 }
 
 /// Runs `ikp golden`.
-pub fn run(cmd: GoldenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: GoldenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match cmd {
         GoldenCmd::Check { dir } => {
             let cases = golden::discover(&dir)?;

@@ -20,31 +20,31 @@ Examples:
 
   # An RSA key pair (3072 bits; 4096 without -b) with a comment, replacing existing files
   ikp keygen -t rsa -b 3072 -f private/ssh/id_rsa -C tunnel@example.org --force")]
-pub struct KeygenCmd {
+pub(super) struct KeygenCmd {
     /// Key algorithm.
     #[arg(short = 't', long = "type", value_enum, default_value_t = KeyType::Ed25519)]
-    pub key_type: KeyType,
+    key_type: KeyType,
     /// Private key file; the public key goes to the same path plus `.pub`
     /// (default: `id_ed25519` or `id_rsa` in the current directory).
     #[arg(short = 'f', long = "file", value_name = "PATH")]
-    pub file: Option<PathBuf>,
+    file: Option<PathBuf>,
     /// RSA key size in bits [default: 4096]; refused with ed25519, whose size is fixed.
     #[arg(short = 'b', long = "bits", value_name = "BITS")]
-    pub bits: Option<usize>,
+    bits: Option<usize>,
     /// Comment stored with the key.
     #[arg(short = 'C', long = "comment", default_value = "interlink-gateway-key")]
-    pub comment: String,
+    comment: String,
     /// Replace existing key files.
     #[arg(long = "force")]
-    pub force: bool,
+    force: bool,
     /// Print the bastion flag with the base64 private key itself instead of a `$(base64 ...)`
     /// expansion (the key then shows on the terminal).
     #[arg(long = "print-private-key")]
-    pub print_private_key: bool,
+    print_private_key: bool,
 }
 
 /// Runs `ikp keygen`.
-pub fn run(cmd: KeygenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: KeygenCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let path = cmd
         .file
         .clone()

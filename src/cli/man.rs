@@ -24,7 +24,7 @@ Examples:
 
   # Every page into a directory of MANPATH (then: man ikp-golden-check)
   ikp man --dir ~/.local/share/man/man1")]
-pub struct ManCmd {
+pub(super) struct ManCmd {
     /// The command whose page to print (`render`, `golden check`); none: the page of `ikp` itself.
     #[arg(value_name = "COMMAND")]
     command: Vec<String>,
@@ -35,7 +35,7 @@ pub struct ManCmd {
 }
 
 /// Runs `ikp man`.
-pub fn run(cmd: ManCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: ManCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut root = Cli::command().disable_help_subcommand(true);
     root.build();
     if let Some(dir) = cmd.dir {

@@ -47,7 +47,7 @@ Examples:
   # A command's flags and examples
   ikp render --help"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -101,7 +101,7 @@ Examples:
     Man(man::ManCmd),
 }
 
-pub use completion::answer_if_requested as answer_completion_request;
+pub(crate) use completion::answer_if_requested as answer_completion_request;
 
 /// Exit code of a command that failed.
 const FAILURE: u8 = 1;
@@ -113,12 +113,12 @@ const DIFF_FAILURE: u8 = 2;
 impl Cli {
     /// Parses the process arguments. Help and version are printed here (exit 0); a usage error is
     /// printed as one `error: ` line and its exit code (2) returned.
-    pub fn parse_args() -> Result<Cli, ExitCode> {
+    pub(crate) fn parse_args() -> Result<Cli, ExitCode> {
         Cli::try_parse().map_err(|err| report_usage_error(&err))
     }
 
     /// The exit code if the command fails with an error that is not a [`UsageError`].
-    pub fn failure_code(&self) -> u8 {
+    pub(crate) fn failure_code(&self) -> u8 {
         match self.command {
             Command::Diff(_) => DIFF_FAILURE,
             _ => FAILURE,
@@ -127,7 +127,7 @@ impl Cli {
 
     /// For `ikp render` with `IKP_TIMINGS` set: an empty [`render::Timings`] counted from
     /// `started`, to pass to [`Cli::run`] and print afterwards.
-    pub fn timings(&self, started: std::time::Instant) -> Option<render::Timings> {
+    pub(crate) fn timings(&self, started: std::time::Instant) -> Option<render::Timings> {
         match self.command {
             Command::Render(_) => render::Timings::from_env(started),
             _ => None,
@@ -136,7 +136,7 @@ impl Cli {
 
     /// Runs the command, writing its output to `out`; `ikp render` adds where its time went to
     /// `timings` when given (other commands leave it alone).
-    pub fn run(
+    pub(crate) fn run(
         self,
         out: &mut dyn Write,
         timings: Option<&mut render::Timings>,
@@ -224,10 +224,10 @@ fn usage_error_line(text: &str) -> String {
 /// apply with another): exits 2, like clap's usage errors.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+struct UsageError(pub String);
 
 /// The exit code of a failed command: 2 for a usage error, else the command's `failure` code.
-pub fn exit_code_of(err: &anyhow::Error, failure: u8) -> ExitCode {
+pub(crate) fn exit_code_of(err: &anyhow::Error, failure: u8) -> ExitCode {
     if err.downcast_ref::<UsageError>().is_some() {
         ExitCode::from(USAGE)
     } else {
@@ -237,7 +237,7 @@ pub fn exit_code_of(err: &anyhow::Error, failure: u8) -> ExitCode {
 
 /// The error and its causes on one line, each cause once: a cause whose text an outer message already
 /// includes (many errors quote their source) is not repeated.
-pub fn error_line(err: &anyhow::Error) -> String {
+pub(crate) fn error_line(err: &anyhow::Error) -> String {
     let mut line = err.to_string();
     for cause in err.chain().skip(1) {
         let text = cause.to_string();
@@ -251,7 +251,7 @@ pub fn error_line(err: &anyhow::Error) -> String {
 }
 
 /// Whether the error comes from writing to a closed pipe (`ikp ... | head`), which is not a failure.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a command prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OutputFormat {
+pub(super) enum OutputFormat {
     /// Aligned columns for people.
     #[default]
     Table,
@@ -22,109 +22,109 @@ pub enum OutputFormat {
 /// One row of `ikp list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReleaseEntry {
+pub(super) struct ReleaseEntry {
     /// Release name.
-    pub name: String,
+    pub(super) name: String,
     /// Release namespace.
-    pub namespace: String,
+    pub(super) namespace: String,
     /// Newest revision.
-    pub revision: u32,
+    pub(super) revision: u32,
     /// Status of the newest revision.
-    pub status: String,
+    pub(super) status: String,
     /// Chart name.
-    pub chart: String,
+    pub(super) chart: String,
     /// Chart version.
-    pub chart_version: String,
+    pub(super) chart_version: String,
     /// Chart appVersion, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_version: Option<String>,
+    pub(super) app_version: Option<String>,
     /// Time of the newest revision's last change (RFC 3339).
-    pub updated: String,
+    pub(super) updated: String,
     /// `ikp`, or `helm` for a Helm release `ikp apply --take-ownership` can take over.
-    pub manager: String,
+    pub(super) manager: String,
 }
 
 /// One revision in `ikp history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RevisionEntry {
+pub(super) struct RevisionEntry {
     /// Revision number.
-    pub revision: u32,
+    pub(super) revision: u32,
     /// Time of the revision's last change (RFC 3339).
-    pub updated: String,
+    pub(super) updated: String,
     /// `pending`, `deployed`, `superseded` or `failed`.
-    pub status: String,
+    pub(super) status: String,
     /// Chart name.
-    pub chart: String,
+    pub(super) chart: String,
     /// Chart version.
-    pub chart_version: String,
+    pub(super) chart_version: String,
     /// Chart appVersion, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_version: Option<String>,
+    pub(super) app_version: Option<String>,
     /// Hex SHA-256 of the merged values.
-    pub values_digest: String,
+    pub(super) values_digest: String,
     /// What happened.
-    pub description: String,
+    pub(super) description: String,
 }
 
 /// One object in `ikp status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ObjectState {
+pub(super) struct ObjectState {
     /// The object.
     #[serde(flatten)]
-    pub object: ObjectRef,
+    pub(super) object: ObjectRef,
     /// `present`, `missing`, `ready`, `waiting for ...`, `replaced (uid changed)`, ...
-    pub state: String,
+    pub(super) state: String,
 }
 
 /// `ikp status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusView {
+pub(super) struct StatusView {
     /// Release name.
-    pub name: String,
+    pub(super) name: String,
     /// Release namespace.
-    pub namespace: String,
+    pub(super) namespace: String,
     /// The newest revision.
     #[serde(flatten)]
-    pub latest: RevisionEntry,
+    pub(super) latest: RevisionEntry,
     /// Objects of the newest revision and their live state.
-    pub objects: Vec<ObjectState>,
+    pub(super) objects: Vec<ObjectState>,
 }
 
 /// One object in `ikp diff -o json|yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DiffObject {
+pub(super) struct DiffObject {
     /// The object.
     #[serde(flatten)]
-    pub object: ObjectRef,
+    pub(super) object: ObjectRef,
     /// `create`, `update` or `prune`.
-    pub action: String,
+    pub(super) action: String,
     /// Top-level paths whose content changes (`spec`, `metadata.labels`, `data`, ...).
-    pub fields: Vec<String>,
+    pub(super) fields: Vec<String>,
     /// A remark such as the fields another manager owns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(super) note: Option<String>,
     /// The unified diff (Secret data redacted unless `--show-secrets`).
-    pub diff: String,
+    pub(super) diff: String,
 }
 
 /// `ikp diff -o json|yaml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DiffView {
+pub(super) struct DiffView {
     /// Objects that would change.
-    pub changed: Vec<DiffObject>,
+    pub(super) changed: Vec<DiffObject>,
     /// Objects that would not change.
-    pub unchanged: Vec<ObjectRef>,
+    pub(super) unchanged: Vec<ObjectRef>,
     /// Why the server refused objects in the dry run.
-    pub errors: Vec<String>,
+    pub(super) errors: Vec<String>,
 }
 
 /// Writes `value` as JSON or YAML (a table is the command's own business).
-pub fn write_document<T: Serialize>(
+pub(super) fn write_document<T: Serialize>(
     format: OutputFormat,
     value: &T,
     out: &mut dyn Write,
@@ -141,7 +141,7 @@ pub fn write_document<T: Serialize>(
 }
 
 /// Columns padded to their widest cell, two spaces apart (the last column is not padded).
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -47,13 +47,13 @@ Examples:
 /// replaced by `render`).
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = EXAMPLES)]
-pub struct RenderCmd {
+pub(super) struct RenderCmd {
     /// The release, chart and values.
     #[command(flatten)]
-    pub release: ReleaseArgs,
+    release: ReleaseArgs,
     /// What to print.
     #[command(flatten)]
-    pub output: OutputArgs,
+    output: OutputArgs,
     /// Accepted for Helm compatibility (client, server, none; also true/false): render never
     /// touches a cluster.
     #[arg(
@@ -63,22 +63,22 @@ pub struct RenderCmd {
         require_equals = true,
         default_missing_value = "client"
     )]
-    pub dry_run: Option<DryRunMode>,
+    dry_run: Option<DryRunMode>,
     /// Accepted for Helm compatibility (no effect on rendering).
     #[arg(long = "create-namespace")]
-    pub create_namespace: bool,
+    create_namespace: bool,
     /// Other `helm template` flags, accepted so Helm command lines work; they change nothing here.
     #[command(flatten)]
-    pub helm_compat: HelmCompatFlags,
+    helm_compat: HelmCompatFlags,
 }
 
 /// `helm template` flags with no effect on these charts (no hooks, CRDs, capabilities checks or
 /// cluster access), accepted so that a Helm command line works unchanged.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct HelmCompatFlags {
+struct HelmCompatFlags {
     /// Accepted for Helm compatibility (the charts do not read `.Capabilities`).
     #[arg(long = "kube-version", value_name = "VERSION", hide = true)]
-    pub kube_version: Option<String>,
+    kube_version: Option<String>,
     /// Accepted for Helm compatibility (the charts do not read `.Capabilities`).
     #[arg(
         short = 'a',
@@ -86,48 +86,48 @@ pub struct HelmCompatFlags {
         value_name = "VERSION",
         hide = true
     )]
-    pub api_versions: Vec<String>,
+    api_versions: Vec<String>,
     /// Accepted for Helm compatibility (the charts have no hooks).
     #[arg(long = "no-hooks", hide = true)]
-    pub no_hooks: bool,
+    no_hooks: bool,
     /// Accepted for Helm compatibility (the charts have no CRDs).
     #[arg(long = "skip-crds", hide = true)]
-    pub skip_crds: bool,
+    skip_crds: bool,
     /// Accepted for Helm compatibility (`.Release.IsUpgrade` is not read).
     #[arg(long = "is-upgrade", hide = true)]
-    pub is_upgrade: bool,
+    is_upgrade: bool,
     /// Accepted for Helm compatibility (rendering never contacts a cluster).
     #[arg(long = "validate", hide = true)]
-    pub validate: bool,
+    validate: bool,
     /// Accepted for Helm compatibility (ikp always checks objects against their API types).
     #[arg(long = "disable-openapi-validation", hide = true)]
-    pub disable_openapi_validation: bool,
+    disable_openapi_validation: bool,
     /// Accepted for Helm compatibility (values are always validated).
     #[arg(long = "skip-schema-validation", hide = true)]
-    pub skip_schema_validation: bool,
+    skip_schema_validation: bool,
     /// Accepted for Helm compatibility (nothing is installed).
     #[arg(long = "wait", hide = true)]
-    pub wait: bool,
+    wait: bool,
     /// Accepted for Helm compatibility (nothing is installed).
     #[arg(long = "atomic", hide = true)]
-    pub atomic: bool,
+    atomic: bool,
     /// Accepted for Helm compatibility (nothing is installed).
     #[arg(long = "timeout", value_name = "DURATION", hide = true)]
-    pub timeout: Option<String>,
+    timeout: Option<String>,
     /// Accepted for Helm compatibility.
     #[arg(long = "devel", hide = true)]
-    pub devel: bool,
+    devel: bool,
     /// Accepted for Helm compatibility.
     #[arg(long = "description", value_name = "TEXT", hide = true)]
-    pub description: Option<String>,
+    description: Option<String>,
 }
 
 /// The environment variable that asks `ikp render` for its [`Timings`] line.
-pub const TIMINGS_VAR: &str = "IKP_TIMINGS";
+const TIMINGS_VAR: &str = "IKP_TIMINGS";
 
 /// Where one `ikp render` process spent its time (see the module documentation).
 #[derive(Debug)]
-pub struct Timings {
+pub(crate) struct Timings {
     /// The first line of `main`.
     started: Instant,
     /// Resolving the chart, reading the value files, compiling the templates, parsing the chart's
@@ -141,7 +141,7 @@ pub struct Timings {
 
 impl Timings {
     /// Timings counted from `started` (the first line of `main`), if `IKP_TIMINGS` asks for them.
-    pub fn from_env(started: Instant) -> Option<Timings> {
+    pub(super) fn from_env(started: Instant) -> Option<Timings> {
         std::env::var_os(TIMINGS_VAR)
             .filter(|value| !value.is_empty())
             .map(|_| Timings {
@@ -153,7 +153,7 @@ impl Timings {
     }
 
     /// The `ikp timings: ...` line, `main` being the time since `started` until now.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let micros = |d: Duration| d.as_micros();
         format!(
             "ikp timings: load={}us values={}us render={}us checks={}us output={}us main={}us",
@@ -168,16 +168,16 @@ impl Timings {
 }
 
 /// What one render produces: the stdout text and, for `--output-dir`, the files to write.
-pub struct RenderOutput {
+pub(super) struct RenderOutput {
     /// What goes to stdout.
-    pub stdout: String,
+    stdout: String,
     /// What `--output-dir` writes.
-    pub files: Vec<manifest::OutputFile>,
+    files: Vec<manifest::OutputFile>,
 }
 
 impl RenderOutput {
     /// Writes the files, then the stdout text.
-    pub fn write(&self, out: &mut dyn Write) -> anyhow::Result<()> {
+    pub(super) fn write(&self, out: &mut dyn Write) -> anyhow::Result<()> {
         for file in &self.files {
             let path = Path::new(&file.path);
             if let Some(parent) = path.parent() {
@@ -193,7 +193,7 @@ impl RenderOutput {
 }
 
 /// `--debug`: the computed values, secrets masked, on stderr.
-pub fn print_computed_values(release: &Release) {
+pub(super) fn print_computed_values(release: &Release) {
     let masked = redact_values(&release.values.tree);
     let yaml = YamlNode::from_json(&masked)
         .map(|node| to_yaml(&node))
@@ -207,7 +207,7 @@ pub fn print_computed_values(release: &Release) {
 
 /// Lays out a rendered release's documents as `helm template` prints them, under the output flags;
 /// `manifests` are the release's documents, possibly edited (stamped by `apply --dry-run=client`).
-pub fn emit(
+pub(super) fn emit(
     release: &Release,
     mut manifests: Vec<Manifest>,
     output: &OutputArgs,
@@ -285,7 +285,7 @@ fn produce(
 
 /// Renders a command whose relative paths are taken from `base` and returns what it would print
 /// (used by `ikp golden`); `--output-dir` is not allowed there.
-pub fn render_in_dir(cmd: &RenderCmd, base: &Path) -> anyhow::Result<String> {
+pub(super) fn render_in_dir(cmd: &RenderCmd, base: &Path) -> anyhow::Result<String> {
     anyhow::ensure!(
         cmd.output.output_dir.is_none(),
         "--output-dir cannot be used in a golden case"
@@ -295,7 +295,7 @@ pub fn render_in_dir(cmd: &RenderCmd, base: &Path) -> anyhow::Result<String> {
 
 /// Runs `ikp render`; with `timings`, adds each phase's time to it (stdout is flushed within
 /// `output`).
-pub fn run(
+pub(super) fn run(
     cmd: RenderCmd,
     out: &mut dyn Write,
     mut timings: Option<&mut Timings>,

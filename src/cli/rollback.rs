@@ -22,7 +22,7 @@ Examples:
 
   # What going back to revision 1 would do, asked of the API server; nothing changes
   ikp rollback gw 1 --dry-run")]
-pub struct RollbackCmd {
+pub(super) struct RollbackCmd {
     /// Release name.
     #[arg(value_name = "NAME")]
     name: String,
@@ -56,7 +56,7 @@ pub struct RollbackCmd {
 }
 
 /// Runs `ikp rollback`.
-pub fn run(cmd: RollbackCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: RollbackCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let deadline = tokio::time::Instant::now() + cmd.timeout;
     let options = ApplyOptions {
         force_conflicts: cmd.force_conflicts,

@@ -14,14 +14,14 @@ Examples:
 
   # The bastion's, keys sorted
   ikp schema bastion | python3 -m json.tool --sort-keys")]
-pub struct SchemaCmd {
+pub(super) struct SchemaCmd {
     /// The chart whose values schema to print (JSON Schema draft-07, usable as Helm's values.schema.json).
     #[arg(value_parser = ["gateway", "bastion"])]
     chart: String,
 }
 
 /// Runs `ikp schema`.
-pub fn run(cmd: SchemaCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: SchemaCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let kind: ChartKind = cmd.chart.parse()?;
     out.write_all(schema_text(kind).as_bytes())?;
     Ok(ExitCode::SUCCESS)

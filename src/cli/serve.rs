@@ -22,7 +22,7 @@ Examples:
 
   # Serve on TCP port 4000 instead of the configuration's unix socket, logging JSON
   ikp serve --config config.ini --socket-address http://0.0.0.0 --socket-port 4000 --log-format json")]
-pub struct ServeCmd {
+pub(super) struct ServeCmd {
     /// Config file (INI, the original plugin's keys) [default: $CONFIG_FILE_PATH, else private/config.ini if present].
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -58,7 +58,7 @@ pub struct ServeCmd {
 }
 
 /// Runs `ikp serve`.
-pub fn run(cmd: ServeCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: ServeCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let env = |name: &str| std::env::var(name).ok();
     let config = config::load(ConfigSources {
         file: cmd.config,

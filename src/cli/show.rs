@@ -6,7 +6,7 @@ use ikp::release::chart::builtin_files;
 
 /// What `ikp show` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ShowWhat {
+enum ShowWhat {
     /// The chart's `values.yaml`, byte for byte.
     Values,
     /// The chart's `Chart.yaml`.
@@ -25,7 +25,7 @@ Examples:
   # The bastion's Chart.yaml and README
   ikp show chart bastion
   ikp show readme bastion")]
-pub struct ShowCmd {
+pub(super) struct ShowCmd {
     /// Which file to print.
     #[arg(value_enum)]
     what: ShowWhat,
@@ -35,7 +35,7 @@ pub struct ShowCmd {
 }
 
 /// Runs `ikp show`.
-pub fn run(cmd: ShowCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub(super) fn run(cmd: ShowCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let path = match cmd.what {
         ShowWhat::Values => "values.yaml",
         ShowWhat::Chart => "Chart.yaml",

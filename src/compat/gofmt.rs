@@ -9,7 +9,7 @@ pub(crate) fn go_format_float(value: f64) -> String {
 
 /// Formats a float like `strconv.FormatFloat(f, 'g', -1, 32)`: what sigs.k8s.io/yaml does with a
 /// float map key.
-pub(crate) fn go_format_float32(value: f64) -> String {
+pub(super) fn go_format_float32(value: f64) -> String {
     format_g(value, true)
 }
 

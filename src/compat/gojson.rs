@@ -51,7 +51,7 @@ fn push_fixed_form(out: &mut String, digits: &str, point: i32) {
 
 /// How Go's `encoding/json` writes a float64: plain decimals unless the magnitude is below 1e-6 or
 /// at least 1e21, where it uses the exponent form with a minimal exponent (`1e-7`, `1e+21`).
-pub(crate) fn format_float_json(value: f64) -> String {
+pub(super) fn format_float_json(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude) {
         let parts = shortest_digits(value);

@@ -17,7 +17,7 @@ pub const MAX_NODES: usize = 100_000;
 
 /// Most nodes that the aliases of one YAML document may copy in (billion-laughs documents
 /// expand to billions).
-pub(crate) const MAX_ALIAS_NODES: usize = 10_000;
+pub(super) const MAX_ALIAS_NODES: usize = 10_000;
 
 /// Deepest nesting of maps and lists in any value tree.
 pub const MAX_DEPTH: usize = 100;

@@ -151,7 +151,7 @@ pub enum ValueMode<'r> {
 
 /// Helm's `typedVal`: `true`/`false` and `null` in any case, `0`, and base-10 int64 text that
 /// does not start with `0`; everything else stays a string.
-pub(crate) fn typed_value(text: &str) -> Value {
+fn typed_value(text: &str) -> Value {
     if text.eq_ignore_ascii_case("true") {
         return Value::Bool(true);
     }
@@ -189,7 +189,7 @@ fn go_atoi(text: &str) -> Option<i64> {
 }
 
 /// Turns every number of a JSON tree into a float64, as Go's `encoding/json` does.
-pub(crate) fn floats_everywhere(value: Value) -> Value {
+pub(super) fn floats_everywhere(value: Value) -> Value {
     match value {
         Value::Number(n) => match n.as_f64().and_then(Number::from_f64) {
             Some(f) => Value::Number(f),

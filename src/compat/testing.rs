@@ -5,7 +5,7 @@ use serde_json::{Number, Value};
 
 /// Value trees with Helm's number types for documents (float64), keys drawn from `key` and
 /// strings from `text` (proptest regexes).
-pub(crate) fn json_tree(key: &'static str, text: &'static str) -> impl Strategy<Value = Value> {
+pub(super) fn json_tree(key: &'static str, text: &'static str) -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

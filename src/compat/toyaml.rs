@@ -167,7 +167,7 @@ pub fn to_yaml_document<T: serde::Serialize + ?Sized>(value: &T) -> Result<Strin
 
 /// go-yaml v2's order for map keys: runs of digits compare as numbers, letters before other
 /// characters at the first difference.
-pub(crate) fn go_yaml_key_order(a: &str, b: &str) -> Ordering {
+fn go_yaml_key_order(a: &str, b: &str) -> Ordering {
     let ar: Vec<char> = a.chars().collect();
     let br: Vec<char> = b.chars().collect();
     let mut i = 0;

@@ -302,7 +302,7 @@ pub fn load_tree(text: &str) -> Result<Value, YamlError> {
 /// Every document of a YAML stream (`---`-separated), each read as [`load_tree`] reads the first;
 /// an empty document is null. The size limits hold for the stream as a whole, so a stream of many
 /// small alias bombs is refused like one big one.
-pub(crate) fn load_stream(text: &str) -> Result<Vec<Value>, YamlError> {
+pub(super) fn load_stream(text: &str) -> Result<Vec<Value>, YamlError> {
     let mut documents = Vec::new();
     let mut loader = Loader::default();
     for next in Parser::new_from_str(text) {

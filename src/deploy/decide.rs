@@ -16,7 +16,7 @@ use super::wait::{Readiness, kstatus};
 
 /// The revision an apply has started, and what it needs to finish or fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Started {
+pub(super) struct Started {
     /// The number of the new (pending) revision.
     pub number: u32,
     /// The newest deployed revision before it: what `--atomic` restores.
@@ -27,7 +27,7 @@ pub(crate) struct Started {
 
 /// Why a revision is made, for its description.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum RevisionCause {
+pub(super) enum RevisionCause {
     /// An install or an upgrade, whichever it turns out to be.
     Apply,
     /// The take-over of a Helm release of the same name, at this Helm revision.
@@ -40,7 +40,7 @@ pub(crate) enum RevisionCause {
 ///
 /// Pending revisions left by an interrupted or racing apply become failed: this apply supersedes
 /// them, and their objects stay prune candidates.
-pub(crate) fn start_revision(
+pub(super) fn start_revision(
     record: &mut ReleaseRecord,
     plan: &ReleasePlan,
     objects: Vec<ObjectRef>,
@@ -89,7 +89,7 @@ pub(crate) fn start_revision(
 }
 
 /// The candidates the new revision no longer renders: what prune deletes (if still owned).
-pub(crate) fn prune_targets(candidates: &[ObjectRef], planned: &[ObjectRef]) -> Vec<ObjectRef> {
+pub(super) fn prune_targets(candidates: &[ObjectRef], planned: &[ObjectRef]) -> Vec<ObjectRef> {
     let planned: BTreeSet<ObjectKey> = planned.iter().map(ObjectRef::key).collect();
     candidates
         .iter()
@@ -100,7 +100,7 @@ pub(crate) fn prune_targets(candidates: &[ObjectRef], planned: &[ObjectRef]) -> 
 
 /// Records revision `number` as deployed at `now` with the applied `objects` (uids known), the
 /// earlier deployed one as superseded, and keeps the newest `history_max` revisions (at least one).
-pub(crate) fn record_deployed(
+pub(super) fn record_deployed(
     record: &mut ReleaseRecord,
     number: u32,
     objects: Vec<ObjectRef>,
@@ -121,7 +121,7 @@ pub(crate) fn record_deployed(
 }
 
 /// Records revision `number` as failed at `now`, described by the first line of `cause`.
-pub(crate) fn record_failed(
+pub(super) fn record_failed(
     record: &mut ReleaseRecord,
     number: u32,
     cause: &ApplyError,
@@ -137,7 +137,7 @@ pub(crate) fn record_failed(
 
 /// What the rollback of a failed first install deletes, in deletion order: the planned objects
 /// (reversed install order), then anything an earlier interrupted revision recorded.
-pub(crate) fn first_install_cleanup(
+pub(super) fn first_install_cleanup(
     planned: &[ObjectRef],
     record: &ReleaseRecord,
 ) -> Vec<ObjectRef> {
@@ -155,7 +155,7 @@ pub(crate) fn first_install_cleanup(
 
 /// Records the restore of `previous` after revision `failed` failed, as a new deployed revision at
 /// `now`; `restored` are the objects put back (with their new uids). Returns its number.
-pub(crate) fn record_rollback(
+pub(super) fn record_rollback(
     record: &mut ReleaseRecord,
     previous: &Revision,
     restored: &[ObjectRef],
@@ -194,7 +194,7 @@ pub(crate) fn record_rollback(
 
 /// What `--take-ownership` does to an object the apply would otherwise refuse (`refusal`), for a diff's
 /// note; `None` for a refusal that is not about ownership.
-pub(crate) fn take_over_note(refusal: &ApplyError) -> Option<String> {
+pub(super) fn take_over_note(refusal: &ApplyError) -> Option<String> {
     match refusal {
         ApplyError::OwnedByHelm { owner, .. } => Some(format!(
             "--take-ownership takes it over from Helm release {owner:?} (Helm's annotations and field manager removed)"
@@ -211,7 +211,7 @@ pub(crate) fn take_over_note(refusal: &ApplyError) -> Option<String> {
 
 /// The revision `ikp rollback` applies again: `requested`, else the one before the newest (as Helm's
 /// `rollback NAME` picks). Anything the record does not keep is an error naming what it keeps.
-pub(crate) fn rollback_target(
+pub(super) fn rollback_target(
     record: &ReleaseRecord,
     requested: Option<u32>,
 ) -> Result<Revision, ApplyError> {
@@ -243,7 +243,7 @@ pub(crate) fn rollback_target(
 }
 
 /// The numbers of the revisions a record keeps, as `1, 2, 3` (`none` when empty).
-pub(crate) fn kept_revisions(record: &ReleaseRecord) -> String {
+pub(super) fn kept_revisions(record: &ReleaseRecord) -> String {
     if record.revisions.is_empty() {
         return "none".to_owned();
     }
@@ -256,7 +256,7 @@ pub(crate) fn kept_revisions(record: &ReleaseRecord) -> String {
 }
 
 /// Whether two objects hold the same content, ignoring what the server alone changes.
-pub(crate) fn same_content(a: &Value, b: &Value) -> bool {
+fn same_content(a: &Value, b: &Value) -> bool {
     let (mut a, mut b) = (a.clone(), b.clone());
     strip_server_noise(&mut a);
     strip_server_noise(&mut b);
@@ -264,7 +264,7 @@ pub(crate) fn same_content(a: &Value, b: &Value) -> bool {
 }
 
 /// What an apply did to an object that was `before` (absent: did not exist) and is `after`.
-pub(crate) fn applied_change(before: Option<&Value>, after: &Value) -> ObjectChange {
+pub(super) fn applied_change(before: Option<&Value>, after: &Value) -> ObjectChange {
     let version = |v: &Value| {
         v.pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -282,7 +282,7 @@ pub(crate) fn applied_change(before: Option<&Value>, after: &Value) -> ObjectCha
 
 /// The server dry run's verdict on one object: a field conflict or a refusal, else what the apply
 /// would do given the `live` object and the `merged` result the server returned.
-pub(crate) fn dry_run_outcome(
+pub(super) fn dry_run_outcome(
     conflicts: Option<ApplyError>,
     merged: Result<Value, ApplyError>,
     live: Option<&Value>,
@@ -300,7 +300,7 @@ pub(crate) fn dry_run_outcome(
 
 /// How `ikp status` describes a recorded object given its `live` state (absent: not found): `missing`,
 /// `replaced outside ikp (uid differs)`, `ready` or `waiting for <what>`.
-pub(crate) fn object_state(reference: &ObjectRef, live: Option<&Value>) -> String {
+pub(super) fn object_state(reference: &ObjectRef, live: Option<&Value>) -> String {
     match live {
         None => "missing".to_owned(),
         Some(live)

@@ -155,7 +155,7 @@ pub struct UninstallOptions {
 }
 
 /// One object of the plan, placed in its namespace, with the API to reach it.
-pub(crate) struct PlacedObject {
+struct PlacedObject {
     pub reference: ObjectRef,
     pub body: Value,
     pub api: Api<DynamicObject>,
@@ -168,7 +168,7 @@ struct AppliedObject {
 }
 
 /// Resolves every planned object's API and namespace; fails before any change if a kind is unknown.
-pub(crate) async fn place_objects(
+async fn place_objects(
     resolver: &mut Resolver,
     plan: &ReleasePlan,
 ) -> Result<Vec<PlacedObject>, ApplyError> {
@@ -1064,7 +1064,7 @@ async fn delete_release_object(
 }
 
 /// The server-side dry-run of every planned object, plus would-be pruned objects; changes nothing.
-pub(crate) struct Preview {
+pub(super) struct Preview {
     /// Per planned object: live state and the server's merged result (or its refusal).
     pub objects: Vec<PreviewedObject>,
     /// Objects of the release that the apply would delete.
@@ -1074,7 +1074,7 @@ pub(crate) struct Preview {
 }
 
 /// One object in a [`Preview`].
-pub(crate) struct PreviewedObject {
+pub(super) struct PreviewedObject {
     pub reference: ObjectRef,
     pub live: Option<Value>,
     pub merged: Result<Value, ApplyError>,
@@ -1086,7 +1086,7 @@ pub(crate) struct PreviewedObject {
 
 /// How a preview applies: the apply flags that change the server's answer.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct PreviewFlags {
+pub(super) struct PreviewFlags {
     /// `--force-conflicts`.
     pub force_conflicts: bool,
     /// `--take-ownership` (which also forces conflicts, as the apply does).
@@ -1094,7 +1094,7 @@ pub(crate) struct PreviewFlags {
 }
 
 /// Runs the server-side dry-run of a plan.
-pub(crate) async fn preview(
+pub(super) async fn preview(
     client: &kube::Client,
     plan: &ReleasePlan,
     flags: PreviewFlags,

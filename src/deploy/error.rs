@@ -334,7 +334,7 @@ pub enum ApplyError {
 
 impl ApplyError {
     /// Classifies an API error from applying `object` into conflict, immutable field, rejection or transport.
-    pub(crate) fn from_apply(object: String, action: &'static str, err: kube::Error) -> Self {
+    pub(super) fn from_apply(object: String, action: &'static str, err: kube::Error) -> Self {
         let kube::Error::Api(status) = &err else {
             return ApplyError::Kube {
                 action,

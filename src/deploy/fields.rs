@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 ///
 /// Re-applying this configuration with the same manager restores the object to what that manager
 /// had applied: fields it added since are released (and removed when nobody else owns them).
-pub(crate) fn applied_configuration(live: &Value, manager: &str) -> Value {
+pub(super) fn applied_configuration(live: &Value, manager: &str) -> Value {
     let owned = live
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -101,7 +101,7 @@ fn list_item_matches(item: &Value, key: &str) -> bool {
 }
 
 /// Field managers whose FieldsV1 set on `live` contains the dotted field path (e.g. `spec.selector`).
-pub(crate) fn owners_of(live: &Value, field: &str) -> Vec<String> {
+pub(super) fn owners_of(live: &Value, field: &str) -> Vec<String> {
     let entries = live
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -124,7 +124,7 @@ pub(crate) fn owners_of(live: &Value, field: &str) -> Vec<String> {
 }
 
 /// Removes server-populated fields that are not part of what a user manages.
-pub(crate) fn strip_server_noise(obj: &mut Value) {
+pub(super) fn strip_server_noise(obj: &mut Value) {
     if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
         for key in [
             "managedFields",

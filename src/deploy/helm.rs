@@ -26,7 +26,7 @@ use super::{ApplyError, FIELD_MANAGER};
 /// Annotation Helm puts on every object of a release, naming the release.
 pub const HELM_RELEASE_NAME_ANNOTATION: &str = "meta.helm.sh/release-name";
 /// Annotation Helm puts on every object of a release, naming the release's namespace.
-pub(crate) const HELM_RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
+const HELM_RELEASE_NAMESPACE_ANNOTATION: &str = "meta.helm.sh/release-namespace";
 /// Field manager name Helm 3 (client-side apply, operation `Update`) and Helm 4 (server-side apply,
 /// operation `Apply`) write objects with.
 pub const HELM_FIELD_MANAGER: &str = "helm";
@@ -38,7 +38,7 @@ const OWNER_LABEL: &str = "owner";
 const OWNER_HELM: &str = "helm";
 /// Largest decompressed release record read: Helm's own records are bounded by the 1 MiB Secret limit,
 /// so anything expanding past this is not a release record.
-pub(crate) const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why a Helm release Secret could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -212,7 +212,7 @@ pub struct HelmOrigin {
 
 /// Decodes the `release` value of a Helm release Secret (already base64-decoded once by the client):
 /// base64, then gzip when it starts with gzip's magic bytes (Helm also reads plain JSON), then JSON.
-pub(crate) fn decode_record(
+fn decode_record(
     namespace: &str,
     secret: &str,
     release: &[u8],
@@ -352,7 +352,7 @@ pub async fn list_releases(
 }
 
 /// Relabels Helm's release Secrets so that Helm no longer finds the release (see the module docs).
-pub(crate) async fn retire(
+pub(super) async fn retire(
     client: &kube::Client,
     namespace: &str,
     release: &str,
@@ -393,7 +393,7 @@ pub fn helm_owner(object: &Value) -> Option<(String, String)> {
 }
 
 /// Whether Helm's field manager owns any field of the object.
-pub(crate) fn has_helm_manager(object: &Value) -> bool {
+fn has_helm_manager(object: &Value) -> bool {
     object
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array)
@@ -408,7 +408,7 @@ pub(crate) fn has_helm_manager(object: &Value) -> bool {
 /// (so the fields Helm and ikp both set are ikp's alone), Helm's release annotations removed, and
 /// the `resourceVersion` it was computed from, so a concurrent write makes it fail rather than lose
 /// that write. `None` when Helm has nothing on the object.
-pub(crate) fn release_from_helm_patch(object: &Value) -> Option<Value> {
+pub(super) fn release_from_helm_patch(object: &Value) -> Option<Value> {
     if !has_helm_manager(object) && helm_owner(object).is_none() {
         return None;
     }
@@ -438,7 +438,7 @@ pub(crate) fn release_from_helm_patch(object: &Value) -> Option<Value> {
 
 /// Removes Helm's release annotations from an object, as the hand-over patch
 /// ([`release_from_helm_patch`]) does: what a preview of a take-over shows.
-pub(crate) fn drop_release_annotations(object: &mut Value) {
+pub(super) fn drop_release_annotations(object: &mut Value) {
     if let Some(Value::Object(annotations)) = object.pointer_mut("/metadata/annotations") {
         annotations.remove(HELM_RELEASE_NAME_ANNOTATION);
         annotations.remove(HELM_RELEASE_NAMESPACE_ANNOTATION);
@@ -447,7 +447,7 @@ pub(crate) fn drop_release_annotations(object: &mut Value) {
 
 /// The `(apiVersion, kind, namespace, name)` of every object in a Helm manifest (YAML documents
 /// separated by `---`), in order; documents that are not objects are skipped.
-pub(crate) fn manifest_objects(manifest: &str) -> Vec<(String, String, Option<String>, String)> {
+pub(super) fn manifest_objects(manifest: &str) -> Vec<(String, String, Option<String>, String)> {
     let mut out = Vec::new();
     for document in split_documents(manifest) {
         let Ok(value) = crate::compat::readback::read_document(document) else {

@@ -19,16 +19,16 @@ use super::plan::{ObjectKey, ObjectRef};
 use super::{ApplyError, FIELD_MANAGER};
 
 /// Label marking inventory ConfigMaps, so `list` can find them.
-pub(crate) const INVENTORY_LABEL: &str = "ikp.io/inventory";
+const INVENTORY_LABEL: &str = "ikp.io/inventory";
 /// Label on the inventory naming its release.
-pub(crate) const INVENTORY_RELEASE_LABEL: &str = "ikp.io/release-name";
+const INVENTORY_RELEASE_LABEL: &str = "ikp.io/release-name";
 /// Key of the JSON record inside the ConfigMap.
 const RECORD_KEY: &str = "release.json";
 /// Revisions kept by default.
 pub const DEFAULT_HISTORY_MAX: usize = 10;
 
 /// Name of the inventory ConfigMap of a release.
-pub(crate) fn inventory_name(release: &str) -> String {
+fn inventory_name(release: &str) -> String {
     format!("ikp.release.{release}")
 }
 
@@ -118,7 +118,7 @@ impl ReleaseRecord {
     }
 
     /// The newest revision that is deployed.
-    pub(crate) fn last_deployed(&self) -> Option<&Revision> {
+    pub(super) fn last_deployed(&self) -> Option<&Revision> {
         self.revisions
             .iter()
             .rev()
@@ -126,14 +126,14 @@ impl ReleaseRecord {
     }
 
     /// Number the next revision gets.
-    pub(crate) fn next_revision(&self) -> u32 {
+    pub(super) fn next_revision(&self) -> u32 {
         self.revisions.last().map_or(1, |r| r.revision + 1)
     }
 
     /// Every object any kept revision mentions, newest revision's order first, without repeats.
     ///
     /// Pending and failed revisions count: an interrupted apply may have created their objects.
-    pub(crate) fn all_objects(&self) -> Vec<ObjectRef> {
+    pub(super) fn all_objects(&self) -> Vec<ObjectRef> {
         let mut seen = BTreeMap::<ObjectKey, ()>::new();
         let mut out = Vec::new();
         for revision in self.revisions.iter().rev() {
@@ -161,7 +161,7 @@ impl ReleaseRecord {
     }
 
     /// Marks every deployed revision superseded.
-    pub(crate) fn supersede_deployed(&mut self) {
+    pub(super) fn supersede_deployed(&mut self) {
         for r in &mut self.revisions {
             if r.status == RevisionStatus::Deployed {
                 r.status = RevisionStatus::Superseded;
@@ -175,7 +175,7 @@ impl ReleaseRecord {
     }
 
     /// Mutable access to a revision by number.
-    pub(crate) fn revision_mut(&mut self, number: u32) -> Option<&mut Revision> {
+    pub(super) fn revision_mut(&mut self, number: u32) -> Option<&mut Revision> {
         self.revisions.iter_mut().find(|r| r.revision == number)
     }
 
@@ -201,7 +201,7 @@ impl ReleaseRecord {
 }
 
 /// Current time in RFC 3339.
-pub(crate) fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
 }
 

@@ -38,4 +38,4 @@ pub(crate) const FIELD_MANAGER: &str = "ikp";
 /// Annotation on every applied object naming the release that owns it.
 pub const RELEASE_NAME_ANNOTATION: &str = "ikp.io/release-name";
 /// Annotation on every applied object naming the namespace of the release that owns it.
-pub(crate) const RELEASE_NAMESPACE_ANNOTATION: &str = "ikp.io/release-namespace";
+const RELEASE_NAMESPACE_ANNOTATION: &str = "ikp.io/release-namespace";

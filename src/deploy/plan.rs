@@ -15,7 +15,7 @@ use super::{ApplyError, RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION};
 /// Label every object of a release carries naming the release (set by the charts, enforced here).
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// Label naming the tool that manages the objects.
-pub(crate) const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// Everything `apply` needs to install or upgrade one release.
 #[derive(Debug, Clone)]
@@ -151,7 +151,7 @@ impl ObjectRef {
     }
 
     /// `group/version` or `version` for the core group.
-    pub(crate) fn api_version(&self) -> String {
+    pub(super) fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
         } else {
@@ -185,7 +185,7 @@ impl fmt::Display for ObjectRef {
 }
 
 /// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (`""`, `v1`).
-pub(crate) fn split_api_version(api_version: &str) -> (&str, &str) {
+pub(super) fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.split_once('/') {
         Some((group, version)) => (group, version),
         None => ("", api_version),
@@ -215,9 +215,7 @@ fn sorted(value: &serde_json::Value) -> serde_json::Value {
 }
 
 /// Checks one rendered manifest and turns it into an object; empty documents yield `None`.
-pub(crate) fn parse_manifest(
-    manifest: &RenderedManifest,
-) -> Result<Option<DynamicObject>, ApplyError> {
+fn parse_manifest(manifest: &RenderedManifest) -> Result<Option<DynamicObject>, ApplyError> {
     let invalid = |reason: String| ApplyError::InvalidManifest {
         source_path: manifest.source.clone(),
         reason,
@@ -337,7 +335,7 @@ impl ReleasePlan {
     }
 
     /// Adds the release labels and annotations to every object and rejects duplicates.
-    pub(crate) fn stamp_objects(&mut self) -> Result<(), ApplyError> {
+    fn stamp_objects(&mut self) -> Result<(), ApplyError> {
         let mut seen = BTreeMap::new();
         let tracking_labels = self.tracking_labels();
         let tracking_annotations = self.tracking_annotations();

@@ -11,7 +11,7 @@ use super::plan::{ObjectRef, split_api_version};
 use crate::k8s::api::is_not_found;
 
 /// Discovery results cached for one command run.
-pub(crate) struct Resolver {
+pub(super) struct Resolver {
     client: kube::Client,
     cache: HashMap<(String, String, String), (ApiResource, bool)>,
 }
@@ -64,7 +64,7 @@ impl Resolver {
     }
 
     /// A dynamic API for the object a reference names.
-    pub(crate) async fn api_for(
+    pub(super) async fn api_for(
         &mut self,
         reference: &ObjectRef,
     ) -> Result<Api<DynamicObject>, ApplyError> {

@@ -25,15 +25,15 @@ use super::{ApplyError, FIELD_MANAGER};
 use crate::k8s::api::delete_by_label;
 
 /// Label on every revision data Secret naming its release.
-pub(crate) const DATA_RELEASE_LABEL: &str = "ikp.io/release-data";
+const DATA_RELEASE_LABEL: &str = "ikp.io/release-data";
 /// Type of the revision data Secrets.
-pub(crate) const DATA_SECRET_TYPE: &str = "ikp.io/release.v1";
+const DATA_SECRET_TYPE: &str = "ikp.io/release.v1";
 /// Key of the compressed JSON in the Secret.
 const DATA_KEY: &str = "release";
 /// Largest compressed payload stored: a Secret's data may total 1 MiB, minus room for metadata.
-pub(crate) const MAX_STORED_BYTES: usize = 1_000_000;
+const MAX_STORED_BYTES: usize = 1_000_000;
 /// Largest JSON read back after inflating, so a tampered Secret cannot exhaust memory.
-pub(crate) const MAX_INFLATED_BYTES: u64 = 64 * 1024 * 1024;
+const MAX_INFLATED_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One object of a revision's manifest: its template path and the object as applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ impl RevisionData {
 }
 
 /// Name of the Secret holding revision `revision` of release `name`.
-pub(crate) fn data_secret_name(name: &str, revision: u32) -> String {
+fn data_secret_name(name: &str, revision: u32) -> String {
     format!("ikp.release.{name}.v{revision}")
 }
 
@@ -250,7 +250,7 @@ pub async fn revision_data(
 
 /// Deletes the data Secrets of release `name` that no kept revision of `record` names (trimmed by
 /// `--history-max`, or left by an interrupted apply); with `record` `None` (uninstall), all of them.
-pub(crate) async fn delete_unreferenced(
+pub(super) async fn delete_unreferenced(
     client: &kube::Client,
     namespace: &str,
     name: &str,

@@ -61,7 +61,7 @@ impl WaitStrategy {
     }
 
     /// Whether the strategy waits for `reference`.
-    pub(crate) fn covers(self, reference: &ObjectRef) -> bool {
+    fn covers(self, reference: &ObjectRef) -> bool {
         match self {
             WaitStrategy::Watcher => true,
             WaitStrategy::Legacy => is_waitable(reference),
@@ -71,7 +71,7 @@ impl WaitStrategy {
 }
 
 /// Kinds Helm 3's (legacy) `--wait` checks.
-pub(crate) fn is_waitable(reference: &ObjectRef) -> bool {
+fn is_waitable(reference: &ObjectRef) -> bool {
     matches!(
         (reference.group.as_str(), reference.kind.as_str()),
         ("apps", "Deployment" | "StatefulSet" | "DaemonSet")
@@ -298,7 +298,7 @@ async fn last_event(client: &kube::Client, reference: &ObjectRef) -> Option<Stri
 
 /// What the wait loop saw last of each object it is waiting for.
 #[derive(Debug, Default)]
-pub(crate) struct WaitState {
+pub(super) struct WaitState {
     /// Which rules apply.
     strategy: WaitStrategy,
     /// Objects not yet ready, with the last thing they were waiting for and the live object.
@@ -319,7 +319,7 @@ impl WaitState {
     }
 
     /// Polls until every object is ready; reports progress on the way. Never times out by itself.
-    pub(crate) async fn poll_until_ready(
+    pub(super) async fn poll_until_ready(
         &mut self,
         resolver: &mut Resolver,
         reporter: &mut dyn Reporter,

@@ -175,7 +175,7 @@ pub enum KubeClientError {
 }
 
 /// How long to wait for a TCP/TLS connection to the API server (a kubeconfig cannot make it longer).
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read and write timeout of the commands (`apply`, `uninstall`, `diff`, `status`): they only make
 /// short requests (their waits poll), so a response that stalls this long means the API server hangs.
@@ -183,11 +183,11 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `ikp serve` sets no read timeout on its client: a followed log stream of a quiet container and the
 /// pod watch legitimately stay silent for long. Instead every request of its `/create`, `/delete`,
 /// `/status` and `/getLogs` (up to the first log byte) is bounded by `request_timeout_seconds`.
-pub(crate) const COMMAND_IO_TIMEOUT: Duration = Duration::from_secs(60);
+const COMMAND_IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Applies [`COMMAND_IO_TIMEOUT`] to `config`; the read timeout counts from each request's last write,
 /// not from when a pooled connection went idle.
-pub(crate) fn set_command_timeouts(config: &mut kube::Config) {
+fn set_command_timeouts(config: &mut kube::Config) {
     config.read_timeout = Some(COMMAND_IO_TIMEOUT);
     config.write_timeout = Some(COMMAND_IO_TIMEOUT);
     config.reset_reader_on_write = true;

@@ -10,7 +10,7 @@ pub const PORTS: std::ops::RangeInclusive<u16> = 1..=65535;
 /// The API server's default `--service-node-port-range`: the node ports a Service may ask for.
 pub(crate) const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
 /// Longest DNS-1123 / DNS-1035 label.
-pub(crate) const MAX_LABEL: usize = 63;
+const MAX_LABEL: usize = 63;
 /// Longest DNS-1123 subdomain.
 pub(crate) const MAX_SUBDOMAIN: usize = 253;
 

@@ -21,23 +21,23 @@ use k8s_openapi::api::core::v1::{
 /// Pod annotation in which the Virtual Kubelet passes the pre-exec script.
 pub const PRE_EXEC_ANNOTATION: &str = "slurm-job.vk.io/pre-exec";
 /// Line that opens the heredoc carrying `mesh.sh` inside the pre-exec script.
-pub(crate) const MESH_HEREDOC_OPENER: &str = "cat <<'EOFMESH' > $TMPDIR/mesh.sh";
+pub(super) const MESH_HEREDOC_OPENER: &str = "cat <<'EOFMESH' > $TMPDIR/mesh.sh";
 /// Name of the injected container.
-pub(crate) const MESH_CONTAINER_NAME: &str = "mesh-setup";
+pub(super) const MESH_CONTAINER_NAME: &str = "mesh-setup";
 /// Name of the injected scratch volume.
-pub(crate) const SCRATCH_VOLUME_NAME: &str = "interlink-scratch";
+const SCRATCH_VOLUME_NAME: &str = "interlink-scratch";
 /// Where the scratch volume is mounted; the Kubernetes mesh script relies on this path.
 pub const SCRATCH_DIR: &str = "/tmp/interlink";
 /// Name of the injected volume holding the script's Secret (also the unscoped name of that Secret).
-pub(crate) const SCRIPT_VOLUME_NAME: &str = "interlink-mesh";
+pub(super) const SCRIPT_VOLUME_NAME: &str = "interlink-mesh";
 /// Where the script's Secret is mounted (read-only) in the mesh-setup container.
 pub const SCRIPT_DIR: &str = "/etc/interlink-mesh";
 /// Key of the script in its Secret.
 pub const SCRIPT_KEY: &str = "mesh.sh";
 /// File the mesh script creates once the mesh is up; the startup probe waits for it.
-pub(crate) const READY_FILE: &str = "/tmp/interlink/mesh-ready";
+const READY_FILE: &str = "/tmp/interlink/mesh-ready";
 /// Image of the mesh-setup container (the original's choice; see the README for pinning advice).
-pub(crate) const MESH_IMAGE: &str = "alpine:latest";
+const MESH_IMAGE: &str = "alpine:latest";
 
 const HEREDOC_MARKER: &str = "<<'EOFMESH'";
 const HEREDOC_TERMINATOR: &str = "EOFMESH";
@@ -97,7 +97,7 @@ pub struct MeshScript(String);
 
 impl MeshScript {
     /// The script text (for the Secret that carries it; never for logs).
-    pub(crate) fn expose(&self) -> &str {
+    pub(super) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -125,7 +125,7 @@ pub enum MeshOutcome {
 ///
 /// The body starts after the line holding the first `<<'EOFMESH'` and ends before the first
 /// following line that is exactly `EOFMESH` (the shell's rule for an unquoted-dash heredoc).
-pub(crate) fn extract_mesh_script(pre_exec: &str) -> Result<&str, MeshScriptError> {
+fn extract_mesh_script(pre_exec: &str) -> Result<&str, MeshScriptError> {
     if !pre_exec.contains(MESH_HEREDOC_OPENER) {
         return Err(MeshScriptError::NoMeshHeredoc);
     }
@@ -221,7 +221,7 @@ pub fn inject(pod: &mut Pod, options: &MeshOptions, secret_name: &str) -> MeshOu
 }
 
 /// The `mesh-setup` container running the mounted script through the wrapper chosen by `options`.
-pub(crate) fn mesh_container(options: &MeshOptions) -> Container {
+fn mesh_container(options: &MeshOptions) -> Container {
     let wrapper = if options.slurm_setup_script {
         slurm_wrapper()
     } else {

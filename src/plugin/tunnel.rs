@@ -38,9 +38,9 @@ pub use crate::plugin::offload::names::{
     TUNNEL_COMPONENT_LABEL as COMPONENT_LABEL, TUNNEL_COMPONENT_VALUE as COMPONENT_VALUE,
 };
 /// Label carrying the tunnelled container port.
-pub(crate) const PORT_LABEL: &str = "interlink.io/tunnel-port";
+const PORT_LABEL: &str = "interlink.io/tunnel-port";
 /// Field manager of the tunnel Services.
-pub(crate) const FIELD_MANAGER: &str = "ikp";
+const FIELD_MANAGER: &str = "ikp";
 
 /// Why the tunnel of a pod could not be set up or removed.
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +206,7 @@ impl TunnelSettings {
 /// Distinct TCP container ports of the pod's regular containers, ascending.
 ///
 /// Init containers are left out: their ports are gone once the pod runs.
-pub(crate) fn tcp_ports(spec: Option<&PodSpec>) -> Vec<u16> {
+fn tcp_ports(spec: Option<&PodSpec>) -> Vec<u16> {
     let mut ports = BTreeSet::new();
     for container in spec.map(|s| s.containers.as_slice()).unwrap_or_default() {
         for port in container.ports.iter().flatten() {
@@ -223,19 +223,19 @@ pub(crate) fn tcp_ports(spec: Option<&PodSpec>) -> Vec<u16> {
 
 /// Name of the bastion release for `port` of the pod with `pod_uid`: at most 50 characters, so it is a
 /// valid release name and, containing `bastion`, also the name of every object the chart renders.
-pub(crate) fn bastion_release_name(port: u16, pod_uid: &str) -> String {
+fn bastion_release_name(port: u16, pod_uid: &str) -> String {
     format!("bastion-{port}-{pod_uid}")
 }
 
 /// Name of the headless Service for `port`: a DNS-1035 label of at most 49 characters.
-pub(crate) fn tunnel_service_name(port: u16, pod_uid: &str) -> String {
+fn tunnel_service_name(port: u16, pod_uid: &str) -> String {
     format!("tunnel-{port}-{pod_uid}")
 }
 
 /// The bastion chart values for one port, built in the chart's typed model from its defaults: the
 /// gateway from the config, `gatewayPort` = `targetPort` = the container port, `targetHost` = the
 /// headless Service's DNS name. The layer holds the model's sections that differ from the defaults.
-pub(crate) fn bastion_values(
+fn bastion_values(
     defaults: &BastionValues,
     settings: &TunnelSettings,
     port: u16,
@@ -257,7 +257,7 @@ pub(crate) fn bastion_values(
 }
 
 /// The headless Service in front of `port` of the remote pod.
-pub(crate) fn tunnel_service(port: u16, pod_uid: &str, namespace: &str) -> Service {
+fn tunnel_service(port: u16, pod_uid: &str, namespace: &str) -> Service {
     Service {
         metadata: ObjectMeta {
             name: Some(tunnel_service_name(port, pod_uid)),

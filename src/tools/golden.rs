@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 /// The file that holds a case's render arguments.
-pub(crate) const ARGS_FILE: &str = "args";
+const ARGS_FILE: &str = "args";
 /// The file that holds a case's expected output.
 pub const EXPECTED_FILE: &str = "expected.yaml";
 
@@ -26,7 +26,7 @@ pub struct GoldenCase {
 
 impl GoldenCase {
     /// Where the expected output is stored.
-    pub(crate) fn expected_path(&self) -> PathBuf {
+    fn expected_path(&self) -> PathBuf {
         self.dir.join(EXPECTED_FILE)
     }
 }

@@ -131,7 +131,7 @@ pub struct KeyFiles {
 }
 
 /// The public key's path for a private key path: the same name plus `.pub`.
-pub(crate) fn public_key_path(private: &Path) -> PathBuf {
+fn public_key_path(private: &Path) -> PathBuf {
     let mut name = private.as_os_str().to_owned();
     name.push(".pub");
     PathBuf::from(name)

@@ -19,7 +19,7 @@ pub struct IniValue {
 }
 
 /// A parsed file: section name → lower-cased key → value.
-pub(crate) type IniDocument = BTreeMap<String, BTreeMap<String, IniValue>>;
+pub(super) type IniDocument = BTreeMap<String, BTreeMap<String, IniValue>>;
 
 /// Why a file is not valid INI.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,9 +19,9 @@ use crate::k8s::client::{ClusterConnection, KubeconfigSource, TlsOverrides};
 use crate::plugin::mesh::MeshOptions;
 
 /// Default config file, relative to the working directory (the original resolved it against `src/`).
-pub(crate) const DEFAULT_CONFIG_FILE: &str = "private/config.ini";
+const DEFAULT_CONFIG_FILE: &str = "private/config.ini";
 /// Environment variable naming the config file.
-pub(crate) const CONFIG_FILE_ENV: &str = "CONFIG_FILE_PATH";
+const CONFIG_FILE_ENV: &str = "CONFIG_FILE_PATH";
 
 /// Every key the file or environment may set: the original's keys, then the ones added here.
 const KEYS: &[(&str, &str)] = &[
@@ -88,7 +88,7 @@ const SECRET_KEYS: &[(&str, &str)] = &[
 ];
 
 /// The environment variable overriding `section.key` (`tcp_tunnel.enabled` → `TCP_TUNNEL_ENABLED`).
-pub(crate) fn env_var_name(section: &str, key: &str) -> String {
+fn env_var_name(section: &str, key: &str) -> String {
     format!("{section}_{key}").to_uppercase().replace('.', "_")
 }
 
@@ -226,7 +226,7 @@ pub enum ListenAddress {
 
 impl ListenAddress {
     /// Whether only this host can connect: a unix socket, or TCP on a loopback address or `localhost`.
-    pub(crate) fn is_local(&self) -> bool {
+    fn is_local(&self) -> bool {
         match self {
             Self::Unix { .. } => true,
             Self::Tcp { host, .. } => {
@@ -376,7 +376,7 @@ pub struct SecretString(String);
 
 impl SecretString {
     /// The secret text; callers must not log it.
-    pub(crate) fn expose(&self) -> &str {
+    pub(super) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -476,7 +476,7 @@ pub struct ReplicasConfig {
 impl ReplicasConfig {
     /// Name of the leader Lease of the plugin instance with namespace prefix `prefix`: replicas
     /// with one prefix share it, instances with different prefixes never meet.
-    pub(crate) fn lease_name(prefix: &str) -> String {
+    pub(super) fn lease_name(prefix: &str) -> String {
         if prefix.is_empty() {
             "ikp-leader".to_owned()
         } else {
@@ -486,7 +486,7 @@ impl ReplicasConfig {
 }
 
 /// Default of `replicas.lease_duration_seconds`.
-pub(crate) const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
+const DEFAULT_LEASE_DURATION: Duration = Duration::from_secs(15);
 /// Longest `replicas.lease_duration_seconds`: beyond it a stopped leader blocks the sweep for too long.
 const MAX_LEASE_SECONDS: u64 = 3600;
 
@@ -648,7 +648,7 @@ impl Raw<'_> {
 }
 
 /// Parses a ConfigParser-style boolean.
-pub(crate) fn parse_bool(value: &str) -> Option<bool> {
+fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "yes" | "true" | "on" => Some(true),
         "0" | "no" | "false" | "off" => Some(false),
@@ -906,7 +906,7 @@ fn resolve_app(raw: &Raw<'_>) -> Result<AppConfig, ConfigError> {
 }
 
 /// Shortest accepted bearer token: shorter ones are guessable.
-pub(crate) const MIN_AUTH_TOKEN_LEN: usize = 16;
+const MIN_AUTH_TOKEN_LEN: usize = 16;
 
 /// The bearer token from `app.auth_token` (meant for the environment variable `APP_AUTH_TOKEN`) or the
 /// file named by `app.auth_token_file`; errors never show the token.
@@ -1349,7 +1349,7 @@ fn count(v: &RawValue, text: &str) -> Result<i128, ConfigError> {
 }
 
 /// Whether `s` is an RFC 1123 label.
-pub(crate) fn is_dns_label(s: &str) -> bool {
+fn is_dns_label(s: &str) -> bool {
     crate::k8s::syntax::is_dns1123_label(s)
 }
 

@@ -32,7 +32,7 @@ const FAILING_WINDOW: Duration = Duration::from_secs(90);
 
 /// Whether a watch is synced and not failing, fed by its event loop.
 #[derive(Debug, Default)]
-pub(crate) struct WatchHealth {
+pub(super) struct WatchHealth {
     synced: AtomicBool,
     state: Mutex<HealthState>,
 }
@@ -50,7 +50,7 @@ impl WatchHealth {
     }
 
     /// The initial list completed.
-    pub(crate) fn mark_synced(&self) {
+    pub(super) fn mark_synced(&self) {
         self.synced.store(true, Ordering::SeqCst);
         self.event();
     }
@@ -84,7 +84,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Amounts per resource name, in milli-units.
-pub(crate) type Amounts = BTreeMap<String, i128>;
+type Amounts = BTreeMap<String, i128>;
 
 /// What a bound pod takes from its node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ fn max_into(total: &mut Amounts, other: &Amounts) {
 /// The requests the scheduler accounts for a pod: the containers' sum, or more while an init container runs
 /// (sidecars — restartable init containers — run alongside everything after them), plus pod overhead;
 /// pod-level requests replace the container sum for the resources they name.
-pub(crate) fn pod_requests(spec: &PodSpec) -> Amounts {
+fn pod_requests(spec: &PodSpec) -> Amounts {
     let mut total = Amounts::new();
     for container in &spec.containers {
         add_requests(&mut total, container);
@@ -192,7 +192,7 @@ fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 
 /// Whether an offloaded pod can run on `node`: Ready, schedulable, labels matching the node selector and
 /// every NoSchedule/NoExecute taint tolerated.
-pub(crate) fn node_usable(node: &Node, offloading: &OffloadingConfig) -> bool {
+fn node_usable(node: &Node, offloading: &OffloadingConfig) -> bool {
     let ready = node
         .status
         .as_ref()

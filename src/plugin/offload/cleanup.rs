@@ -29,13 +29,13 @@ use super::transform::LocalPod;
 
 /// How long a deleted pod UID is remembered: far longer than any create/delete race, short enough that
 /// the map stays small (one entry per deleted pod).
-pub(crate) const TOMBSTONE_TTL: Duration = Duration::from_secs(15 * 60);
+const TOMBSTONE_TTL: Duration = Duration::from_secs(15 * 60);
 /// At most this many deleted UIDs are remembered; the oldest go first.
-pub(crate) const MAX_TOMBSTONES: usize = 100_000;
+const MAX_TOMBSTONES: usize = 100_000;
 /// First retry delay of a pending cleanup; doubled per failed attempt.
-pub(crate) const RETRY_INITIAL: Duration = Duration::from_secs(1);
+pub(super) const RETRY_INITIAL: Duration = Duration::from_secs(1);
 /// Longest delay between two attempts of a pending cleanup.
-pub(crate) const RETRY_MAX: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Every critical section below leaves the maps consistent, so a poisoned lock is still usable.
@@ -74,7 +74,7 @@ impl Drop for PodLock {
 }
 
 /// Marks a create in flight; a delete of the same pod cancels its token. Unregisters on drop.
-pub(crate) struct CreateTicket {
+pub(super) struct CreateTicket {
     gate: Arc<PodGate>,
     uid: String,
     token: CancellationToken,
@@ -82,7 +82,7 @@ pub(crate) struct CreateTicket {
 
 impl CreateTicket {
     /// Whether a delete of the pod asked this create to stop.
-    pub(crate) fn cancelled(&self) -> bool {
+    pub(super) fn cancelled(&self) -> bool {
         self.token.is_cancelled()
     }
 
@@ -114,7 +114,7 @@ impl PodGate {
     }
 
     /// The lock of `uid` if nobody holds it now.
-    pub(crate) fn try_lock(self: &Arc<Self>, uid: &str) -> Option<PodLock> {
+    pub(super) fn try_lock(self: &Arc<Self>, uid: &str) -> Option<PodLock> {
         let entry = self.entry(uid);
         let taken = entry.try_lock_owned().ok();
         let lock = PodLock {
@@ -127,7 +127,7 @@ impl PodGate {
     }
 
     /// Registers a create of `uid` that a delete may cancel.
-    pub(crate) fn start_create(self: &Arc<Self>, uid: &str) -> CreateTicket {
+    pub(super) fn start_create(self: &Arc<Self>, uid: &str) -> CreateTicket {
         let token = CancellationToken::new();
         lock(&self.creating).insert(uid.to_owned(), token.clone());
         CreateTicket {
@@ -138,19 +138,19 @@ impl PodGate {
     }
 
     /// Asks a create of `uid` in flight to stop at its next step.
-    pub(crate) fn cancel_create(&self, uid: &str) {
+    pub(super) fn cancel_create(&self, uid: &str) {
         if let Some(token) = lock(&self.creating).get(uid) {
             token.cancel();
         }
     }
 
     /// Whether a create of `uid` is in flight.
-    pub(crate) fn is_creating(&self, uid: &str) -> bool {
+    pub(super) fn is_creating(&self, uid: &str) -> bool {
         lock(&self.creating).contains_key(uid)
     }
 
     /// Remembers that `uid` was deleted.
-    pub(crate) fn mark_deleted(&self, uid: &str) {
+    pub(super) fn mark_deleted(&self, uid: &str) {
         let now = Instant::now();
         let mut deleted = lock(&self.deleted);
         if deleted.len() >= MAX_TOMBSTONES {
@@ -166,7 +166,7 @@ impl PodGate {
     }
 
     /// Whether `uid` was deleted within [`TOMBSTONE_TTL`].
-    pub(crate) fn was_deleted(&self, uid: &str) -> bool {
+    pub(super) fn was_deleted(&self, uid: &str) -> bool {
         lock(&self.deleted)
             .get(uid)
             .is_some_and(|at| at.elapsed() < TOMBSTONE_TTL)
@@ -180,7 +180,7 @@ impl PodGate {
 
 /// Which PersistentVolumeClaims a cleanup removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ClaimPolicy {
+pub(super) enum ClaimPolicy {
     /// Every claim labelled with the pod's UID: the rollback of a create that made them.
     All,
     /// Only claims whose retention annotation says `delete`: a `/delete`.
@@ -189,7 +189,7 @@ pub(crate) enum ClaimPolicy {
 
 /// What a cleanup removes: everything the plugin made for one pod.
 #[derive(Debug, Clone)]
-pub(crate) struct CleanupTarget {
+pub(super) struct CleanupTarget {
     /// The local pod.
     pub local: LocalPod,
     /// Remote namespace.
@@ -204,7 +204,7 @@ pub(crate) struct CleanupTarget {
 
 /// A cleanup waiting for its next attempt.
 #[derive(Debug, Clone)]
-pub(crate) struct PendingCleanup {
+pub(super) struct PendingCleanup {
     /// What to remove.
     pub target: CleanupTarget,
     /// Failed attempts so far.
@@ -231,7 +231,7 @@ pub fn backoff(attempts: u32) -> Duration {
 
 impl Janitor {
     /// Queues a cleanup of `target`, first attempt now, repeated until `settle` has passed.
-    pub(crate) fn schedule(&self, target: CleanupTarget, settle: Duration) {
+    pub(super) fn schedule(&self, target: CleanupTarget, settle: Duration) {
         let now = Instant::now();
         let uid = target.local.uid.clone();
         let mut pending = lock(&self.pending);
@@ -250,7 +250,7 @@ impl Janitor {
     }
 
     /// Drops the pending cleanup of `uid` (a new create or a delete takes over).
-    pub(crate) fn forget(&self, uid: &str) {
+    pub(super) fn forget(&self, uid: &str) {
         lock(&self.pending).remove(uid);
     }
 
@@ -270,7 +270,7 @@ impl Janitor {
     }
 
     /// The cleanups due now, and when the next one after them is due.
-    pub(crate) fn due(&self) -> (Vec<PendingCleanup>, Option<Instant>) {
+    pub(super) fn due(&self) -> (Vec<PendingCleanup>, Option<Instant>) {
         let now = Instant::now();
         let pending = lock(&self.pending);
         let due = pending.values().filter(|p| p.due <= now).cloned().collect();
@@ -279,7 +279,7 @@ impl Janitor {
     }
 
     /// Records the outcome of an attempt on `uid`; returns whether the cleanup is finished.
-    pub(crate) fn finish_attempt(&self, uid: &str, succeeded: bool) -> bool {
+    pub(super) fn finish_attempt(&self, uid: &str, succeeded: bool) -> bool {
         let now = Instant::now();
         let mut pending = lock(&self.pending);
         let Some(entry) = pending.get_mut(uid) else {
@@ -300,7 +300,7 @@ impl Janitor {
     }
 
     /// Postpones `uid` (its pod is busy with a create or delete).
-    pub(crate) fn postpone(&self, uid: &str, by: Duration) {
+    pub(super) fn postpone(&self, uid: &str, by: Duration) {
         if let Some(entry) = lock(&self.pending).get_mut(uid) {
             entry.due = Instant::now() + by;
         }

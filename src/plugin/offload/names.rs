@@ -7,9 +7,9 @@ use sha2::{Digest, Sha256};
 use crate::k8s::syntax;
 
 /// Label on every remote object and namespace the plugin creates (value [`OFFLOADING_VALUE`]).
-pub(crate) const OFFLOADING_LABEL: &str = "interlink.io";
+pub(super) const OFFLOADING_LABEL: &str = "interlink.io";
 /// Value of [`OFFLOADING_LABEL`].
-pub(crate) const OFFLOADING_VALUE: &str = "offloading";
+pub(super) const OFFLOADING_VALUE: &str = "offloading";
 /// Label naming the plugin instance that created an object, on every remote object of a pod: the
 /// instance's namespace prefix (empty when it has none). Processes with the same prefix are replicas of
 /// one instance; the status watch selects on this label, so a plugin never sees another one's pods.
@@ -23,52 +23,52 @@ pub const TUNNEL_COMPONENT_LABEL: &str = "interlink.io/component";
 pub const TUNNEL_COMPONENT_VALUE: &str = "tcp-tunnel";
 /// Label telling the Leases the plugin writes apart: [`DELETED_POD_LEASE`] marks a pod deleted through
 /// `/delete` (the leader Lease of the instance has no such label).
-pub(crate) const LEASE_ROLE_LABEL: &str = "interlink.io/lease";
+pub(super) const LEASE_ROLE_LABEL: &str = "interlink.io/lease";
 /// Value of [`LEASE_ROLE_LABEL`] on the deletion markers of [`deletion_marker_name`].
-pub(crate) const DELETED_POD_LEASE: &str = "deleted-pod";
+pub(super) const DELETED_POD_LEASE: &str = "deleted-pod";
 
 /// Name of the Lease in a pod's remote namespace that marks local pod `uid` as deleted: a `/delete` that
 /// cannot tell whether a create of the pod is still running (on another replica) writes it first, and
 /// every create looks for it once done, so the two cannot leave objects behind whichever replica runs them.
-pub(crate) fn deletion_marker_name(uid: &str) -> String {
+pub(super) fn deletion_marker_name(uid: &str) -> String {
     format!("ikp-deleted-{uid}")
 }
 
 /// Annotation: UID of the source object (pod, ConfigMap, Secret, PVC).
-pub(crate) const SOURCE_UID_ANNOTATION: &str = "interlink.io/source.uid";
+pub(super) const SOURCE_UID_ANNOTATION: &str = "interlink.io/source.uid";
 /// Annotation: name of the source object.
-pub(crate) const SOURCE_NAME_ANNOTATION: &str = "interlink.io/source.name";
+pub(super) const SOURCE_NAME_ANNOTATION: &str = "interlink.io/source.name";
 /// Annotation: namespace of the source object.
-pub(crate) const SOURCE_NAMESPACE_ANNOTATION: &str = "interlink.io/source.namespace";
+pub(super) const SOURCE_NAMESPACE_ANNOTATION: &str = "interlink.io/source.namespace";
 /// Local pod annotation: comma-separated PVC claim names to offload.
-pub(crate) const REMOTE_PVC_ANNOTATION: &str = "interlink.io/remote-pvc";
+pub(super) const REMOTE_PVC_ANNOTATION: &str = "interlink.io/remote-pvc";
 /// PVC annotation: `delete` in its comma-separated list deletes the PVC with the pod.
-pub(crate) const PVC_RETENTION_ANNOTATION: &str = "interlink.io/pvc-retention-policy";
+pub(super) const PVC_RETENTION_ANNOTATION: &str = "interlink.io/pvc-retention-policy";
 
 /// Remote pod annotation written by the plugin: the names of the ConfigMaps, Secrets and claims created
 /// with the pod, as JSON (see `transform::PodObjects`), so a `/delete` removes them by name, without
 /// listing. A value arriving on the local pod is replaced.
-pub(crate) const OBJECTS_ANNOTATION: &str = "interlink.io/objects";
+pub(super) const OBJECTS_ANNOTATION: &str = "interlink.io/objects";
 
 /// Local annotation `kubectl apply` writes: the whole applied object (a pod's env values, a Secret's data).
-pub(crate) const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(super) const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Pod annotation with the Virtual Kubelet's WireGuard client configuration (a private key inside).
-pub(crate) const WIREGUARD_SNIPPET_ANNOTATION: &str = "interlink.eu/wireguard-client-snippet";
+pub(super) const WIREGUARD_SNIPPET_ANNOTATION: &str = "interlink.eu/wireguard-client-snippet";
 /// Pod annotation with the shell commands starting the wstunnel client of a pod's exposed ports.
-pub(crate) const WSTUNNEL_COMMANDS_ANNOTATION: &str = "interlink.eu/wstunnel-client-commands";
+pub(super) const WSTUNNEL_COMMANDS_ANNOTATION: &str = "interlink.eu/wstunnel-client-commands";
 /// Pod annotation with the IP the Virtual Kubelet reports for the pod.
-pub(crate) const POD_IP_ANNOTATION: &str = "interlink.eu/pod-ip";
+pub(super) const POD_IP_ANNOTATION: &str = "interlink.eu/pod-ip";
 /// Pod annotation: comma-separated containers the Virtual Kubelet runs locally instead of offloading.
-pub(crate) const DISABLE_OFFLOAD_CONTAINERS_ANNOTATION: &str =
+pub(super) const DISABLE_OFFLOAD_CONTAINERS_ANNOTATION: &str =
     "interlink.eu/disable-offload-containers";
 /// Pod annotation: comma-separated init containers the Virtual Kubelet runs locally.
-pub(crate) const DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION: &str =
+pub(super) const DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION: &str =
     "interlink.eu/disable-offload-init-containers";
 
 /// Local pod annotations that never reach the remote pod: credentials of the local side (WireGuard keys,
 /// the wstunnel path secret, the mesh script — each used through a per-pod Secret instead) and the
 /// `kubectl apply` record, which can hold the whole local spec with its env values.
-pub(crate) const LOCAL_ONLY_ANNOTATIONS: &[&str] = &[
+pub(super) const LOCAL_ONLY_ANNOTATIONS: &[&str] = &[
     LAST_APPLIED_ANNOTATION,
     WIREGUARD_SNIPPET_ANNOTATION,
     WSTUNNEL_COMMANDS_ANNOTATION,
@@ -77,12 +77,12 @@ pub(crate) const LOCAL_ONLY_ANNOTATIONS: &[&str] = &[
 
 /// The names in a comma-separated container list annotation (trimmed, empty entries dropped), as the
 /// Virtual Kubelet parses `interlink.eu/disable-offload-containers`.
-pub(crate) fn container_list(annotation: Option<&str>) -> Vec<String> {
+pub(super) fn container_list(annotation: Option<&str>) -> Vec<String> {
     remote_pvc_claims(annotation)
 }
 
 /// Kubernetes' limit for names that must be DNS labels, and what the original used for every name.
-pub(crate) const MAX_NAME_LEN: usize = 63;
+const MAX_NAME_LEN: usize = 63;
 /// Hex digits of the SHA-256 of the full name kept in shortened names.
 const HASH_LEN: usize = 10;
 
@@ -127,7 +127,7 @@ pub fn is_valid_name(name: &str, kind: NameKind) -> bool {
 ///
 /// `<name>-<uid>` when that is a valid name (identical to the original); otherwise
 /// `<sanitised prefix>-<hash of name>-<uid>`, so two different names never map to the same remote name.
-pub(crate) fn scoped_name(name: &str, pod_uid: &str, kind: NameKind) -> String {
+pub(super) fn scoped_name(name: &str, pod_uid: &str, kind: NameKind) -> String {
     let joined = format!("{name}-{pod_uid}");
     if is_valid_name(&joined, kind) {
         return joined;
@@ -144,7 +144,7 @@ pub(crate) fn scoped_name(name: &str, pod_uid: &str, kind: NameKind) -> String {
 
 /// The remote namespace of local namespace `namespace`: `<prefix>-<namespace>` unless the prefix is empty or
 /// the namespace is excluded; shortened with a hash when longer than 63 characters.
-pub(crate) fn remote_namespace(namespace: &str, prefix: &str, exclusions: &[String]) -> String {
+pub(super) fn remote_namespace(namespace: &str, prefix: &str, exclusions: &[String]) -> String {
     if prefix.is_empty() || exclusions.iter().any(|e| e == namespace) {
         return namespace.to_owned();
     }
@@ -166,7 +166,7 @@ pub(crate) fn remote_namespace(namespace: &str, prefix: &str, exclusions: &[Stri
 }
 
 /// Claim names listed in the `interlink.io/remote-pvc` annotation (entries trimmed, empty ones dropped).
-pub(crate) fn remote_pvc_claims(annotation: Option<&str>) -> Vec<String> {
+pub(super) fn remote_pvc_claims(annotation: Option<&str>) -> Vec<String> {
     annotation
         .map(|list| {
             list.split(',')

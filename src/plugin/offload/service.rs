@@ -267,7 +267,7 @@ fn instance_selector_of_objects(instance: &str) -> String {
 }
 
 /// The label selector of the pods of the plugin instance with namespace prefix `instance`.
-pub(crate) fn instance_selector(instance: &str) -> String {
+fn instance_selector(instance: &str) -> String {
     format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE},{INSTANCE_LABEL}={instance}")
 }
 
@@ -528,7 +528,7 @@ struct Progress {
 }
 
 /// The longest time between two sweeps for objects of pods that have no remote pod.
-pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
+const SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// What the orphan sweep found for one pod UID.
 struct Orphan {
@@ -1552,7 +1552,7 @@ impl OffloadService {
     /// Queues the cleanup of every pod UID that has objects made by the plugin (ConfigMaps, Secrets,
     /// tunnel Services, bastion objects) but no remote pod: a create that died half-way or a delete that
     /// failed, in this process or an earlier one. Returns how many were queued.
-    pub(crate) async fn sweep_orphans(&self) -> Result<usize, OffloadError> {
+    async fn sweep_orphans(&self) -> Result<usize, OffloadError> {
         let deadline = self.deadline();
         let pods: Api<Pod> = Api::all(self.client.clone());
         let offloaded = format!("{OFFLOADING_LABEL}={OFFLOADING_VALUE}");
@@ -1881,7 +1881,7 @@ impl OffloadService {
 
 /// How long a followed log stream goes on after its container was seen ended: the last lines may still be
 /// on their way from the kubelet.
-pub(crate) const FOLLOW_DRAIN: Duration = Duration::from_secs(2);
+const FOLLOW_DRAIN: Duration = Duration::from_secs(2);
 
 /// Counts an open `/getLogs` stream while it lives.
 struct OpenStream(Arc<AtomicUsize>);

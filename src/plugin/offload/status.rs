@@ -12,9 +12,9 @@ use super::interlink::PodStatusEntry;
 use super::transform::LocalPod;
 
 /// Waiting reason reported while the remote pod does not exist yet or has no status for a container.
-pub(crate) const REASON_CREATING: &str = "ContainerCreating";
+const REASON_CREATING: &str = "ContainerCreating";
 /// Terminated reason reported for a pod this process created whose remote pod has disappeared.
-pub(crate) const REASON_REMOTE_POD_MISSING: &str = "RemotePodMissing";
+const REASON_REMOTE_POD_MISSING: &str = "RemotePodMissing";
 
 /// What is known remotely about a requested pod.
 pub enum RemoteState<'a> {

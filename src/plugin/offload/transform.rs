@@ -115,7 +115,7 @@ pub struct RemotePlan {
 /// The remote objects created with a pod, recorded on the remote pod in [`names::OBJECTS_ANNOTATION`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct PodObjects {
+pub(super) struct PodObjects {
     /// Remote ConfigMap names.
     #[serde(default)]
     pub config_maps: Vec<String>,
@@ -180,7 +180,7 @@ pub fn local_pod(meta: &ObjectMeta, path: &str) -> Result<LocalPod, RequestError
 }
 
 /// The remote namespace and pod name of a local pod.
-pub(crate) fn remote_location(local: &LocalPod, offloading: &OffloadingConfig) -> (String, String) {
+pub(super) fn remote_location(local: &LocalPod, offloading: &OffloadingConfig) -> (String, String) {
     (
         names::remote_namespace(
             &local.namespace,
@@ -450,7 +450,7 @@ pub fn plan(
 /// `interlink.eu/disable-offload-containers` / `-init-containers` annotation keeps local: the Virtual
 /// Kubelet runs them in its local shadow pod and leaves them out of `/create`, but `/status` receives the
 /// whole pod.
-pub(crate) fn local_only_containers(meta: &ObjectMeta, init: bool) -> Vec<String> {
+pub(super) fn local_only_containers(meta: &ObjectMeta, init: bool) -> Vec<String> {
     let key = if init {
         names::DISABLE_OFFLOAD_INIT_CONTAINERS_ANNOTATION
     } else {
@@ -513,7 +513,7 @@ fn keep_offloaded_containers(
 }
 
 /// The environment variable carrying the `interlink.eu/pod-ip` address, as the Slurm plugin exports it.
-pub(crate) const POD_IP_ENV: &str = "POD_IP";
+const POD_IP_ENV: &str = "POD_IP";
 
 /// Gives every container `POD_IP` = the `interlink.eu/pod-ip` annotation (the address the Virtual Kubelet
 /// reports for the pod in the local cluster), unless the container sets `POD_IP` itself.

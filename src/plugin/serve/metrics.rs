@@ -9,11 +9,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// The `method` label of every request whose method is not a standard HTTP one.
-pub(crate) const OTHER_METHOD: &str = "other";
+pub(super) const OTHER_METHOD: &str = "other";
 
 /// The `method` label of a request: the standard methods by name, every extension method as
 /// [`OTHER_METHOD`], so the label set stays bounded whatever clients send.
-pub(crate) fn method_label(method: &http::Method) -> &'static str {
+pub(super) fn method_label(method: &http::Method) -> &'static str {
     const STANDARD: [&str; 9] = [
         "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT",
     ];
@@ -25,7 +25,7 @@ pub(crate) fn method_label(method: &http::Method) -> &'static str {
 
 /// Labels of the request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct RequestLabels {
+pub(super) struct RequestLabels {
     /// Route, e.g. `/status`.
     pub endpoint: String,
     /// HTTP method.
@@ -36,13 +36,13 @@ pub(crate) struct RequestLabels {
 
 /// Labels of the latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(crate) struct EndpointLabels {
+pub(super) struct EndpointLabels {
     /// Route.
     pub endpoint: String,
 }
 
 /// All metrics, registered once.
-pub(crate) struct Metrics {
+pub(super) struct Metrics {
     registry: Registry,
     /// `ikp_http_requests_total`.
     pub requests: Family<RequestLabels, Counter>,

@@ -36,7 +36,7 @@ use crate::plugin::offload::transform::TransformSettings;
 use metrics::{EndpointLabels, Metrics, RequestLabels};
 
 /// Header carrying the InterLink correlation id.
-pub(crate) const SESSION_HEADER: &str = "InterLink-Http-Session";
+const SESSION_HEADER: &str = "InterLink-Http-Session";
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ pub enum ServeError {
 
 /// Shared state of the handlers.
 #[derive(Clone)]
-pub(crate) struct AppState {
+struct AppState {
     offload: OffloadService,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
@@ -99,7 +99,7 @@ pub(crate) struct AppState {
 }
 
 /// The router with every endpoint and the metrics/tracing middleware.
-pub(crate) fn router(state: AppState) -> Router {
+fn router(state: AppState) -> Router {
     Router::new()
         .route("/create", post(create))
         .route("/delete", post(delete))

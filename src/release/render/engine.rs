@@ -170,7 +170,7 @@ impl ChartEngine {
 }
 
 /// Files whose name starts with `_` hold helpers and never produce output.
-pub(crate) fn is_partial(path: &str) -> bool {
+pub(super) fn is_partial(path: &str) -> bool {
     path.rsplit('/')
         .next()
         .is_some_and(|name| name.starts_with('_'))
@@ -207,7 +207,7 @@ fn describe_template_error(error: &minijinja::Error) -> String {
 /// The values tree as template values: null becomes undefined, so that reading a field of it fails
 /// as Helm's "nil pointer evaluating" does, while printing it gives nothing; float64 and int64
 /// stay distinct so they print as Go prints them.
-pub(crate) fn template_value(value: &serde_json::Value) -> Value {
+fn template_value(value: &serde_json::Value) -> Value {
     match value {
         serde_json::Value::Null => Value::UNDEFINED,
         serde_json::Value::Bool(b) => Value::from(*b),

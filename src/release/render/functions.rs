@@ -37,7 +37,7 @@ pub fn install(env: &mut Environment<'_>) {
 
 /// Go's `%v` of a template value, as Helm prints `{{ value }}`: nil prints nothing (Helm deletes
 /// the `<no value>` Go writes), float64 in shortest `%g` form, maps as `map[k:v]`.
-pub(crate) fn go_print(value: &Value) -> String {
+fn go_print(value: &Value) -> String {
     match value.kind() {
         ValueKind::Undefined | ValueKind::None => String::new(),
         _ => go_print_nested(value),

@@ -58,7 +58,7 @@ pub fn trim_space(text: &str) -> &str {
 }
 
 /// Splits one rendered template into documents as Helm does (pkg/releaseutil SplitManifests).
-pub(crate) fn split_documents(text: &str) -> Vec<String> {
+fn split_documents(text: &str) -> Vec<String> {
     let trimmed = trim_space(text);
     let mut pieces = Vec::new();
     let mut last = 0;
@@ -76,7 +76,7 @@ pub(crate) fn split_documents(text: &str) -> Vec<String> {
 
 /// Documents of all manifest templates, in template path order (byte order), then file order.
 /// Whitespace-only files and partials (`_*`) give nothing.
-pub(crate) fn collect_documents(
+pub(super) fn collect_documents(
     chart_name: &str,
     files: &BTreeMap<String, String>,
 ) -> Vec<Manifest> {
@@ -140,7 +140,7 @@ const INSTALL_ORDER: &[&str] = &[
 ];
 
 /// Stable sort by kind: known kinds in install order, unknown kinds after them by name.
-pub(crate) fn sort_by_kind(manifests: &mut [Manifest]) {
+pub(super) fn sort_by_kind(manifests: &mut [Manifest]) {
     let rank = |kind: &str| INSTALL_ORDER.iter().position(|known| *known == kind);
     manifests.sort_by(|a, b| match (rank(&a.kind), rank(&b.kind)) {
         (Some(x), Some(y)) => x.cmp(&y),
@@ -262,7 +262,7 @@ pub fn output_dir_files(
 
 /// Go's `filepath.Match` on `/`-separated paths: `*` and `?` do not cross `/`, `[...]` classes
 /// (with `^` negation and ranges), `\` escapes.
-pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
+fn glob_match(pattern: &str, name: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let name: Vec<char> = name.chars().collect();
     glob_from(&pattern, &name)

@@ -78,7 +78,7 @@ pub struct InvalidObjectError {
 
 /// Renders a release: executes the templates, splits and reads every document as Kubernetes would,
 /// orders them as Helm does, and checks each against its API type. Nothing partial is returned.
-pub(crate) fn render_release(
+pub(super) fn render_release(
     engine: &ChartEngine,
     chart_name: &str,
     release: &ReleaseInfo,
@@ -91,7 +91,7 @@ pub(crate) fn render_release(
 /// The step of [`render_release`] after template execution: splits the rendered files into
 /// documents, reads each back as Kubernetes would, orders them as Helm does and checks each
 /// against its API type (`values` are the ones rendered, to name the keys behind a bad field).
-pub(crate) fn check_rendered(
+pub(super) fn check_rendered(
     chart_name: &str,
     files: engine::RenderedFiles,
     values: &serde_json::Value,

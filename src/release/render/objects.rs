@@ -15,7 +15,7 @@ use crate::k8s::syntax;
 
 /// What is wrong with one rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ObjectProblem {
+pub(super) struct ObjectProblem {
     /// Dotted path of the field (`spec.ports[0].nodePort`); empty for the whole document.
     pub field: String,
     /// The rule the field breaks.
@@ -34,7 +34,7 @@ const SUPPORTED: &[(&str, &str)] = &[
 
 /// Checks one document (already read as JSON). `values` is the release's value tree, searched to
 /// say which values key produced a bad field.
-pub(crate) fn check_object(object: &Value, values: &Value) -> Result<(), ObjectProblem> {
+pub(super) fn check_object(object: &Value, values: &Value) -> Result<(), ObjectProblem> {
     let problem = find_problem(object);
     match problem {
         None => Ok(()),

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::release::values::model::is_secret_key;
 
 /// The marker that stands for a secret value: `redacted:sha256:` and 12 hex digits of its hash.
-pub(crate) fn redaction_marker(value: &str) -> String {
+fn redaction_marker(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
     format!("redacted:sha256:{hex}")

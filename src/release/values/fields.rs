@@ -14,11 +14,11 @@ use super::path::KeyPath;
 use super::validate::Checker;
 
 /// A rule for text that a model field's type (`String`) does not carry.
-pub(crate) type TextRule = fn(&str) -> Result<(), String>;
+type TextRule = fn(&str) -> Result<(), String>;
 
 /// What the checker needs to know about one field beyond its type.
 #[derive(Clone, Copy)]
-pub(crate) enum Spec {
+pub(super) enum Spec {
     /// The field's type checks it. `what` describes the field in messages (`required: <what>`);
     /// `text` is a further rule for text; `unquoted` says the text is printed unquoted into
     /// YAML and must read back as the same string.
@@ -34,7 +34,7 @@ pub(crate) enum Spec {
 
 impl Spec {
     /// What the field is for, in messages.
-    pub(crate) fn what(&self) -> &'static str {
+    pub(super) fn what(&self) -> &'static str {
         match self {
             Spec::Typed { what, .. } => what,
             Spec::Custom(_) => "",
@@ -43,7 +43,7 @@ impl Spec {
 }
 
 /// A field whose type checks it; `what` is for messages.
-pub(crate) const fn what(what: &'static str) -> Spec {
+pub(super) const fn what(what: &'static str) -> Spec {
     Spec::Typed {
         what,
         text: None,
@@ -52,7 +52,7 @@ pub(crate) const fn what(what: &'static str) -> Spec {
 }
 
 /// A text field with a further rule.
-pub(crate) const fn text(what: &'static str, rule: TextRule) -> Spec {
+pub(super) const fn text(what: &'static str, rule: TextRule) -> Spec {
     Spec::Typed {
         what,
         text: Some(rule),
@@ -61,7 +61,7 @@ pub(crate) const fn text(what: &'static str, rule: TextRule) -> Spec {
 }
 
 /// A text field printed unquoted into YAML, with a further rule.
-pub(crate) const fn unquoted_text(what: &'static str, rule: TextRule) -> Spec {
+pub(super) const fn unquoted_text(what: &'static str, rule: TextRule) -> Spec {
     Spec::Typed {
         what,
         text: Some(rule),
@@ -70,19 +70,19 @@ pub(crate) const fn unquoted_text(what: &'static str, rule: TextRule) -> Spec {
 }
 
 /// A field checked by a rule that reads other keys too.
-pub(crate) const fn custom(rule: fn(&mut Checker<'_>, &KeyPath, bool)) -> Spec {
+pub(super) const fn custom(rule: fn(&mut Checker<'_>, &KeyPath, bool)) -> Spec {
     Spec::Custom(rule)
 }
 
 /// A model type's own rule, applied to the value at `path` (which may be absent).
-pub(crate) trait Checked {
+pub(super) trait Checked {
     /// Checks the value at `path`; `required` comes from the model (the field is neither an
     /// `Option` nor defaulted).
     fn check(checker: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec);
 }
 
 /// A struct of the model: its fields are checked one by one, in declaration order.
-pub(crate) trait Fields {
+pub(super) trait Fields {
     /// Checks every field of the map at `path` (already known to be a map).
     fn check_fields(checker: &mut Checker<'_>, path: &KeyPath);
 }
@@ -163,18 +163,18 @@ macro_rules! model_struct {
         }
     };
 }
-pub(crate) use model_struct;
+pub(super) use model_struct;
 
 /// serde's names of a struct's fields, in declaration order (renames applied), as its derived
 /// `Deserialize` announces them.
-pub(crate) fn serde_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub(super) fn serde_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     let mut names = FieldNames(&[]);
     let _ = T::deserialize(&mut names);
     names.0
 }
 
 /// The fields the model's schema lists as required: neither `Option` nor defaulted.
-pub(crate) fn required_fields<T: schemars::JsonSchema + for<'de> Deserialize<'de>>()
+pub(super) fn required_fields<T: schemars::JsonSchema + for<'de> Deserialize<'de>>()
 -> Vec<&'static str> {
     let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
     let listed: Vec<&str> = schema

@@ -9,7 +9,7 @@ use super::path::KeyPath;
 
 /// Helm's `mergeMaps` (pkg/cli/values): merges `overlay` into `base`. `on_assign` is called
 /// for each path whose value `overlay` replaces.
-pub(crate) fn merge_maps(
+pub(super) fn merge_maps(
     base: &mut Map<String, Value>,
     overlay: Map<String, Value>,
     path: &KeyPath,
@@ -30,7 +30,7 @@ pub(crate) fn merge_maps(
 }
 
 /// Helm's `CoalesceValues`: fills `user` from `defaults`, user values winning.
-pub(crate) fn coalesce(
+pub(super) fn coalesce(
     defaults: &Map<String, Value>,
     mut user: Map<String, Value>,
 ) -> Map<String, Value> {

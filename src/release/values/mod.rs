@@ -10,7 +10,7 @@
 //! int64; every number from a YAML document (chart defaults included) or `--set-json` is a
 //! float64 (`serde_json::Number::from_f64`), after YAML 1.1 scalar resolution.
 
-pub(crate) mod fields;
+mod fields;
 pub mod merge;
 pub mod model;
 pub mod path;
@@ -91,7 +91,7 @@ pub enum SetKind {
 
 impl SetKind {
     /// Every kind, in the order Helm applies them.
-    pub(crate) const HELM_ORDER: [SetKind; 5] = [
+    const HELM_ORDER: [SetKind; 5] = [
         SetKind::Json,
         SetKind::Set,
         SetKind::String,
@@ -353,7 +353,7 @@ impl Values {
     }
 
     /// [`Values::origin_of`] for a path given as segments.
-    pub(crate) fn origin_at(&self, path: &KeyPath) -> Option<&Origin> {
+    fn origin_at(&self, path: &KeyPath) -> Option<&Origin> {
         if let Some(origin) = self.origins.nearest(path) {
             return Some(origin);
         }
@@ -365,7 +365,7 @@ impl Values {
 
     /// How the number at exactly `path` was written in a `-f` file (`1.20`, `0x1F`), if it
     /// came from one: the tree holds only its float64 value.
-    pub(crate) fn literal_at(&self, path: &KeyPath) -> Option<&str> {
+    fn literal_at(&self, path: &KeyPath) -> Option<&str> {
         self.origins.literal(path)
     }
 

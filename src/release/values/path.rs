@@ -22,7 +22,7 @@ fn remove_subtree<V>(map: &mut BTreeMap<KeyPath, V>, path: &KeyPath) {
 /// Only scalars, lists and empty maps are recorded: a map that merges into a lower layer's map is
 /// not "set" by the upper layer, and its untouched keys keep their own origin.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct OriginMap {
+pub(super) struct OriginMap {
     entries: BTreeMap<KeyPath, Origin>,
     /// How numbers from YAML documents were written (`1.20`, `0x1F`), by exact path.
     literals: BTreeMap<KeyPath, String>,
@@ -30,13 +30,13 @@ pub(crate) struct OriginMap {
 
 impl OriginMap {
     /// Forgets every origin at or below `path` (the value there was replaced wholesale).
-    pub(crate) fn clear_subtree(&mut self, path: &KeyPath) {
+    fn clear_subtree(&mut self, path: &KeyPath) {
         remove_subtree(&mut self.entries, path);
         remove_subtree(&mut self.literals, path);
     }
 
     /// Remembers how the number at `path` was written in its YAML document.
-    pub(crate) fn record_literal(&mut self, path: &KeyPath, text: &str) {
+    pub(super) fn record_literal(&mut self, path: &KeyPath, text: &str) {
         self.literals.insert(path.clone(), text.to_owned());
     }
 
@@ -82,7 +82,7 @@ impl OriginMap {
 
     /// The origin of the first value recorded below `path` (for a map whose keys came from
     /// one layer while the map itself was never set as a whole).
-    pub(crate) fn first_below(&self, path: &KeyPath) -> Option<&Origin> {
+    pub(super) fn first_below(&self, path: &KeyPath) -> Option<&Origin> {
         self.entries
             .range(path.clone()..)
             .take_while(|(p, _)| p.starts_with(path))
@@ -91,7 +91,7 @@ impl OriginMap {
     }
 
     /// The origin recorded at `path` or, failing that, at its nearest recorded ancestor.
-    pub(crate) fn nearest(&self, path: &KeyPath) -> Option<&Origin> {
+    pub(super) fn nearest(&self, path: &KeyPath) -> Option<&Origin> {
         let mut at = Some(path.clone());
         while let Some(p) = at {
             if let Some(origin) = self.entries.get(&p) {

@@ -9,7 +9,7 @@ use crate::compat::yaml;
 
 /// Go template truthiness (`if`, `and`, `default`): nil, false, 0, "" and empty maps and
 /// lists are false; everything else, the string "0" included, is true.
-pub(crate) fn is_truthy(value: Option<&Value>) -> bool {
+pub(super) fn is_truthy(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -26,12 +26,12 @@ pub(crate) fn is_truthy(value: Option<&Value>) -> bool {
 /// empty list and an empty map — as "not set", and use the chart's default (or leave the section
 /// out) whatever the empty value's type. Helm renders them all alike, so ikp accepts them all
 /// alike; a value that is not empty must have the key's own type.
-pub(crate) fn is_empty_value(value: &Value) -> bool {
+pub(super) fn is_empty_value(value: &Value) -> bool {
     !is_truthy(Some(value))
 }
 
 /// `nameOverride` / `fullnameOverride`: text, or `None` when empty ([`is_empty_value`]).
-pub(crate) fn name_override(value: &Value) -> Result<Option<String>, String> {
+pub(super) fn name_override(value: &Value) -> Result<Option<String>, String> {
     match value {
         _ if is_empty_value(value) => Ok(None),
         Value::String(s) => Ok(Some(s.clone())),
@@ -56,7 +56,7 @@ pub fn printed(value: &Value) -> String {
 /// An integer in `min..=max`, given as a number (int64, or a whole float64 from YAML/JSON) or
 /// as a plain decimal string (`"30222"`; not `"0123"`, which Kubernetes' YAML reads as octal,
 /// nor `"1e3"`).
-pub(crate) fn integer_in_range(
+pub(super) fn integer_in_range(
     value: &Value,
     min: u16,
     max: u16,
@@ -106,7 +106,7 @@ pub(crate) fn integer_in_range(
 /// True if `text`, written unquoted after `key: ` in a template, reads back (with Kubernetes'
 /// YAML 1.1 rules) as the same string. A final line break is allowed: the YAML reader drops it,
 /// which changes nothing a consumer of the value cares about.
-pub(crate) fn reads_back_unquoted(text: &str) -> bool {
+pub(super) fn reads_back_unquoted(text: &str) -> bool {
     let body = text.trim_end_matches(['\n', '\r']);
     if body.contains(['\n', '\r']) || body.contains("<no value>") {
         return false;
@@ -119,7 +119,7 @@ pub(crate) fn reads_back_unquoted(text: &str) -> bool {
 }
 
 /// Why an unquoted text would not read back as itself, for error messages.
-pub(crate) fn unquoted_problem(text: &str) -> String {
+pub(super) fn unquoted_problem(text: &str) -> String {
     let body = text.trim_end_matches(['\n', '\r']);
     if body.contains(['\n', '\r']) {
         return "must be a single line: it is printed unquoted into YAML".into();
@@ -149,11 +149,11 @@ pub(crate) fn unquoted_problem(text: &str) -> String {
 }
 
 /// Longest login name shadow's `useradd` accepts.
-pub(crate) const MAX_LOGIN_NAME: usize = 32;
+pub(super) const MAX_LOGIN_NAME: usize = 32;
 
 /// A login name as shadow's `useradd`/`usermod` accept it: a letter or `_`, then letters,
 /// digits, `_`, `.` and `-`; at most [`MAX_LOGIN_NAME`] characters.
-pub(crate) fn login_name(text: &str) -> Result<(), String> {
+pub(super) fn login_name(text: &str) -> Result<(), String> {
     let mut chars = text.chars();
     let first_ok = chars
         .next()
@@ -171,7 +171,7 @@ pub(crate) fn login_name(text: &str) -> Result<(), String> {
 
 /// An RFC 1123 host name (letters, digits and '-' in dot-separated labels of at most 63
 /// characters, at most 253 in all; a trailing dot allowed).
-pub(crate) fn is_hostname(text: &str) -> bool {
+pub(super) fn is_hostname(text: &str) -> bool {
     let name = text.strip_suffix('.').unwrap_or(text);
     !name.is_empty()
         && name.len() <= crate::k8s::syntax::MAX_SUBDOMAIN
@@ -187,12 +187,12 @@ pub(crate) fn is_hostname(text: &str) -> bool {
 }
 
 /// A dotted-quad IPv4 address.
-pub(crate) fn is_ipv4(text: &str) -> bool {
+pub(super) fn is_ipv4(text: &str) -> bool {
     text.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// An IPv6 address (without brackets).
-pub(crate) fn is_ipv6(text: &str) -> bool {
+pub(super) fn is_ipv6(text: &str) -> bool {
     text.parse::<std::net::Ipv6Addr>().is_ok()
 }
 
@@ -203,7 +203,7 @@ pub use crate::k8s::syntax::{
 /// An image repository as a container runtime accepts it: an optional registry host (with
 /// port) and lowercase path components separated by `/`; no tag or digest (the chart adds the
 /// tag).
-pub(crate) fn image_repository(text: &str) -> Result<(), String> {
+pub(super) fn image_repository(text: &str) -> Result<(), String> {
     let rule = "must be an image repository such as docker.io/org/name (lowercase path, optional registry host:port, no tag or digest)";
     if text.is_empty() || text.len() > 255 || text.contains('@') {
         return Err(rule.into());
@@ -256,7 +256,7 @@ pub(crate) fn image_repository(text: &str) -> Result<(), String> {
 }
 
 /// An image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub(crate) fn is_image_tag(text: &str) -> bool {
+fn is_image_tag(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 128
         && text.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
@@ -268,7 +268,7 @@ pub(crate) fn is_image_tag(text: &str) -> bool {
 /// `image.tag` as the template prints it, or `None` when it is empty ([`is_empty_value`]) and
 /// the chart's appVersion is used. `literal` is how a number was written in a
 /// values file: a float tag such as `1.20` prints as `1.2`, which is refused.
-pub(crate) fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>, String> {
+pub(super) fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<String>, String> {
     if is_empty_value(value) {
         return Ok(None);
     }
@@ -308,7 +308,7 @@ pub(crate) fn image_tag(value: &Value, literal: Option<&str>) -> Result<Option<S
 pub use crate::k8s::syntax::quantity_value as quantity;
 
 /// A container resource name: a standard one or a domain-qualified extended resource.
-pub(crate) fn is_resource_name(name: &str) -> bool {
+pub(super) fn is_resource_name(name: &str) -> bool {
     match name.split_once('/') {
         None => {
             matches!(name, "cpu" | "memory" | "ephemeral-storage")
@@ -325,7 +325,7 @@ pub(crate) fn is_resource_name(name: &str) -> bool {
 /// Helm's `trunc 63 | trimSuffix "-"`: cut to 63 bytes, then remove one trailing `-`. Cutting
 /// inside a multi-byte character gives invalid UTF-8 (as in Helm), returned as `Err` with the
 /// lossy text.
-pub(crate) fn trunc63_trim(text: &str) -> Result<String, String> {
+pub(super) fn trunc63_trim(text: &str) -> Result<String, String> {
     let bytes = text.as_bytes();
     let cut = &bytes[..bytes.len().min(63)];
     let cut = cut.strip_suffix(b"-").unwrap_or(cut);

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 
 /// The public key algorithms the gateway's sshd accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum KeyAlgorithm {
+pub(super) enum KeyAlgorithm {
     /// `ssh-rsa`.
     Rsa,
     /// `ssh-ed25519`.
@@ -84,7 +84,7 @@ fn check_public_blob(algorithm_name: &str, blob: &[u8]) -> Result<KeyAlgorithm, 
 
 /// Checks one OpenSSH public key line: `<type> <base64> [comment]` (a final line break is
 /// allowed, as `--set-file` of a `.pub` file keeps it).
-pub(crate) fn check_public_key_line(text: &str) -> Result<KeyAlgorithm, String> {
+pub(super) fn check_public_key_line(text: &str) -> Result<KeyAlgorithm, String> {
     let line = text.strip_suffix('\n').unwrap_or(text);
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.contains('\n') {
@@ -117,7 +117,7 @@ pub(crate) fn check_public_key_line(text: &str) -> Result<KeyAlgorithm, String> 
 
 /// What kind of private key a PEM block holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PrivateKeyFormat {
+pub(super) enum PrivateKeyFormat {
     /// `-----BEGIN OPENSSH PRIVATE KEY-----` (ssh-keygen's default).
     OpenSsh,
     /// A PEM `RSA PRIVATE KEY`, `EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`.
@@ -126,7 +126,7 @@ pub(crate) enum PrivateKeyFormat {
 
 /// Checks the bastion's private key value: the base64 (one line) of an unencrypted OpenSSH or
 /// PEM private key. Errors never include any part of the key.
-pub(crate) fn check_private_key_base64(text: &str) -> Result<PrivateKeyFormat, String> {
+pub(super) fn check_private_key_base64(text: &str) -> Result<PrivateKeyFormat, String> {
     if text.contains("-----BEGIN") {
         return Err(
             "is a raw PEM private key; base64-encode the key file instead (base64 -w0 id_rsa)"
@@ -147,7 +147,7 @@ pub(crate) fn check_private_key_base64(text: &str) -> Result<PrivateKeyFormat, S
 }
 
 /// Checks a PEM private key file's text (already base64-decoded from the value).
-pub(crate) fn check_private_key_pem(pem: &str) -> Result<PrivateKeyFormat, String> {
+fn check_private_key_pem(pem: &str) -> Result<PrivateKeyFormat, String> {
     let not_pem =
         || "does not decode to a PEM private key file (-----BEGIN ... PRIVATE KEY-----)".to_owned();
     let mut lines = pem.lines().map(str::trim_end).skip_while(|l| l.is_empty());

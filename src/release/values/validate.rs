@@ -144,7 +144,7 @@ fn shorten(text: String) -> String {
 }
 
 /// Walks a release's values along the typed model ([`super::fields`]), collecting every problem.
-pub(crate) struct Checker<'a> {
+pub(super) struct Checker<'a> {
     chart: ChartKind,
     values: &'a Values,
     errors: Vec<ValidationError>,
@@ -232,7 +232,7 @@ impl Checker<'_> {
 
     /// A value that `parse` reads (a model type's own rule): reported missing when the field is
     /// required and absent or null, invalid with `parse`'s message when it does not parse.
-    pub(crate) fn parsed<T>(
+    pub(super) fn parsed<T>(
         &mut self,
         path: &KeyPath,
         required: bool,
@@ -272,7 +272,7 @@ impl Checker<'_> {
 
     /// A struct of the model at `path`: the map must be there (or, optional, be absent or null);
     /// then every field is checked.
-    pub(crate) fn model_struct<T: Fields>(&mut self, path: &KeyPath, required: bool, what: &str) {
+    pub(super) fn model_struct<T: Fields>(&mut self, path: &KeyPath, required: bool, what: &str) {
         let is_map = if required {
             self.required_map(path, what)
         } else {
