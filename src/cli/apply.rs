@@ -61,12 +61,8 @@ pub(super) struct ApplyCmd {
     /// (Secret data redacted), `server` asks the API server; `none` applies (also true/false, as in Helm).
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "client", require_equals = true)]
     dry_run: Option<DryRunMode>,
-    /// Wait until the objects are ready before declaring success. `watcher` (the default of a bare
-    /// `--wait`, as in Helm 4): every object by kstatus' rules (workloads available, Pods ready, Jobs
-    /// complete, claims bound, custom resources `Ready=True`); `legacy`: Deployments, StatefulSets and
-    /// DaemonSets only (Helm 3's `--wait`); `hookOnly`: nothing (the charts have no hooks).
-    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "watcher", require_equals = true)]
-    wait: Option<WaitStrategy>,
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Always `true`: ikp applies with server-side apply only (its field ownership, prune and take-over
     /// rely on it); `--server-side=false` is refused.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
@@ -79,10 +75,6 @@ pub(super) struct ApplyCmd {
     /// characters on one line.
     #[arg(long, value_name = "TEXT")]
     description: Option<String>,
-    /// How long the whole apply, `--wait` included, may take (e.g. `90s`, `5m`, `1h30m`); every API call
-    /// stops by then.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    timeout: Duration,
     /// Take ownership of fields that other field managers own.
     #[arg(long)]
     force_conflicts: bool,
@@ -284,20 +276,54 @@ pub(super) struct UninstallCmd {
     /// Namespace of the release.
     #[arg(short = 'n', long, value_name = "NS", default_value = DEFAULT_NAMESPACE)]
     namespace: String,
-    /// Wait until every deleted object is gone (`watcher` and `legacy`, Helm 4's strategies, both do;
-    /// `hookOnly` does not wait, as there are no hooks).
-    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "watcher", require_equals = true)]
-    wait: Option<WaitStrategy>,
-    /// How long the whole uninstall, `--wait` included, may take (e.g. `90s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    timeout: Duration,
+    #[command(flatten)]
+    wait: WaitArgs,
     #[command(flatten)]
     client: ClientArgs,
 }
 
+/// `--wait` and `--timeout`, as `apply`, `rollback` and `uninstall` take them.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(super) struct WaitArgs {
+    /// Wait for the objects before declaring success: until they are ready (`apply`, `rollback`) or
+    /// gone (`uninstall`). `watcher` (the default of a bare `--wait`, as in Helm 4): every object by
+    /// kstatus' rules (workloads available, Pods ready, Jobs complete, claims bound, custom resources
+    /// `Ready=True`); `legacy`: Deployments, StatefulSets and DaemonSets only (Helm 3's `--wait`);
+    /// both wait for deleted objects to be gone; `hookOnly`: nothing (the charts have no hooks).
+    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "watcher", require_equals = true)]
+    wait: Option<WaitStrategy>,
+    /// How long the whole command, `--wait` included, may take (e.g. `90s`, `5m`, `1h30m`); every API
+    /// call stops by then.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+impl WaitArgs {
+    /// Whether to wait for objects: what the `--wait` strategy says, `unflagged` without `--wait`.
+    pub(super) fn waits_for_objects(&self, unflagged: bool) -> bool {
+        self.wait.map_or(unflagged, WaitStrategy::waits_for_objects)
+    }
+
+    /// The `--wait` strategy (the default one without `--wait`).
+    pub(super) fn strategy(&self) -> WaitStrategy {
+        self.wait.unwrap_or_default()
+    }
+
+    /// `--timeout`.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// When the command must be done: `--timeout` from now (call it first, so that the timeout
+    /// bounds the whole command, rendering and connecting included).
+    pub(super) fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.timeout
+    }
+}
+
 /// Parses a Go-style duration: one or more `<integer><unit>` with units `h`, `m`, `s`, `ms`
 /// (`90s`, `5m`, `1h30m`); a bare integer means seconds.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+fn parse_duration(text: &str) -> Result<Duration, String> {
     let expected = "expected a duration such as 90s, 5m or 1h30m";
     let text = text.trim();
     if text.is_empty() {
@@ -486,8 +512,7 @@ fn print_notes(plan: &ReleasePlan, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Runs `ikp apply`.
 pub(super) fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    // `--timeout` bounds the whole command, rendering and connecting included.
-    let deadline = tokio::time::Instant::now() + cmd.timeout;
+    let deadline = cmd.wait.deadline();
     cmd.check_output_flags()?;
     cmd.check_helm_flags()?;
     let (release, plan) = plan_release(&cmd.release)?;
@@ -502,13 +527,10 @@ pub(super) fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<Ex
         create_namespace: cmd.create_namespace,
         force_conflicts: cmd.force_conflicts,
         force_recreate: cmd.force_recreate,
-        wait: match cmd.wait {
-            Some(strategy) => strategy.waits_for_objects(),
-            None => cmd.atomic,
-        },
-        wait_strategy: cmd.wait.unwrap_or_default(),
+        wait: cmd.wait.waits_for_objects(cmd.atomic),
+        wait_strategy: cmd.wait.strategy(),
         description: cmd.description.clone(),
-        timeout: cmd.timeout,
+        timeout: cmd.wait.timeout(),
         atomic: cmd.atomic,
         history_max: match cmd.history_max {
             0 => usize::MAX,
@@ -783,13 +805,13 @@ pub(super) fn run_history(cmd: HistoryCmd, out: &mut dyn Write) -> anyhow::Resul
 
 /// Runs `ikp uninstall`.
 pub(super) fn run_uninstall(cmd: UninstallCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let deadline = tokio::time::Instant::now() + cmd.timeout;
+    let deadline = cmd.wait.deadline();
     runtime()?.block_on(async {
         let client = connect(&cmd.client).await?;
         let mut reporter = TermReporter::new();
         let options = UninstallOptions {
-            wait: cmd.wait.is_some_and(WaitStrategy::waits_for_objects),
-            timeout: cmd.timeout,
+            wait: cmd.wait.waits_for_objects(false),
+            timeout: cmd.wait.timeout(),
         };
         let deleted = match deploy::uninstall_release_by(
             &client,

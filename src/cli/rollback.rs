@@ -2,12 +2,11 @@
 //! apply, prune of what that revision did not have) as a new revision `Rollback to N`.
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use ikp::deploy::{self, ApplyOptions, WaitStrategy, inventory};
+use ikp::deploy::{self, ApplyOptions, inventory};
 use ikp::k8s::client::ClientArgs;
 
-use super::apply::{TermReporter, connect, one_line, parse_duration, print_verdicts, runtime};
+use super::apply::{TermReporter, WaitArgs, connect, one_line, print_verdicts, runtime};
 use super::args::DEFAULT_NAMESPACE;
 
 /// Flags of `ikp rollback`.
@@ -35,13 +34,8 @@ pub(super) struct RollbackCmd {
     /// Ask the API server what the rollback would do (`dryRun=All`); nothing changes or is recorded.
     #[arg(long)]
     dry_run: bool,
-    /// Wait until the objects are ready, as `ikp apply --wait` (`watcher`, the default of a bare
-    /// `--wait`, `legacy` or `hookOnly`).
-    #[arg(long, value_name = "STRATEGY", num_args = 0..=1, default_missing_value = "watcher", require_equals = true)]
-    wait: Option<WaitStrategy>,
-    /// How long the whole rollback, `--wait` included, may take (e.g. `90s`, `5m`).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
-    timeout: Duration,
+    #[command(flatten)]
+    wait: WaitArgs,
     /// Take ownership of fields that other field managers own.
     #[arg(long)]
     force_conflicts: bool,
@@ -57,13 +51,13 @@ pub(super) struct RollbackCmd {
 
 /// Runs `ikp rollback`.
 pub(super) fn run(cmd: RollbackCmd, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let deadline = tokio::time::Instant::now() + cmd.timeout;
+    let deadline = cmd.wait.deadline();
     let options = ApplyOptions {
         force_conflicts: cmd.force_conflicts,
         force_recreate: cmd.force_recreate,
-        wait: cmd.wait.is_some_and(WaitStrategy::waits_for_objects),
-        wait_strategy: cmd.wait.unwrap_or_default(),
-        timeout: cmd.timeout,
+        wait: cmd.wait.waits_for_objects(false),
+        wait_strategy: cmd.wait.strategy(),
+        timeout: cmd.wait.timeout(),
         history_max: match cmd.history_max {
             0 => usize::MAX,
             n => usize::from(n),
