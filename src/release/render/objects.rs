@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::compat::gofmt::go_format_float as format_float_g;
 use crate::compat::readback::plain_json;
 use crate::k8s::syntax;
+use crate::release::values::model::NameOverride;
 
 /// What is wrong with one rendered object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -442,9 +443,8 @@ fn value_at<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
 /// leaf of the value tree that prints as the field's value.
 fn values_keys_for_field(object: &Value, field: &str, values: &Value) -> Vec<String> {
     if field == "metadata.name" {
-        let mut keys: Vec<String> = ["fullnameOverride", "nameOverride"]
+        let mut keys: Vec<String> = NameOverride::keys_set_in(values)
             .into_iter()
-            .filter(|key| values.get(key).is_some_and(|v| !is_empty_value(v)))
             .map(str::to_owned)
             .collect();
         keys.push("the release name".to_owned());
@@ -492,15 +492,6 @@ fn values_keys_for_field(object: &Value, field: &str, values: &Value) -> Vec<Str
         .filter(|(_, text)| text.len() >= 4 && wanted.contains(text.as_str()))
         .map(|(key, _)| key)
         .collect()
-}
-
-fn is_empty_value(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Bool(b) => !b,
-        _ => false,
-    }
 }
 
 /// Every scalar of the values tree with its dotted key and its text as a template prints it.

@@ -100,6 +100,25 @@ impl<T: JsonSchema> JsonSchema for Section<T> {
 #[serde(try_from = "Value", into = "Option<String>")]
 pub struct NameOverride(pub Option<String>);
 
+impl NameOverride {
+    /// The values keys of the two naming overrides ([`GatewayValues::fullname_override`],
+    /// [`GatewayValues::name_override`], the same in both charts), in the order the charts'
+    /// `fullname` helper reads them.
+    pub(crate) const KEYS: [&'static str; 2] = ["fullnameOverride", "nameOverride"];
+
+    /// Those of [`Self::KEYS`] that `values` sets to a name (an empty value keeps the chart's naming).
+    pub(crate) fn keys_set_in(values: &Value) -> Vec<&'static str> {
+        Self::KEYS
+            .into_iter()
+            .filter(|key| {
+                values
+                    .get(key)
+                    .is_some_and(|value| matches!(rules::name_override(value), Ok(Some(_))))
+            })
+            .collect()
+    }
+}
+
 impl TryFrom<Value> for NameOverride {
     type Error = String;
     fn try_from(value: Value) -> Result<Self, String> {
@@ -756,6 +775,20 @@ pub fn value_keys(kind: ChartKind) -> Vec<ValueKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_name_override_keys_are_the_models_naming_fields() {
+        for fields in [
+            super::super::fields::serde_fields::<GatewayValues>(),
+            super::super::fields::serde_fields::<BastionValues>(),
+        ] {
+            for key in NameOverride::KEYS {
+                assert!(fields.contains(&key), "{key} in {fields:?}");
+            }
+        }
+        let values = serde_json::json!({"nameOverride": "n", "fullnameOverride": 0});
+        assert_eq!(NameOverride::keys_set_in(&values), ["nameOverride"]);
+    }
 
     #[test]
     fn the_secret_field_list_names_the_models_private_key_field() {
