@@ -555,8 +555,8 @@ pub(super) fn run_apply(cmd: ApplyCmd, out: &mut dyn Write) -> anyhow::Result<Ex
         writeln!(
             out,
             "release {:?} in namespace {:?}: revision {} deployed ({} objects, {} pruned)",
-            plan.name,
-            plan.namespace,
+            plan.meta.name,
+            plan.meta.namespace,
             outcome.revision,
             outcome.changes.len(),
             outcome.pruned.len()

@@ -70,10 +70,10 @@ pub(super) fn start_revision(
         Revision {
             revision: number,
             status: RevisionStatus::Pending,
-            chart_name: plan.chart_name.clone(),
-            chart_version: plan.chart_version.clone(),
-            app_version: plan.app_version.clone(),
-            values_digest: plan.values_digest.clone(),
+            chart_name: plan.meta.chart_name.clone(),
+            chart_version: plan.meta.chart_version.clone(),
+            app_version: plan.meta.app_version.clone(),
+            values_digest: plan.meta.values_digest.clone(),
             updated: now.to_owned(),
             description,
             objects,
@@ -324,6 +324,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    use crate::deploy::PlanMeta;
+
     fn obj(kind: &str, name: &str) -> ObjectRef {
         ObjectRef {
             group: String::new(),
@@ -337,12 +339,14 @@ mod tests {
 
     fn plan() -> ReleasePlan {
         ReleasePlan {
-            name: "rel".into(),
-            namespace: "ns".into(),
-            chart_name: "gateway".into(),
-            chart_version: "0.1.0".into(),
-            app_version: None,
-            values_digest: "d".into(),
+            meta: PlanMeta {
+                name: "rel".into(),
+                namespace: "ns".into(),
+                chart_name: "gateway".into(),
+                chart_version: "0.1.0".into(),
+                app_version: None,
+                values_digest: "d".into(),
+            },
             objects: Vec::new(),
             notes: None,
             sources: Vec::new(),

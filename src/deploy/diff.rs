@@ -206,7 +206,7 @@ pub async fn diff_release(
         if !preview.namespace_exists {
             note = Some(format!(
                 "namespace {} does not exist; shown as rendered, not checked by the server",
-                plan.namespace
+                plan.meta.namespace
             ));
         }
         if text.is_empty() {

@@ -183,7 +183,7 @@ async fn place_objects(
             let ns = obj
                 .metadata
                 .namespace
-                .get_or_insert_with(|| plan.namespace.clone());
+                .get_or_insert_with(|| plan.meta.namespace.clone());
             reference.namespace = Some(ns.clone());
         } else {
             obj.metadata.namespace = None;
@@ -237,7 +237,7 @@ fn check_owner(
         return Ok(());
     }
     match owning_release(live) {
-        Some((ns, name)) if ns == plan.namespace && name == plan.name => Ok(()),
+        Some((ns, name)) if ns == plan.meta.namespace && name == plan.meta.name => Ok(()),
         Some((ns, name)) => Err(ApplyError::OwnedByOtherRelease {
             object: reference.to_string(),
             owner: format!("{ns}/{name}"),
@@ -284,7 +284,7 @@ async fn check_helm_objects_rendered(
         let key = ObjectKey {
             group: group.to_string(),
             kind: kind.clone(),
-            namespace: namespaced.then(|| namespace.unwrap_or_else(|| plan.namespace.clone())),
+            namespace: namespaced.then(|| namespace.unwrap_or_else(|| plan.meta.namespace.clone())),
             name: name.clone(),
         };
         if !planned.contains(&key) {
@@ -560,7 +560,7 @@ pub async fn apply_release_by(
     let step = Step::default();
     bounded(
         "apply",
-        format!("{}/{}", plan.namespace, plan.name),
+        format!("{}/{}", plan.meta.namespace, plan.meta.name),
         options.timeout,
         deadline,
         &step,
@@ -602,12 +602,18 @@ async fn apply_until(
     let mut run = ApplyRun::new(client, plan, options, reporter, step);
     step.set("discovering the API resources of the release's kinds");
     let mut placed = place_objects(&mut run.resolver, plan).await?;
-    step.set(format!("reading Namespace {}", plan.namespace));
-    ensure_namespace(client, &plan.namespace, options.create_namespace, false).await?;
+    step.set(format!("reading Namespace {}", plan.meta.namespace));
+    ensure_namespace(
+        client,
+        &plan.meta.namespace,
+        options.create_namespace,
+        false,
+    )
+    .await?;
     step.set("reading the release record");
-    let mut record = inventory::load(client, &plan.namespace, &plan.name)
+    let mut record = inventory::load(client, &plan.meta.namespace, &plan.meta.name)
         .await?
-        .unwrap_or_else(|| ReleaseRecord::new(&plan.name, &plan.namespace));
+        .unwrap_or_else(|| ReleaseRecord::new(&plan.meta.name, &plan.meta.namespace));
     let helm_history = run.helm_history(&placed).await?;
     let taking_over = !helm_history.is_empty();
     if taking_over || record.helm.is_some() {
@@ -700,8 +706,14 @@ impl<'a> ApplyRun<'a> {
             self.step
                 .set("recording the revision's values, manifest and notes");
             let data = stored::RevisionData::of_plan(plan);
-            let secret =
-                stored::save(self.client, &plan.namespace, &plan.name, number, &data).await?;
+            let secret = stored::save(
+                self.client,
+                &plan.meta.namespace,
+                &plan.meta.name,
+                number,
+                &data,
+            )
+            .await?;
             if let Some(revision) = record.revision_mut(number) {
                 revision.data = Some(secret);
             }
@@ -718,12 +730,12 @@ impl<'a> ApplyRun<'a> {
     ) -> Result<Vec<helm::HelmRelease>, ApplyError> {
         let plan = self.plan;
         self.step.set("reading Helm's release record");
-        let history = helm::history(self.client, &plan.namespace, &plan.name).await?;
+        let history = helm::history(self.client, &plan.meta.namespace, &plan.meta.name).await?;
         if let Some(newest) = history.last() {
             if !self.options.take_ownership {
                 return Err(ApplyError::HelmReleaseExists {
-                    name: plan.name.clone(),
-                    namespace: plan.namespace.clone(),
+                    name: plan.meta.name.clone(),
+                    namespace: plan.meta.namespace.clone(),
                     revision: newest.revision,
                     chart: format!("{}-{}", newest.chart_name, newest.chart_version),
                 });
@@ -826,8 +838,8 @@ impl<'a> ApplyRun<'a> {
             let pruned_one = delete_release_object(
                 &mut self.resolver,
                 candidate,
-                &self.plan.namespace,
-                &self.plan.name,
+                &self.plan.meta.namespace,
+                &self.plan.meta.name,
                 &mut *self.reporter,
                 AS_PRUNE,
             )
@@ -848,7 +860,7 @@ impl<'a> ApplyRun<'a> {
         let plan = self.plan;
         self.step.set("retiring Helm's release record");
         let secrets: Vec<String> = helm_history.iter().map(|r| r.secret.clone()).collect();
-        helm::retire(self.client, &plan.namespace, &plan.name, &secrets).await?;
+        helm::retire(self.client, &plan.meta.namespace, &plan.meta.name, &secrets).await?;
         record.helm = Some(helm::HelmOrigin {
             taken_over: now_rfc3339(),
             revisions: helm_history
@@ -859,8 +871,8 @@ impl<'a> ApplyRun<'a> {
         });
         self.reporter.note(&format!(
             "took over Helm release {}/{} ({} Helm revisions); Helm's record is retired",
-            plan.namespace,
-            plan.name,
+            plan.meta.namespace,
+            plan.meta.name,
             helm_history.len()
         ));
         Ok(())
@@ -924,7 +936,7 @@ impl<'a> ApplyRun<'a> {
         for target in decide::first_install_cleanup(&planned, record) {
             delete_owned(&mut self.resolver, &target, self.plan, &mut *self.reporter).await?;
         }
-        inventory::delete(self.client, &self.plan.namespace, &self.plan.name).await?;
+        inventory::delete(self.client, &self.plan.meta.namespace, &self.plan.meta.name).await?;
         Ok("removed the objects of the failed first install".to_string())
     }
 
@@ -993,8 +1005,8 @@ async fn delete_owned(
     delete_release_object(
         resolver,
         target,
-        &plan_or_release.namespace,
-        &plan_or_release.name,
+        &plan_or_release.meta.namespace,
+        &plan_or_release.meta.name,
         reporter,
         AS_DELETE,
     )
@@ -1101,16 +1113,16 @@ pub(super) async fn preview(
 ) -> Result<Preview, ApplyError> {
     let mut resolver = Resolver::new(client.clone());
     let mut placed = place_objects(&mut resolver, plan).await?;
-    let namespace_exists = ensure_namespace(client, &plan.namespace, true, true).await?;
+    let namespace_exists = ensure_namespace(client, &plan.meta.namespace, true, true).await?;
     let record = if namespace_exists {
-        inventory::load(client, &plan.namespace, &plan.name).await?
+        inventory::load(client, &plan.meta.namespace, &plan.meta.name).await?
     } else {
         None
     };
     // As the apply does: a release from Helm, or one being taken over, keeps Helm's pod template label.
     let helm_takeover = flags.take_ownership
         && namespace_exists
-        && !helm::history(client, &plan.namespace, &plan.name)
+        && !helm::history(client, &plan.meta.namespace, &plan.meta.name)
             .await?
             .is_empty();
     if helm_takeover || record.as_ref().is_some_and(|r| r.helm.is_some()) {
@@ -1130,7 +1142,7 @@ pub(super) async fn preview(
                 Err(err) => return Err(err),
             };
             if let Some(live) = get_live(&api, &candidate).await?
-                && owned_by(&live, &plan.namespace, &plan.name)
+                && owned_by(&live, &plan.meta.namespace, &plan.meta.name)
             {
                 prune.push((candidate, live));
             }
@@ -1210,7 +1222,7 @@ pub async fn dry_run_server(
     options: &ApplyOptions,
 ) -> Result<Vec<DryRunVerdict>, ApplyError> {
     if !options.create_namespace {
-        ensure_namespace(client, &plan.namespace, false, true).await?;
+        ensure_namespace(client, &plan.meta.namespace, false, true).await?;
     }
     let flags = PreviewFlags {
         force_conflicts: options.force_conflicts,

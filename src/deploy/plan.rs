@@ -20,18 +20,8 @@ const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Everything `apply` needs to install or upgrade one release.
 #[derive(Debug, Clone)]
 pub struct ReleasePlan {
-    /// Release name.
-    pub name: String,
-    /// Namespace the release (and its inventory) lives in.
-    pub namespace: String,
-    /// Chart name (`Chart.yaml` `name`).
-    pub chart_name: String,
-    /// Chart version (`Chart.yaml` `version`).
-    pub chart_version: String,
-    /// Chart appVersion, if any.
-    pub app_version: Option<String>,
-    /// Hex SHA-256 of the merged values; lets `history` tell whether the values changed.
-    pub values_digest: String,
+    /// The release and chart the plan is for (what its revision records besides the objects).
+    pub meta: PlanMeta,
     /// Objects in install order, already labelled for the release.
     pub objects: Vec<DynamicObject>,
     /// Rendered NOTES.txt, printed after a successful apply.
@@ -66,7 +56,7 @@ pub struct PlanMeta {
     pub chart_version: String,
     /// Chart appVersion, if any.
     pub app_version: Option<String>,
-    /// Hex SHA-256 of the merged values.
+    /// Hex SHA-256 of the merged values; lets `history` tell whether the values changed.
     pub values_digest: String,
 }
 
@@ -260,21 +250,8 @@ impl ReleasePlan {
                 sources.push(manifest.source.clone());
             }
         }
-        let PlanMeta {
-            name,
-            namespace,
-            chart_name,
-            chart_version,
-            app_version,
-            values_digest,
-        } = meta;
         let mut plan = ReleasePlan {
-            name,
-            namespace,
-            chart_name,
-            chart_version,
-            app_version,
-            values_digest,
+            meta,
             objects,
             notes: notes.filter(|n| !n.trim().is_empty()),
             sources,
@@ -321,7 +298,7 @@ impl ReleasePlan {
     /// The labels every object gets where the chart set none: the release and the managing tool.
     pub fn tracking_labels(&self) -> [(&'static str, String); 2] {
         [
-            (INSTANCE_LABEL, self.name.clone()),
+            (INSTANCE_LABEL, self.meta.name.clone()),
             (MANAGED_BY_LABEL, "ikp".to_string()),
         ]
     }
@@ -329,8 +306,8 @@ impl ReleasePlan {
     /// The annotations every object gets, whatever the chart set: the release that owns it.
     pub fn tracking_annotations(&self) -> [(&'static str, String); 2] {
         [
-            (RELEASE_NAME_ANNOTATION, self.name.clone()),
-            (RELEASE_NAMESPACE_ANNOTATION, self.namespace.clone()),
+            (RELEASE_NAME_ANNOTATION, self.meta.name.clone()),
+            (RELEASE_NAMESPACE_ANNOTATION, self.meta.namespace.clone()),
         ]
     }
 

@@ -425,14 +425,14 @@ impl BastionTunnel {
             deploy::apply_release(&ctx.client, plan, &options, &mut ())
                 .await
                 .map_err(|source| TunnelError::Release {
-                    release: plan.name.clone(),
+                    release: plan.meta.name.clone(),
                     source: Box::new(source),
                 })?;
             tracing::info!(
                 pod_uid = %uid,
                 port,
-                release = %plan.name,
-                namespace = %plan.namespace,
+                release = %plan.meta.name,
+                namespace = %plan.meta.namespace,
                 "tcp tunnel bastion applied"
             );
         }
