@@ -5,8 +5,6 @@
 //! schema says, and the rule is the field type's [`Checked`] impl. A key is spelled once, as a
 //! Rust field name.
 
-use std::collections::BTreeMap;
-
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::Value;
 
@@ -92,16 +90,6 @@ impl<T: Checked> Checked for Option<T> {
     fn check(checker: &mut Checker<'_>, path: &KeyPath, _required: bool, spec: &Spec) {
         T::check(checker, path, false, spec);
     }
-}
-
-/// Free-form maps (`global`, resource amounts read by a custom rule): nothing to check here.
-impl<T> Checked for BTreeMap<String, T> {
-    fn check(_: &mut Checker<'_>, _: &KeyPath, _: bool, _: &Spec) {}
-}
-
-/// Lists read by a custom rule.
-impl<T> Checked for Vec<T> {
-    fn check(_: &mut Checker<'_>, _: &KeyPath, _: bool, _: &Spec) {}
 }
 
 /// Declares a struct of the typed model: the struct itself (attributes pass through to serde and

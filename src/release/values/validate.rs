@@ -335,6 +335,31 @@ impl Checker<'_> {
     }
 }
 
+/// Free-form maps (`global`): a map, or absent or null when optional; what is inside is not read.
+impl<T> Checked for std::collections::BTreeMap<String, T> {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        if required {
+            c.required_map(path, spec.what());
+        } else {
+            c.optional_map(path);
+        }
+    }
+}
+
+/// Lists (the ones the model has are read by custom rules): a list, or absent or null.
+impl<T> Checked for Vec<T> {
+    fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
+        match c.get(path) {
+            Some(Value::Array(_)) => {}
+            None | Some(Value::Null) if required => {
+                c.missing(path, format!("required: {}", spec.what()))
+            }
+            None | Some(Value::Null) => {}
+            Some(_) => c.invalid(path, "must be a list (or null)"),
+        }
+    }
+}
+
 impl Checked for String {
     fn check(c: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec) {
         let Spec::Typed {
@@ -469,14 +494,15 @@ pub(super) fn sshd_service_type(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
     if let Some(Value::String(kind)) = c.get(path) {
         c.seen.sshd_service_type = Some(kind.clone());
     }
-    if c.seen.sshd_port_on {
-        check_enum::<model::ServiceType>(
-            c,
-            path,
-            true,
-            ": service.port sets a node port, which other Service types do not have",
-        );
-    }
+    // Set, it must be one of the types in any case (the model's type); required only when the
+    // Service is on.
+    let on = c.seen.sshd_port_on;
+    let reason = if on {
+        ": service.port sets a node port, which other Service types do not have"
+    } else {
+        ""
+    };
+    check_enum::<model::ServiceType>(c, path, on, reason);
 }
 
 /// The tunnel Service's node port: a node port that the sshd Service does not already use.
@@ -950,6 +976,7 @@ fn suggest(unknown: &KeyPath, known: &[KeyPath]) -> Option<KeyPath> {
         .cloned()
 }
 
+#[cfg(test)]
 fn pointer_to_path(pointer: &str, tree: &Value) -> KeyPath {
     let mut path = KeyPath::root();
     let mut node = Some(tree);
@@ -969,6 +996,7 @@ fn pointer_to_path(pointer: &str, tree: &Value) -> KeyPath {
     path
 }
 
+#[cfg(test)]
 fn validator(kind: ChartKind) -> Option<&'static jsonschema::Validator> {
     static GATEWAY: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     static BASTION: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
@@ -1009,6 +1037,7 @@ impl Checker<'_> {
     }
 
     /// Whatever the schema rejects that no rule above already reported.
+    #[cfg(test)]
     fn schema_pass(&mut self) {
         let Some(validator) = validator(self.chart) else {
             return;
@@ -1047,11 +1076,36 @@ impl Checker<'_> {
     }
 }
 
+/// Whether a validation also runs the chart's JSON Schema over the values after the model's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SchemaPass {
+    /// The model's rules decide alone (every render).
+    Skip,
+    /// The schema runs too, reporting what no rule reported (tests: the schema is generated from
+    /// the model, so this must never add anything).
+    #[cfg(test)]
+    Run,
+}
+
 /// Checks a release's merged values against every rule of its chart. Reports all problems.
+///
+/// The model's rules decide: the charts' JSON Schemas are generated from the same model, so a
+/// draft-07 validator run over the values again finds nothing they miss
+/// (`schema_pass_reports_nothing_the_model_rules_miss` checks that over random value trees), and
+/// compiling the schema would cost each `ikp render` process more than the render.
 pub fn validate(
     kind: ChartKind,
     release_name: &str,
     values: &Values,
+) -> Result<(), ValidationErrors> {
+    validate_with(kind, release_name, values, SchemaPass::Skip)
+}
+
+fn validate_with(
+    kind: ChartKind,
+    release_name: &str,
+    values: &Values,
+    schema_pass: SchemaPass,
 ) -> Result<(), ValidationErrors> {
     let mut checker = Checker {
         chart: kind,
@@ -1077,7 +1131,11 @@ pub fn validate(
         ChartKind::Bastion => model::BastionValues::check_fields(&mut checker, &KeyPath::root()),
     }
     checker.names(release_name);
-    checker.schema_pass();
+    match schema_pass {
+        SchemaPass::Skip => {}
+        #[cfg(test)]
+        SchemaPass::Run => checker.schema_pass(),
+    }
     if checker.errors.is_empty() {
         // The typed model must take whatever the checks let through; serde's message is not
         // shown because it can quote a value.
@@ -1157,6 +1215,171 @@ mod tests {
         ];
         all.extend_from_slice(sets);
         run(ChartKind::Bastion, "msoff", &all, &[])
+    }
+
+    /// Values of every JSON type and of the edges the rules care about (ports, node ports, empty
+    /// values, numbers as text, names, quantities, keys).
+    const MUTATIONS: &[&str] = &[
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "1",
+        "22",
+        "80",
+        "2222",
+        "30181",
+        "32767",
+        "65535",
+        "65536",
+        "1.5",
+        "8080.0",
+        "1e3",
+        "\"\"",
+        "\" \"",
+        "\"x\"",
+        "\"80\"",
+        "\"0x50\"",
+        "\"080\"",
+        "\"off\"",
+        "\"Always\"",
+        "\"NodePort\"",
+        "\"ClusterIP\"",
+        "\"LoadBalancer\"",
+        "\"Bad_Name\"",
+        "\"a.b-c\"",
+        "\"100m\"",
+        "\"1Gi\"",
+        "\"2x\"",
+        "\"gw.example.org\"",
+        "\"ssh-ed25519 AAAA x\"",
+        "\"a: b\"",
+        "\"#x\"",
+        "[]",
+        "[1]",
+        "[\"a\"]",
+        "{}",
+        "{\"a\": 1}",
+        "{\"cpu\": \"1\"}",
+        "{\"port\": 30181}",
+    ];
+
+    fn set_at(tree: &mut Value, path: &[String], value: Value) {
+        let Some((last, parents)) = path.split_last() else {
+            *tree = value;
+            return;
+        };
+        let mut node = tree;
+        for key in parents {
+            if !node.get(key).is_some_and(Value::is_object) {
+                if let Value::Object(map) = node {
+                    map.insert(key.clone(), Value::Object(Default::default()));
+                } else {
+                    return;
+                }
+            }
+            node = &mut node[key];
+        }
+        if let Value::Object(map) = node {
+            map.insert(last.clone(), value);
+        }
+    }
+
+    /// Every key path the chart's schema names, as key lists.
+    fn schema_key_paths(kind: ChartKind) -> Vec<Vec<String>> {
+        fn walk(schema: &Value, prefix: &[String], out: &mut Vec<Vec<String>>) {
+            if let Some(Value::Object(properties)) =
+                object_schema(schema).and_then(|object| object.get("properties"))
+            {
+                for (key, sub) in properties {
+                    let mut path = prefix.to_vec();
+                    path.push(key.clone());
+                    out.push(path.clone());
+                    walk(sub, &path, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(chart_schema(kind), &[], &mut out);
+        out
+    }
+
+    fn both_passes(kind: ChartKind, tree: Value) -> (Vec<String>, Vec<String>) {
+        let (defaults, seed): (&str, Vec<String>) = match kind {
+            ChartKind::Gateway => (GATEWAY_DEFAULTS, vec![PUBLIC_KEY.to_owned()]),
+            ChartKind::Bastion => (
+                BASTION_DEFAULTS,
+                vec![
+                    "tunnel.gateway.host=gw.example.org".to_owned(),
+                    format!("tunnel.gateway.ssh.privateKey={PRIVATE_KEY}"),
+                    "tunnel.service.targetHost=echo.ns.svc.cluster.local".to_owned(),
+                ],
+            ),
+        };
+        let mut layers = ValueLayers::new();
+        for arg in &seed {
+            layers.push_set(SetKind::Set, arg);
+        }
+        layers.push_tree("mutations", tree);
+        let Ok(values) = compose(defaults, &layers) else {
+            return (Vec::new(), Vec::new());
+        };
+        let messages = |pass| match validate_with(kind, "msoff", &values, pass) {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        };
+        (messages(SchemaPass::Skip), messages(SchemaPass::Run))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1500))]
+        /// The charts' schemas are generated from the typed model, so the model's rules must report
+        /// everything a draft-07 validator of the schema rejects: renders skip the schema.
+        #[test]
+        fn schema_pass_reports_nothing_the_model_rules_miss(
+            bastion in proptest::bool::ANY,
+            edits in proptest::collection::vec(
+                (proptest::num::usize::ANY, proptest::sample::select(MUTATIONS), 0..3usize),
+                1..4,
+            ),
+        ) {
+            let kind = if bastion { ChartKind::Bastion } else { ChartKind::Gateway };
+            let paths = schema_key_paths(kind);
+            let mut tree = Value::Object(Default::default());
+            for (pick, text, extra_depth) in edits {
+                let mut path = paths[pick % paths.len()].clone();
+                // Sometimes a key below a leaf, or an unknown sibling.
+                if extra_depth == 1 {
+                    path.push("extra".to_owned());
+                }
+                let value: Value = serde_json::from_str(text).unwrap();
+                set_at(&mut tree, &path, value);
+            }
+            let (model_only, with_schema) = both_passes(kind, tree.clone());
+            proptest::prop_assert_eq!(model_only, with_schema, "values {}", tree);
+        }
+    }
+
+    #[test]
+    fn service_type_is_checked_while_the_sshd_service_is_off() {
+        // Once reported only as "do not fit ikp's typed model; please report this".
+        assert_eq!(
+            gateway(&[(SetKind::Set, "service.port=0,service.type=ClusterIP")]),
+            [
+                "gateway value service.type = \"ClusterIP\" (from --set #2): must be NodePort or LoadBalancer"
+            ]
+        );
+        assert!(gateway(&[(SetKind::Set, "service.port=0,service.type=null")]).is_empty());
+    }
+
+    #[test]
+    fn global_must_be_a_map() {
+        // Once reported only as "do not fit ikp's typed model; please report this".
+        assert_eq!(
+            gateway(&[(SetKind::Set, "global=true")]),
+            ["gateway value global = true (from --set #2): must be a map (or null)"]
+        );
     }
 
     #[test]
