@@ -8,6 +8,7 @@
 //!
 //! It sits below `release` (values, render, chart) and imports nothing from the rest of the crate.
 
+mod blockyaml;
 pub mod gofmt;
 pub mod gojson;
 pub mod keypath;

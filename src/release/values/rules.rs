@@ -112,8 +112,8 @@ pub(super) fn reads_back_unquoted(text: &str) -> bool {
         return false;
     }
     let document = format!("k: {body}\nnext: x\n");
-    match yaml::load(&document) {
-        Ok(loaded) => loaded.tree.get("k") == Some(&Value::String(body.to_owned())),
+    match crate::compat::readback::read_document(&document) {
+        Ok(tree) => tree.get("k") == Some(&Value::String(body.to_owned())),
         Err(_) => false,
     }
 }
