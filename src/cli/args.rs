@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ikp::release::chart::{self, Chart};
-use ikp::release::pipeline::{Release, Renderer};
+use ikp::release::chart::{self, Chart, ChartOrigin};
+use ikp::release::pipeline::{self, Release, Renderer};
 use ikp::release::values::{SetKind, ValueLayers, ValuesError, limits};
 
 use super::UsageError;
@@ -200,9 +200,39 @@ impl ReleaseRequest {
     /// Renders the release through the render pipeline (values composed and validated, objects
     /// checked); never calls a cluster.
     pub(super) fn render(self) -> anyhow::Result<Release> {
-        let renderer = Renderer::new(self.chart)?;
+        let renderer = compile(self.chart)?;
         Ok(renderer.render(&self.name, &self.namespace, &self.layers)?)
     }
+}
+
+/// A compiled chart: a built-in chart's pipeline, compiled once per process and shared (`ikp golden
+/// check` renders one for every case), or a chart directory's own.
+pub(super) enum CompiledChart {
+    /// A built-in chart.
+    Shared(&'static Renderer),
+    /// A chart directory.
+    Own(Box<Renderer>),
+}
+
+impl std::ops::Deref for CompiledChart {
+    type Target = Renderer;
+
+    fn deref(&self) -> &Renderer {
+        match self {
+            CompiledChart::Shared(renderer) => renderer,
+            CompiledChart::Own(renderer) => renderer,
+        }
+    }
+}
+
+/// Compiles `chart`, or takes the process's compiled copy of a built-in chart.
+pub(super) fn compile(chart: Chart) -> anyhow::Result<CompiledChart> {
+    if matches!(chart.origin, ChartOrigin::Embedded)
+        && let Some(renderer) = pipeline::builtin_renderer(&chart.metadata.name)
+    {
+        return Ok(CompiledChart::Shared(renderer));
+    }
+    Ok(CompiledChart::Own(Box::new(Renderer::new(chart)?)))
 }
 
 /// What `--dry-run` simulates; Helm's values, including its `true`/`false` spellings.

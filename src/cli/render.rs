@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::args::{DryRunMode, NamePolicy, OutputArgs, ReleaseArgs, ReleaseRequest};
+use super::args::{DryRunMode, NamePolicy, OutputArgs, ReleaseArgs, ReleaseRequest, compile};
 use ikp::compat::toyaml::{YamlNode, to_yaml};
-use ikp::release::pipeline::{PhaseTimings, Release, Renderer, timed};
+use ikp::release::pipeline::{PhaseTimings, Release, timed};
 use ikp::release::render::manifest::{self, Manifest};
 use ikp::release::render::redact::{redact_secret_document, redact_values};
 
@@ -267,7 +267,7 @@ fn produce(
                 chart,
                 layers,
             } = cmd.release.resolve(NamePolicy::TemplateDefault, base)?;
-            Ok(((name, namespace, layers), Renderer::new(chart)?))
+            Ok(((name, namespace, layers), compile(chart)?))
         },
     )?;
     let (name, namespace, layers) = request;

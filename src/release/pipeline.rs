@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::OnceLock;
+
 use crate::release::chart::Chart;
 use crate::release::render::{
     ChartEngine, ReleaseInfo, RenderError, RenderedRelease, check_rendered, render_release,
@@ -70,6 +72,23 @@ pub(crate) fn validate_release_name(name: &str) -> Result<(), PipelineError> {
         });
     }
     Ok(())
+}
+
+/// The built-in chart `name` (gateway or bastion), compiled once per process: `ikp golden check`
+/// renders it for every case, and compiling its templates and reading its defaults cost more than
+/// a render.
+pub fn builtin_renderer(name: &str) -> Option<&'static Renderer> {
+    static GATEWAY: OnceLock<Option<Renderer>> = OnceLock::new();
+    static BASTION: OnceLock<Option<Renderer>> = OnceLock::new();
+    let cell = match name {
+        "gateway" => &GATEWAY,
+        "bastion" => &BASTION,
+        _ => return None,
+    };
+    cell.get_or_init(|| {
+        crate::release::chart::builtin(name).and_then(|chart| Renderer::new(chart).ok())
+    })
+    .as_ref()
 }
 
 /// A release, rendered and checked.
