@@ -177,7 +177,10 @@ fn chart_candidates(current: &OsStr) -> Vec<CompletionCandidate> {
 /// keys of the line's chart on the values flags.
 fn completing_command() -> clap::Command {
     let charts = charts_on_line(&words_before_cursor());
-    attach(Cli::command(), &charts)
+    // Subcommands' arguments are deferred until built; the completers go on every one of them.
+    let mut cmd = Cli::command();
+    cmd.build();
+    attach(cmd, &charts)
 }
 
 /// Attaches the completers to `cmd` and every subcommand below it.

@@ -52,29 +52,30 @@ pub(crate) struct Cli {
     command: Command,
 }
 
+/// One variant per subcommand; each variant's doc comment is the subcommand's description.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Render a chart's manifests, like `helm template`.
-    Render(Box<render::RenderCmd>),
+    Render(Lazy<Box<render::RenderCmd>>),
     /// Apply a release to a cluster with server-side apply (install or upgrade).
-    Apply(Box<apply::ApplyCmd>),
+    Apply(Lazy<Box<apply::ApplyCmd>>),
     /// Show what `apply` would change in the cluster.
     ///
     /// Exit status, as with `kubectl diff`: 0 nothing would change, 1 something would, 2 an error
     /// (values, render, cluster or usage).
-    Diff(Box<apply::DiffCmd>),
+    Diff(Lazy<Box<apply::DiffCmd>>),
     /// Show a release's status.
-    Status(apply::StatusCmd),
+    Status(Lazy<apply::StatusCmd>),
     /// List releases.
-    List(apply::ListCmd),
+    List(Lazy<apply::ListCmd>),
     /// Show a release's revision history.
-    History(apply::HistoryCmd),
+    History(Lazy<apply::HistoryCmd>),
     /// Print a revision's values, manifest or notes, like `helm get`.
-    Get(get::GetCmd),
+    Get(Lazy<get::GetCmd>),
     /// Apply an earlier revision's recorded manifest again, as a new revision.
-    Rollback(rollback::RollbackCmd),
+    Rollback(Lazy<rollback::RollbackCmd>),
     /// Delete every object of a release, then its record.
-    Uninstall(apply::UninstallCmd),
+    Uninstall(Lazy<apply::UninstallCmd>),
     /// Check or update golden files of rendered output.
     #[command(
         subcommand,
@@ -88,17 +89,78 @@ Examples:
     )]
     Golden(golden::GoldenCmd),
     /// Generate an SSH key pair for the tunnel.
-    Keygen(keygen::KeygenCmd),
+    Keygen(Lazy<keygen::KeygenCmd>),
     /// Print the JSON Schema of a chart's values.
-    Schema(schema::SchemaCmd),
+    Schema(Lazy<schema::SchemaCmd>),
     /// Print a built-in chart's values.yaml, Chart.yaml or README.md, like `helm show`.
-    Show(show::ShowCmd),
+    Show(Lazy<show::ShowCmd>),
     /// Serve the InterLink plugin HTTP API.
-    Serve(Box<serve::ServeCmd>),
+    Serve(Lazy<Box<serve::ServeCmd>>),
     /// Print the shell completion script for bash, zsh or fish.
-    Completion(completion::CompletionCmd),
+    Completion(Lazy<completion::CompletionCmd>),
     /// Print a command's manual page (roff), or write every command's into a directory.
-    Man(man::ManCmd),
+    Man(Lazy<man::ManCmd>),
+}
+
+/// A subcommand's arguments, added to its `clap::Command` only when that subcommand is parsed or
+/// its help shown (clap's `defer`): an `ikp render` process does not build the flags of every
+/// other command.
+#[derive(Debug)]
+struct Lazy<T>(T);
+
+impl<T: clap::Args> clap::Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_description(cmd, T::augment_args))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| keep_description(cmd, T::augment_args_for_update))
+    }
+
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+/// Adds deferred arguments without changing the subcommand's description: the variant's doc
+/// comment is set before they are added, and an argument struct's own doc comment would replace
+/// it (added eagerly, the arguments come first and the variant's description last).
+fn keep_description(
+    cmd: clap::Command,
+    augment: fn(clap::Command) -> clap::Command,
+) -> clap::Command {
+    let about = cmd.get_about().cloned();
+    let long_about = cmd.get_long_about().cloned();
+    let cmd = augment(cmd);
+    let cmd = match about {
+        Some(about) => cmd.about(about),
+        None => cmd.about(None::<&'static str>),
+    };
+    match long_about {
+        Some(long_about) => cmd.long_about(long_about),
+        None => cmd.long_about(None::<&'static str>),
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+
+    fn from_arg_matches_mut(matches: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Lazy)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(
+        &mut self,
+        matches: &mut clap::ArgMatches,
+    ) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
 }
 
 pub(crate) use completion::answer_if_requested as answer_completion_request;
@@ -142,22 +204,22 @@ impl Cli {
         timings: Option<&mut render::Timings>,
     ) -> anyhow::Result<ExitCode> {
         match self.command {
-            Command::Render(cmd) => render::run(*cmd, out, timings),
-            Command::Apply(cmd) => apply::run_apply(*cmd, out),
-            Command::Diff(cmd) => apply::run_diff(*cmd, out),
-            Command::Status(cmd) => apply::run_status(cmd, out),
-            Command::List(cmd) => apply::run_list(cmd, out),
-            Command::History(cmd) => apply::run_history(cmd, out),
-            Command::Get(cmd) => get::run(cmd, out),
-            Command::Rollback(cmd) => rollback::run(cmd, out),
-            Command::Uninstall(cmd) => apply::run_uninstall(cmd, out),
+            Command::Render(Lazy(cmd)) => render::run(*cmd, out, timings),
+            Command::Apply(Lazy(cmd)) => apply::run_apply(*cmd, out),
+            Command::Diff(Lazy(cmd)) => apply::run_diff(*cmd, out),
+            Command::Status(Lazy(cmd)) => apply::run_status(cmd, out),
+            Command::List(Lazy(cmd)) => apply::run_list(cmd, out),
+            Command::History(Lazy(cmd)) => apply::run_history(cmd, out),
+            Command::Get(Lazy(cmd)) => get::run(cmd, out),
+            Command::Rollback(Lazy(cmd)) => rollback::run(cmd, out),
+            Command::Uninstall(Lazy(cmd)) => apply::run_uninstall(cmd, out),
             Command::Golden(cmd) => golden::run(cmd, out),
-            Command::Keygen(cmd) => keygen::run(cmd, out),
-            Command::Schema(cmd) => schema::run(cmd, out),
-            Command::Show(cmd) => show::run(cmd, out),
-            Command::Serve(cmd) => serve::run(*cmd, out),
-            Command::Completion(cmd) => completion::run(cmd, out),
-            Command::Man(cmd) => man::run(cmd, out),
+            Command::Keygen(Lazy(cmd)) => keygen::run(cmd, out),
+            Command::Schema(Lazy(cmd)) => schema::run(cmd, out),
+            Command::Show(Lazy(cmd)) => show::run(cmd, out),
+            Command::Serve(Lazy(cmd)) => serve::run(*cmd, out),
+            Command::Completion(Lazy(cmd)) => completion::run(cmd, out),
+            Command::Man(Lazy(cmd)) => man::run(cmd, out),
         }
     }
 }

@@ -1,15 +1,13 @@
 //! How the typed model ([`super::model`]) drives validation: every struct of the model is declared
 //! through [`model_struct!`], which gives each field, next to its type, what the field is for (for
 //! messages) and any rule its type does not carry. The checker ([`super::validate`]) walks the
-//! model: a key's name is serde's name of the field, whether it is required is what the model's
-//! schema says, and the rule is the field type's [`Checked`] impl. A key is spelled once, as a
-//! Rust field name.
-
-use serde::de::{self, Deserialize, Deserializer, Visitor};
-use serde_json::Value;
+//! model: a key's name is serde's name of the field, it is required unless it is an `Option` or
+//! has `#[serde(default)]` (as serde and the model's schema take it), and the rule is the field
+//! type's [`Checked`] impl. A key is spelled once, as a Rust field name.
 
 use super::path::KeyPath;
 use super::validate::Checker;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 /// A rule for text that a model field's type (`String`) does not carry.
 type TextRule = fn(&str) -> Result<(), String>;
@@ -74,6 +72,10 @@ pub(super) const fn custom(rule: fn(&mut Checker<'_>, &KeyPath, bool)) -> Spec {
 
 /// A model type's own rule, applied to the value at `path` (which may be absent).
 pub(super) trait Checked {
+    /// Whether a field of this type may be absent without `#[serde(default)]` (serde reads an
+    /// absent `Option` field as `None`).
+    const OPTIONAL: bool = false;
+
     /// Checks the value at `path`; `required` comes from the model (the field is neither an
     /// `Option` nor defaulted).
     fn check(checker: &mut Checker<'_>, path: &KeyPath, required: bool, spec: &Spec);
@@ -83,10 +85,16 @@ pub(super) trait Checked {
 pub(super) trait Fields {
     /// Checks every field of the map at `path` (already known to be a map).
     fn check_fields(checker: &mut Checker<'_>, path: &KeyPath);
+
+    /// serde's names of the fields that must be present, in declaration order.
+    #[cfg(test)]
+    fn required_keys() -> Vec<&'static str>;
 }
 
 /// An optional field: absent or null is fine; otherwise the inner type's rule.
 impl<T: Checked> Checked for Option<T> {
+    const OPTIONAL: bool = true;
+
     fn check(checker: &mut Checker<'_>, path: &KeyPath, _required: bool, spec: &Spec) {
         T::check(checker, path, false, spec);
     }
@@ -97,18 +105,18 @@ impl<T: Checked> Checked for Option<T> {
 /// `spec` is [`what`], [`text`], [`unquoted_text`] or [`custom`].
 macro_rules! model_struct {
     (
-        $(#[$attr:meta])*
+        $(#[$($attr:tt)*])*
         pub struct $name:ident {
             $(
-                $(#[$field_attr:meta])*
+                $(#[$($field_attr:tt)*])*
                 pub $field:ident : $ty:ty => $spec:expr
             ),* $(,)?
         }
     ) => {
-        $(#[$attr])*
+        $(#[$($attr)*])*
         pub struct $name {
             $(
-                $(#[$field_attr])*
+                $(#[$($field_attr)*])*
                 pub $field: $ty,
             )*
         }
@@ -119,15 +127,17 @@ macro_rules! model_struct {
                 path: &$crate::release::values::path::KeyPath,
             ) {
                 use $crate::release::values::fields::{self, Checked, Spec};
-                static REQUIRED: ::std::sync::OnceLock<Vec<&'static str>> =
-                    ::std::sync::OnceLock::new();
-                let required = REQUIRED.get_or_init(fields::required_fields::<$name>);
+                // `#[serde(default)]` on the struct defaults every field.
+                let struct_default =
+                    false $(|| $crate::release::values::fields::serde_default!($($attr)*))*;
                 let mut keys = fields::serde_fields::<$name>().iter();
                 $(
                     if let Some(key) = keys.next() {
                         let field_path = path.key(key);
                         let spec: Spec = $spec;
-                        let is_required = required.contains(key);
+                        let is_required = !(<$ty as Checked>::OPTIONAL
+                            || struct_default
+                            $(|| $crate::release::values::fields::serde_default!($($field_attr)*))*);
                         match spec {
                             Spec::Custom(rule) => rule(checker, &field_path, is_required),
                             Spec::Typed { .. } => {
@@ -136,6 +146,26 @@ macro_rules! model_struct {
                         }
                     }
                 )*
+            }
+
+            #[cfg(test)]
+            fn required_keys() -> Vec<&'static str> {
+                use $crate::release::values::fields::{self, Checked};
+                let struct_default =
+                    false $(|| $crate::release::values::fields::serde_default!($($attr)*))*;
+                let mut keys = fields::serde_fields::<$name>().iter();
+                let mut required = Vec::new();
+                $(
+                    if let Some(key) = keys.next() {
+                        if !(<$ty as Checked>::OPTIONAL
+                            || struct_default
+                            $(|| $crate::release::values::fields::serde_default!($($field_attr)*))*)
+                        {
+                            required.push(*key);
+                        }
+                    }
+                )*
+                required
             }
         }
 
@@ -153,6 +183,33 @@ macro_rules! model_struct {
 }
 pub(super) use model_struct;
 
+/// Whether one attribute (its tokens inside `#[...]`) is a `serde(...)` naming `default`, which
+/// lets serde fill in an absent field.
+macro_rules! serde_default {
+    (serde($($inner:tt)*)) => {
+        $crate::release::values::fields::names_default!($($inner)*)
+    };
+    ($($other:tt)*) => {
+        false
+    };
+}
+pub(super) use serde_default;
+
+/// Whether the bare word `default` is among the tokens of a `serde(...)` attribute (`default` or
+/// `default = "path"`; a quoted "default" is one literal token and does not count).
+macro_rules! names_default {
+    () => {
+        false
+    };
+    (default $($rest:tt)*) => {
+        true
+    };
+    ($first:tt $($rest:tt)*) => {
+        $crate::release::values::fields::names_default!($($rest)*)
+    };
+}
+pub(super) use names_default;
+
 /// serde's names of a struct's fields, in declaration order (renames applied), as its derived
 /// `Deserialize` announces them.
 pub(super) fn serde_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
@@ -162,8 +219,10 @@ pub(super) fn serde_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str
 }
 
 /// The fields the model's schema lists as required: neither `Option` nor defaulted.
+#[cfg(test)]
 pub(super) fn required_fields<T: schemars::JsonSchema + for<'de> Deserialize<'de>>()
 -> Vec<&'static str> {
+    use serde_json::Value;
     let schema = schemars::SchemaGenerator::default().into_root_schema_for::<T>();
     let listed: Vec<&str> = schema
         .get("required")
@@ -224,5 +283,36 @@ mod tests {
             ["sourcePort", "sourceNodePort"]
         );
         assert!(required_fields::<model::Resources>().is_empty());
+    }
+
+    /// Which keys must be present is decided from the field types and serde attributes when
+    /// values are checked; it must be what the model's schema (schemars) says, for every struct.
+    #[test]
+    fn required_keys_are_those_the_schema_requires() {
+        fn same<T: Fields + schemars::JsonSchema + for<'de> Deserialize<'de>>() {
+            assert_eq!(
+                T::required_keys(),
+                required_fields::<T>(),
+                "{}",
+                std::any::type_name::<T>()
+            );
+        }
+        same::<model::GatewayValues>();
+        same::<model::BastionValues>();
+        same::<model::Image>();
+        same::<model::Resources>();
+        same::<model::GatewaySsh>();
+        same::<model::GatewayService>();
+        same::<model::GatewayTunnelService>();
+        same::<model::GatewayTunnel>();
+        same::<model::BastionSsh>();
+        same::<model::BastionGateway>();
+        same::<model::BastionService>();
+        same::<model::BastionTunnel>();
+        // Every struct declared with `model_struct!` is listed above.
+        let declared = include_str!("model.rs")
+            .matches("\nmodel_struct! {")
+            .count();
+        assert_eq!(declared, 12);
     }
 }

@@ -1124,7 +1124,16 @@ fn validate_with(
         });
         return Err(ValidationErrors(checker.errors));
     }
-    checker.unknown();
+    // Every struct of the typed model refuses keys it does not know (`deny_unknown_fields`, the
+    // schema's `additionalProperties: false`), so a tree it takes has no unknown key; only a tree
+    // it refuses is walked against the schema to name them (and suggest the keys meant).
+    let typed = match kind {
+        ChartKind::Gateway => model::GatewayValues::from_tree(&values.tree).map(|_| ()),
+        ChartKind::Bastion => model::BastionValues::from_tree(&values.tree).map(|_| ()),
+    };
+    if typed.is_err() {
+        checker.unknown();
+    }
     // The model's fields in declaration order: that is the order of the messages.
     match kind {
         ChartKind::Gateway => model::GatewayValues::check_fields(&mut checker, &KeyPath::root()),
@@ -1139,10 +1148,6 @@ fn validate_with(
     if checker.errors.is_empty() {
         // The typed model must take whatever the checks let through; serde's message is not
         // shown because it can quote a value.
-        let typed = match kind {
-            ChartKind::Gateway => model::GatewayValues::from_tree(&values.tree).map(|_| ()),
-            ChartKind::Bastion => model::BastionValues::from_tree(&values.tree).map(|_| ()),
-        };
         if typed.is_err() {
             checker.errors.push(ValidationError::InvalidValue {
                 chart: kind,
@@ -1549,5 +1554,47 @@ mod tests {
             &[],
         );
         assert!(errors[0].contains("at most 53"), "{errors:?}");
+    }
+    /// Every map the schema closes (`additionalProperties: false`), by the path of a value in it.
+    fn closed_maps(schema: &Value, path: &KeyPath, out: &mut Vec<KeyPath>) {
+        if let Some(object) = object_schema(schema) {
+            if object.get("additionalProperties") == Some(&Value::Bool(false)) {
+                out.push(path.clone());
+            }
+            if let Some(Value::Object(properties)) = object.get("properties") {
+                for (key, sub) in properties {
+                    closed_maps(sub, &path.key(key), out);
+                }
+            }
+        }
+        if let Some(items) = array_item_schema(schema) {
+            closed_maps(items, &path.index(0), out);
+        }
+    }
+
+    /// Unknown keys are looked for only when the typed model refuses the values: that is sound
+    /// only if the model refuses every key the schema does. An unknown key in each map the
+    /// schema closes must be reported as unknown.
+    #[test]
+    fn an_unknown_key_in_any_closed_map_is_reported() {
+        for kind in [ChartKind::Gateway, ChartKind::Bastion] {
+            let mut closed = Vec::new();
+            closed_maps(chart_schema(kind), &KeyPath::root(), &mut closed);
+            assert!(closed.len() >= 5, "{kind:?}: {closed:?}");
+            for map in closed {
+                let key = map.key("notAKey").to_string();
+                let set = format!("{key}=1");
+                let errors = match kind {
+                    ChartKind::Gateway => gateway(&[(SetKind::Set, &set)]),
+                    ChartKind::Bastion => bastion(&[(SetKind::Set, &set)]),
+                };
+                assert!(
+                    errors
+                        .iter()
+                        .any(|e| e.contains(&format!("value {key} ")) && e.contains("unknown key")),
+                    "{kind:?} {key}: {errors:?}"
+                );
+            }
+        }
     }
 }
