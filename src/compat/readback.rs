@@ -41,6 +41,11 @@ pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
     if let Some(tree) = super::blockyaml::read(text) {
         return Ok(tree);
     }
+    read_document_with_loader(text)
+}
+
+/// [`read_document`] by the full YAML 1.1 loader alone (the block reader's reference).
+pub(crate) fn read_document_with_loader(text: &str) -> Result<Value, YamlReadError> {
     let tree = load_tree(text).map_err(|err| YamlReadError {
         line: error_line(&err),
         message: err.to_string(),
