@@ -599,5 +599,35 @@ mod tests {
                 proptest::prop_assert_eq!(Some(fast), full(&doc), "document:\n{}", doc);
             }
         }
+
+        /// Read as values (every number a float64), the answer is the loader's tree too.
+        #[test]
+        fn values_read_as_the_loader_reads_them(
+            lines in proptest::collection::vec(
+                (0usize..7, proptest::num::usize::ANY, proptest::num::usize::ANY, proptest::num::u8::ANY),
+                0..12,
+            ),
+        ) {
+            let doc = document(&lines);
+            let fast = crate::compat::yaml::load_values_tree(&doc).ok();
+            let loader = crate::compat::yaml::load_tree(&doc).ok();
+            proptest::prop_assert_eq!(fast, loader, "document:\n{}", doc);
+        }
+    }
+
+    /// The charts' own `values.yaml` files take the block reader's path, and read as the loader
+    /// reads them.
+    #[test]
+    fn chart_values_files_are_read_by_the_block_reader() {
+        for text in [
+            include_str!("../../charts/gateway/values.yaml"),
+            include_str!("../../charts/bastion/values.yaml"),
+        ] {
+            assert!(read(text).is_some());
+            assert_eq!(
+                crate::compat::yaml::load_values_tree(text).expect("values"),
+                crate::compat::yaml::load(text).expect("values").tree
+            );
+        }
     }
 }

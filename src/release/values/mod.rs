@@ -382,10 +382,7 @@ pub fn compose(defaults_yaml: &str, layers: &ValueLayers) -> Result<Values, Valu
 
 /// Reads a chart's `values.yaml` into the map the layers are merged over.
 pub fn parse_defaults(defaults_yaml: &str) -> Result<Map<String, Value>, ValuesError> {
-    match yaml::load(defaults_yaml)
-        .map_err(|error| ValuesError::Defaults { error })?
-        .tree
-    {
+    match yaml::load_values_tree(defaults_yaml).map_err(|error| ValuesError::Defaults { error })? {
         Value::Null => Ok(Map::new()),
         Value::Object(map) => Ok(map),
         other => Err(ValuesError::DefaultsNotAMap {
