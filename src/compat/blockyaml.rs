@@ -583,16 +583,27 @@ mod tests {
         out
     }
 
+    /// The line recipes [`document`] turns into a document.
+    fn document_lines() -> impl proptest::strategy::Strategy<Value = Vec<(usize, usize, usize, u8)>>
+    {
+        proptest::collection::vec(
+            (
+                0usize..7,
+                proptest::num::usize::ANY,
+                proptest::num::usize::ANY,
+                proptest::num::u8::ANY,
+            ),
+            0..12,
+        )
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
         /// Wherever this reader answers, its answer is the loader's (and it never accepts text the
         /// loader refuses).
         #[test]
         fn answers_only_what_the_loader_answers(
-            lines in proptest::collection::vec(
-                (0usize..7, proptest::num::usize::ANY, proptest::num::usize::ANY, proptest::num::u8::ANY),
-                0..12,
-            ),
+            lines in document_lines(),
         ) {
             let doc = document(&lines);
             if let Some(fast) = read(&doc) {
@@ -603,10 +614,7 @@ mod tests {
         /// Read as values (every number a float64), the answer is the loader's tree too.
         #[test]
         fn values_read_as_the_loader_reads_them(
-            lines in proptest::collection::vec(
-                (0usize..7, proptest::num::usize::ANY, proptest::num::usize::ANY, proptest::num::u8::ANY),
-                0..12,
-            ),
+            lines in document_lines(),
         ) {
             let doc = document(&lines);
             let fast = crate::compat::yaml::load_values_tree(&doc).ok();

@@ -298,26 +298,8 @@ pub fn load(text: &str) -> Result<LoadedYaml, YamlError> {
 /// float64 again, as Helm reads values.
 pub fn load_values_tree(text: &str) -> Result<Value, YamlError> {
     match super::blockyaml::read(text) {
-        Some(tree) => Ok(helm_numbers(tree)),
+        Some(tree) => Ok(super::strvals::floats_everywhere(tree)),
         None => load_tree(text),
-    }
-}
-
-/// Every number as a float64 (Helm's `float64` values; exact for the block reader's integers,
-/// which all come from float64s).
-fn helm_numbers(value: Value) -> Value {
-    match value {
-        Value::Number(n) if !n.is_f64() => n
-            .as_f64()
-            .and_then(Number::from_f64)
-            .map_or(Value::Number(n), Value::Number),
-        Value::Array(items) => Value::Array(items.into_iter().map(helm_numbers).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, item)| (key, helm_numbers(item)))
-                .collect(),
-        ),
-        other => other,
     }
 }
 
