@@ -8,10 +8,13 @@
 //!   when used.
 //! - The functions a render runs are laid out first and together (`src/link-order.txt`, made by
 //!   `benches/link-order.sh`), so the few MiB of code a render touches are a few dozen contiguous
-//!   windows of the file instead of pages scattered over all of it. Only LLD takes such a file;
-//!   it is the linker Rust uses for x86-64 Linux since 1.90, unless another one is configured, and
-//!   names it does not find are ignored.
-use std::process::Command;
+//!   windows of the file instead of pages scattered over all of it. Only LLD takes such a file
+//!   (Rust's linker for x86-64 Linux since 1.90, unless another one is configured): a one-line
+//!   program is linked with the option first, and the option is left out if that fails. Names
+//!   the linker does not find are ignored.
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -21,43 +24,52 @@ fn main() {
         return;
     }
     println!("cargo:rustc-link-arg-bins=-no-pie");
-    if links_with_default_lld() {
-        let order = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            order.display()
-        );
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
+    let order_args = [
+        format!("-Wl,--symbol-ordering-file={}", order.display()),
+        "-Wl,--no-warn-symbol-ordering".to_owned(),
+    ];
+    if linker_takes(&order_args) {
+        for arg in order_args {
+            println!("cargo:rustc-link-arg-bins={arg}");
+        }
     }
 }
 
-/// Whether this build links with the LLD that rustc brings along: x86-64 GNU/Linux, rustc 1.90 or
-/// later, and neither a configured linker nor flags that choose one.
-fn links_with_default_lld() -> bool {
+/// Whether the linker of this build accepts `link_args`: an empty program is compiled for the same
+/// target with the same flags and linked with them.
+fn linker_takes(link_args: &[String]) -> bool {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
-    if var("CARGO_CFG_TARGET_ARCH") != "x86_64" || var("CARGO_CFG_TARGET_ENV") != "gnu" {
-        return false;
-    }
-    if !var("RUSTC_LINKER").is_empty() {
-        return false;
-    }
-    let flags = var("CARGO_ENCODED_RUSTFLAGS");
-    if ["linker", "link-self-contained", "fuse-ld"]
-        .iter()
-        .any(|flag| flags.contains(flag))
-    {
-        return false;
-    }
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
-    let Ok(output) = Command::new(rustc).arg("--version").output() else {
+    let Some(out_dir) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
         return false;
     };
-    // "rustc 1.95.0 (…)": the minor version decides.
-    let version = String::from_utf8_lossy(&output.stdout);
-    let minor = version
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.split('.').nth(1))
-        .and_then(|m| m.parse::<u32>().ok());
-    matches!(minor, Some(m) if m >= 90)
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let mut probe = Command::new(rustc);
+    probe
+        .args(["-", "--crate-name", "link_probe", "--crate-type", "bin"])
+        .arg("--target")
+        .arg(var("TARGET"))
+        .arg("-o")
+        .arg(out_dir.join("link-probe"));
+    let linker = var("RUSTC_LINKER");
+    if !linker.is_empty() {
+        probe.arg(format!("-Clinker={linker}"));
+    }
+    let flags = var("CARGO_ENCODED_RUSTFLAGS");
+    probe.args(flags.split('\x1f').filter(|flag| !flag.is_empty()));
+    for arg in link_args {
+        probe.arg(format!("-Clink-arg={arg}"));
+    }
+    probe
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let Ok(mut child) = probe.spawn() else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A failed write shows as a failed compile below.
+        let _ = stdin.write_all(b"fn main() {}\n");
+    }
+    child.wait().is_ok_and(|status| status.success())
 }
