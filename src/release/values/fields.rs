@@ -83,12 +83,12 @@ pub(super) trait Checked {
 
 /// A struct of the model: its fields are checked one by one, in declaration order.
 pub(super) trait Fields {
+    /// Whether each field, in declaration order, must be present: neither an `Option` nor
+    /// defaulted by `#[serde(default)]` (on the field or the struct).
+    const REQUIRED: &'static [bool];
+
     /// Checks every field of the map at `path` (already known to be a map).
     fn check_fields(checker: &mut Checker<'_>, path: &KeyPath);
-
-    /// serde's names of the fields that must be present, in declaration order.
-    #[cfg(test)]
-    fn required_keys() -> Vec<&'static str>;
 }
 
 /// An optional field: absent or null is fine; otherwise the inner type's rule.
@@ -122,22 +122,28 @@ macro_rules! model_struct {
         }
 
         impl $crate::release::values::fields::Fields for $name {
+            const REQUIRED: &'static [bool] = {
+                use $crate::release::values::fields::Checked;
+                // `#[serde(default)]` on the struct defaults every field.
+                const STRUCT_DEFAULT: bool =
+                    false $(|| $crate::release::values::fields::serde_default!($($attr)*))*;
+                &[$(
+                    !(<$ty as Checked>::OPTIONAL
+                        || STRUCT_DEFAULT
+                        $(|| $crate::release::values::fields::serde_default!($($field_attr)*))*)
+                ),*]
+            };
+
             fn check_fields(
                 checker: &mut $crate::release::values::validate::Checker<'_>,
                 path: &$crate::release::values::path::KeyPath,
             ) {
                 use $crate::release::values::fields::{self, Checked, Spec};
-                // `#[serde(default)]` on the struct defaults every field.
-                let struct_default =
-                    false $(|| $crate::release::values::fields::serde_default!($($attr)*))*;
-                let mut keys = fields::serde_fields::<$name>().iter();
+                let mut keys = fields::serde_fields::<$name>().iter().zip(Self::REQUIRED);
                 $(
-                    if let Some(key) = keys.next() {
+                    if let Some((key, &is_required)) = keys.next() {
                         let field_path = path.key(key);
                         let spec: Spec = $spec;
-                        let is_required = !(<$ty as Checked>::OPTIONAL
-                            || struct_default
-                            $(|| $crate::release::values::fields::serde_default!($($field_attr)*))*);
                         match spec {
                             Spec::Custom(rule) => rule(checker, &field_path, is_required),
                             Spec::Typed { .. } => {
@@ -146,26 +152,6 @@ macro_rules! model_struct {
                         }
                     }
                 )*
-            }
-
-            #[cfg(test)]
-            fn required_keys() -> Vec<&'static str> {
-                use $crate::release::values::fields::{self, Checked};
-                let struct_default =
-                    false $(|| $crate::release::values::fields::serde_default!($($attr)*))*;
-                let mut keys = fields::serde_fields::<$name>().iter();
-                let mut required = Vec::new();
-                $(
-                    if let Some(key) = keys.next() {
-                        if !(<$ty as Checked>::OPTIONAL
-                            || struct_default
-                            $(|| $crate::release::values::fields::serde_default!($($field_attr)*))*)
-                        {
-                            required.push(*key);
-                        }
-                    }
-                )*
-                required
             }
         }
 
@@ -290,8 +276,14 @@ mod tests {
     #[test]
     fn required_keys_are_those_the_schema_requires() {
         fn same<T: Fields + schemars::JsonSchema + for<'de> Deserialize<'de>>() {
+            let required_keys: Vec<&str> = serde_fields::<T>()
+                .iter()
+                .zip(T::REQUIRED)
+                .filter(|(_, required)| **required)
+                .map(|(key, _)| *key)
+                .collect();
             assert_eq!(
-                T::required_keys(),
+                required_keys,
                 required_fields::<T>(),
                 "{}",
                 std::any::type_name::<T>()
