@@ -5,7 +5,9 @@
 //!   position-independent executable makes the dynamic loader write the address of every pointer
 //!   in its read-only data at start-up (some 38,000 relocations over 160 pages here), a page fault
 //!   and a copy per page in every process; at a fixed address those pages are only read, and only
-//!   when used.
+//!   when used. Only a dynamically linked executable: a statically linked one (`crt-static`, the
+//!   musl build of the Dockerfile) starts with code that relocates the executable itself, and
+//!   linked at a fixed address it crashes before `main` ([`fixed_address_args`]).
 //! - The functions a render runs are laid out first and together (`src/link-order.txt`, made by
 //!   `benches/link-order.sh`), so the few MiB of code a render touches are a few dozen contiguous
 //!   windows of the file instead of pages scattered over all of it. Only LLD takes such a file
@@ -23,7 +25,12 @@ fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }
-    println!("cargo:rustc-link-arg-bins=-no-pie");
+    let target_env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let rustflags: Vec<&str> = rustflags.split('\x1f').collect();
+    for arg in fixed_address_args(links_statically(&target_env, &rustflags)) {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
     let order_args = [
         format!("-Wl,--symbol-ordering-file={}", order.display()),
@@ -34,6 +41,43 @@ fn main() {
             println!("cargo:rustc-link-arg-bins={arg}");
         }
     }
+}
+
+/// Whether the executable is linked statically (`crt-static`): a musl build is unless the flags
+/// turn it off, others only when the flags turn it on. Cargo's `CARGO_CFG_TARGET_FEATURE` never
+/// lists `crt-static` (it asks rustc about every crate type, a dylib among them), so the target's
+/// C library and the rustflags decide; the last `target-feature` naming it wins, as in rustc.
+pub fn links_statically(target_env: &str, rustflags: &[&str]) -> bool {
+    let mut crt_static = target_env == "musl";
+    let mut flags = rustflags.iter();
+    while let Some(flag) = flags.next() {
+        let codegen = match *flag {
+            "-C" | "--codegen" => flags.next().copied(),
+            other => other
+                .strip_prefix("-C")
+                .or_else(|| other.strip_prefix("--codegen=")),
+        };
+        let Some(features) = codegen.and_then(|option| option.strip_prefix("target-feature="))
+        else {
+            continue;
+        };
+        for feature in features.split(',') {
+            match feature {
+                "+crt-static" => crt_static = true,
+                "-crt-static" => crt_static = false,
+                _ => {}
+            }
+        }
+    }
+    crt_static
+}
+
+/// The link arguments that put the executable at a fixed address: `-no-pie` when it is linked
+/// dynamically, none when it is linked statically (its start files, `rcrt1.o` for glibc and musl,
+/// are those of a static position-independent executable and need it to stay so).
+/// `tests/static_link.rs` links and runs a program both ways with these arguments.
+pub fn fixed_address_args(crt_static: bool) -> &'static [&'static str] {
+    if crt_static { &[] } else { &["-no-pie"] }
 }
 
 /// Whether the linker of this build accepts `link_args`: an empty program is compiled for the same
