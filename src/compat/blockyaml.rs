@@ -97,10 +97,7 @@ fn split_key(content: &str) -> Option<(&str, &str)> {
         return None;
     }
     // `yes`, `1` or `null` as a key become "true", "1" or an error: the loader's business.
-    match plain_json(key) {
-        Some(Value::String(text)) if text == key => Some((key, rest)),
-        _ => None,
-    }
+    super::yaml::plain_reads_as_string(key).then_some((key, rest))
 }
 
 /// The text after a key's colon or an entry's dash, without the comment that may end it.

@@ -229,12 +229,6 @@ pub fn parse_into(
 ) -> Result<(), StrvalsError> {
     let mut parser = ArgParser {
         arg,
-        chars: arg.chars().collect(),
-        offsets: arg
-            .char_indices()
-            .map(|(at, _)| at)
-            .chain([arg.len()])
-            .collect(),
         pos: 0,
         mode,
         budget,
@@ -251,9 +245,7 @@ pub fn parse_into(
 
 struct ArgParser<'m, 'r> {
     arg: &'m str,
-    chars: Vec<char>,
-    /// Byte offset in `arg` of each char, and of the end.
-    offsets: Vec<usize>,
+    /// Byte offset in `arg` of the next character to read.
     pos: usize,
     mode: ValueMode<'r>,
     budget: &'m mut NodeBudget,
@@ -278,18 +270,37 @@ impl ArgParser<'_, '_> {
         matches!(self.mode, ValueMode::Literal)
     }
 
+    fn peek_char(&self) -> Option<char> {
+        self.arg[self.pos..].chars().next()
+    }
+
     fn next_char(&mut self) -> Option<char> {
-        let c = self.chars.get(self.pos).copied();
-        if c.is_some() {
-            self.pos += 1;
+        let c = self.peek_char();
+        if let Some(c) = c {
+            self.pos += c.len_utf8();
         }
         c
     }
 
+    /// The rest of the argument, all of it taken.
+    fn take_rest(&mut self) -> String {
+        let rest = self.arg[self.pos..].to_owned();
+        self.pos = self.arg.len();
+        rest
+    }
+
     /// Reads until one of `stops`; a backslash escapes the next character (not in literal mode).
     fn runes_until(&mut self, stops: &[char]) -> Run {
+        let escapes = !self.literal();
         let mut text = String::new();
         loop {
+            // Copy the run of ordinary characters at once, then look at what ended it.
+            let rest = &self.arg[self.pos..];
+            let run = rest
+                .find(|c: char| stops.contains(&c) || (escapes && c == '\\'))
+                .unwrap_or(rest.len());
+            text.push_str(&rest[..run]);
+            self.pos += run;
             match self.next_char() {
                 None => return Run { text, stop: None },
                 Some(c) if stops.contains(&c) => {
@@ -298,11 +309,10 @@ impl ArgParser<'_, '_> {
                         stop: Some(c),
                     };
                 }
-                Some('\\') if !self.literal() => match self.next_char() {
+                Some(_) => match self.next_char() {
                     None => return Run { text, stop: None },
                     Some(escaped) => text.push(escaped),
                 },
-                Some(c) => text.push(c),
             }
         }
     }
@@ -435,8 +445,7 @@ impl ArgParser<'_, '_> {
     ) -> Result<(), Stop> {
         match self.mode {
             ValueMode::Literal => {
-                let value: String = self.chars[self.pos..].iter().collect();
-                self.pos = self.chars.len();
+                let value = self.take_rest();
                 self.set(data, path, key, Value::String(value))?;
                 Ok(())
             }
@@ -490,12 +499,11 @@ impl ArgParser<'_, '_> {
         }
         // The rest of the argument, without copying it: an argument of many JSON values
         // would otherwise be copied once per value.
-        let rest = &self.arg[self.offsets[self.pos]..];
+        let rest = &self.arg[self.pos..];
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         match stream.next() {
             Some(Ok(value)) => {
-                let consumed = rest[..stream.byte_offset()].chars().count();
-                self.pos += consumed;
+                self.pos += stream.byte_offset();
                 Ok(floats_everywhere(value))
             }
             Some(Err(error)) => Err(StrvalsError::Json {
@@ -510,13 +518,13 @@ impl ArgParser<'_, '_> {
     /// Skips blanks up to and including a comma. True if no value follows (comma or end).
     fn empty_value(&mut self) -> bool {
         loop {
-            match self.chars.get(self.pos).copied() {
+            match self.peek_char() {
                 None => return true,
                 Some(',') => {
                     self.pos += 1;
                     return true;
                 }
-                Some(c) if c.is_whitespace() => self.pos += 1,
+                Some(c) if c.is_whitespace() => self.pos += c.len_utf8(),
                 Some(_) => return false,
             }
         }
@@ -524,7 +532,7 @@ impl ArgParser<'_, '_> {
 
     /// `{a,b}` after `=`.
     fn value_list(&mut self, path: &KeyPath) -> Result<ListOutcome, Stop> {
-        match self.chars.get(self.pos) {
+        match self.peek_char() {
             None => return Ok(ListOutcome::EndOfInput),
             Some('{') => self.pos += 1,
             Some(_) => return Ok(ListOutcome::NotAList),
@@ -535,7 +543,7 @@ impl ArgParser<'_, '_> {
             match run.stop {
                 None => return Err(StrvalsError::UnterminatedList.into()),
                 Some('}') => {
-                    if self.chars.get(self.pos) == Some(&',') {
+                    if self.peek_char() == Some(',') {
                         self.pos += 1;
                     }
                     let item_path = path.index(items.len());
@@ -620,8 +628,7 @@ impl ArgParser<'_, '_> {
             None => Err(Stop::End),
             Some('=') => match self.mode {
                 ValueMode::Literal => {
-                    let value: String = self.chars[self.pos..].iter().collect();
-                    self.pos = self.chars.len();
+                    let value = self.take_rest();
                     self.set_index(list, index, Value::String(value), path, true)
                 }
                 ValueMode::Json => {

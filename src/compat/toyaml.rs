@@ -10,7 +10,7 @@ use minijinja::value::{Value, ValueKind};
 
 use super::gofmt::go_format_float as format_float_g;
 use super::gojson::format_float_json;
-use super::yaml::{Scalar, resolve_plain};
+use super::yaml;
 
 /// A value after the JSON round trip, ready to be written.
 #[derive(Debug, Clone, PartialEq)]
@@ -683,7 +683,7 @@ impl Emitter {
 fn string_style(text: &str) -> ScalarStyle {
     if text.contains('\n') {
         ScalarStyle::Literal
-    } else if plain_reads_as_string(text) {
+    } else if written_plain(text) {
         ScalarStyle::Plain
     } else {
         ScalarStyle::DoubleQuoted
@@ -807,8 +807,8 @@ fn is_timestamp(text: &str) -> bool {
 
 /// Whether go-yaml writes this string without quotes: it must read back as a string, and not look
 /// like a timestamp or a YAML 1.1 sexagesimal number (`1:20`).
-fn plain_reads_as_string(text: &str) -> bool {
-    matches!(resolve_plain(text), Scalar::Str(_)) && !is_timestamp(text) && !is_base60_float(text)
+fn written_plain(text: &str) -> bool {
+    yaml::plain_reads_as_string(text) && !is_timestamp(text) && !is_base60_float(text)
 }
 
 /// go-yaml v2 writes a key inline unless it is long or spans lines.

@@ -101,19 +101,30 @@ pub(crate) enum Scalar {
 
 /// Resolves a plain (unquoted) scalar with go-yaml v2's rules.
 pub(crate) fn resolve_plain(text: &str) -> Scalar {
+    resolve_plain_non_string(text).unwrap_or_else(|| Scalar::Str(text.to_owned()))
+}
+
+/// Whether a plain scalar with this text reads as a string (the text itself), not as a null,
+/// boolean or number; nothing is allocated.
+pub(crate) fn plain_reads_as_string(text: &str) -> bool {
+    resolve_plain_non_string(text).is_none()
+}
+
+/// [`resolve_plain`] for a scalar that is not a string; `None` for a string.
+fn resolve_plain_non_string(text: &str) -> Option<Scalar> {
     match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Scalar::Null),
         "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
-            return Scalar::Bool(true);
+            return Some(Scalar::Bool(true));
         }
         "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
-            return Scalar::Bool(false);
+            return Some(Scalar::Bool(false));
         }
-        ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
+        ".nan" | ".NaN" | ".NAN" => return Some(Scalar::Float(f64::NAN)),
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Scalar::Float(f64::INFINITY);
+            return Some(Scalar::Float(f64::INFINITY));
         }
-        "-.inf" | "-.Inf" | "-.INF" => return Scalar::Float(f64::NEG_INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(Scalar::Float(f64::NEG_INFINITY)),
         _ => {}
     }
     let first = text.as_bytes()[0];
@@ -121,32 +132,29 @@ pub(crate) fn resolve_plain(text: &str) -> Scalar {
         if is_yaml_float(text)
             && let Ok(f) = text.parse::<f64>()
         {
-            return Scalar::Float(f);
+            return Some(Scalar::Float(f));
         }
-        return Scalar::Str(text.to_owned());
+        return None;
     }
     if !(first.is_ascii_digit() || first == b'+' || first == b'-') {
-        return Scalar::Str(text.to_owned());
+        return None;
     }
     // go-yaml v2 tries a timestamp first; Helm would turn one into an RFC 3339 string. Such
     // text stays a string here (it is only ever a string to the charts).
     let plain: String = text.chars().filter(|c| *c != '_').collect();
     if let Some(i) = go_parse_int(&plain) {
         return match i64::try_from(i) {
-            Ok(v) => Scalar::Int(v),
-            Err(_) => match u64::try_from(i) {
-                Ok(v) => Scalar::Uint(v),
-                Err(_) => Scalar::Str(text.to_owned()),
-            },
+            Ok(v) => Some(Scalar::Int(v)),
+            Err(_) => u64::try_from(i).ok().map(Scalar::Uint),
         };
     }
     if is_yaml_float(&plain)
         && let Ok(f) = plain.parse::<f64>()
         && f.is_finite()
     {
-        return Scalar::Float(f);
+        return Some(Scalar::Float(f));
     }
-    Scalar::Str(text.to_owned())
+    None
 }
 
 /// Go's `strconv.ParseInt(s, 0, 64)` / `ParseUint(s, 0, 64)`: sign, then `0x`, `0o`, `0b` or a

@@ -89,22 +89,20 @@ fn find_problem(object: &Value) -> Option<(String, String)> {
 type Check = Result<(), (String, String)>;
 
 /// Deserializes into the API type and fails on any field the type does not have (and that is not
-/// null: an empty value is dropped by kubectl too).
+/// null: an empty value is dropped by kubectl too). The path of a field the type refuses is only
+/// tracked when there is one: the document is then deserialized a second time, to find it.
 fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, (String, String)> {
     let mut unknown: Option<String> = None;
-    let mut track = serde_path_to_error::Track::new();
-    let deserializer = serde_path_to_error::Deserializer::new(object, &mut track);
-    let result = serde_ignored::deserialize(deserializer, |path| {
+    let on_ignored = |path: serde_ignored::Path<'_>| {
         let field = dotted(&path);
         if unknown.is_none() && value_at(object, &field).is_some_and(|v| !v.is_null()) {
             unknown = Some(field);
         }
-    });
-    let value: T = result.map_err(|err| {
-        let field = track.path().to_string();
-        let field = if field == "." { String::new() } else { field };
-        (field, err.to_string())
-    })?;
+    };
+    let value: T = match serde_ignored::deserialize(object, on_ignored) {
+        Ok(value) => value,
+        Err(_) => return Err(refused_field::<T>(object)),
+    };
     if let Some(field) = unknown {
         return Err((
             field,
@@ -112,6 +110,19 @@ fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, (String, String)> {
         ));
     }
     Ok(value)
+}
+
+/// The field of `object` that the API type refuses, and serde's reason.
+fn refused_field<T: DeserializeOwned>(object: &Value) -> (String, String) {
+    let mut track = serde_path_to_error::Track::new();
+    let deserializer = serde_path_to_error::Deserializer::new(object, &mut track);
+    let message = match T::deserialize(deserializer) {
+        Ok(_) => "does not fit the API type".to_owned(),
+        Err(err) => err.to_string(),
+    };
+    let field = track.path().to_string();
+    let field = if field == "." { String::new() } else { field };
+    (field, message)
 }
 
 /// A serde_ignored path in the `spec.ports[0].name` form the other checks use.

@@ -260,12 +260,24 @@ impl Checker<'_> {
 
     /// A map or null/absent (an optional section).
     fn optional_map(&mut self, path: &KeyPath) -> Option<serde_json::Map<String, Value>> {
+        if !self.is_optional_map(path) {
+            return None;
+        }
         match self.get(path) {
-            None | Some(Value::Null) => None,
             Some(Value::Object(map)) => Some(map.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether an optional section is there as a map (absent and null are not; anything else is
+    /// reported). Nothing is copied.
+    fn is_optional_map(&mut self, path: &KeyPath) -> bool {
+        match self.get(path) {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(_)) => true,
             Some(_) => {
                 self.invalid(path, "must be a map (or null)");
-                None
+                false
             }
         }
     }
@@ -276,7 +288,7 @@ impl Checker<'_> {
         let is_map = if required {
             self.required_map(path, what)
         } else {
-            self.optional_map(path).is_some()
+            self.is_optional_map(path)
         };
         if is_map {
             T::check_fields(self, path);
@@ -292,19 +304,19 @@ impl Checker<'_> {
         false
     }
 
-    /// A section that a template tests with `if`: its map, or `None` when it is absent or empty
-    /// ([`rules::is_empty_value`]: the section is left out).
-    fn section(&mut self, path: &KeyPath) -> Option<serde_json::Map<String, Value>> {
+    /// Whether a section that a template tests with `if` is there: a map, not absent or empty
+    /// ([`rules::is_empty_value`]: the section is left out); anything else is reported.
+    fn section(&mut self, path: &KeyPath) -> bool {
         match self.get(path) {
-            None => None,
-            Some(value) if rules::is_empty_value(value) => None,
-            Some(Value::Object(map)) => Some(map.clone()),
+            None => false,
+            Some(value) if rules::is_empty_value(value) => false,
+            Some(Value::Object(_)) => true,
             Some(_) => {
                 self.invalid(
                     path,
                     "must be a map, or empty (null, false, 0, \"\", [] or {}) to leave it out",
                 );
-                None
+                false
             }
         }
     }
@@ -341,7 +353,7 @@ impl<T> Checked for std::collections::BTreeMap<String, T> {
         if required {
             c.required_map(path, spec.what());
         } else {
-            c.optional_map(path);
+            c.is_optional_map(path);
         }
     }
 }
@@ -445,7 +457,7 @@ impl Checked for model::ServiceType {
 
 impl<T: Fields> Checked for model::Section<T> {
     fn check(c: &mut Checker<'_>, path: &KeyPath, _: bool, _: &Spec) {
-        if c.section(path).is_some() {
+        if c.section(path) {
             T::check_fields(c, path);
         }
     }
