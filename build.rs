@@ -31,6 +31,14 @@ fn main() {
     for arg in fixed_address_args(links_statically(&target_env, &rustflags)) {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
+    if !links_statically(&target_env, &rustflags)
+        && target_env == "gnu"
+        && linker_takes(&["-l:libgcc_eh.a".to_owned()])
+    {
+        // The unwinder from GCC's static library instead of `libgcc_s.so`: one shared library
+        // fewer to find, map and relocate at every start (what `gcc -static-libgcc` does).
+        println!("cargo:rustc-link-lib=static:-bundle=gcc_eh");
+    }
     let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
     let order_args = [
         format!("-Wl,--symbol-ordering-file={}", order.display()),

@@ -79,6 +79,11 @@ pub(super) fn run(cmd: CompletionCmd, out: &mut dyn Write) -> anyhow::Result<Exi
 
 /// Answers a completion request (`IKP_COMPLETE` set) and exits; returns at once otherwise.
 pub(crate) fn answer_if_requested() {
+    // Checked here first: clap_complete reads the arguments and the working directory before
+    // it looks at the variable, in every process.
+    if std::env::var_os(COMPLETE_VAR).is_none() {
+        return;
+    }
     CompleteEnv::with_factory(completing_command)
         .var(COMPLETE_VAR)
         .complete();
