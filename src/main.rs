@@ -9,13 +9,13 @@
 //! (`#![no_main]`): that reads `/proc/self/maps` to find the main thread's stack and sets up a
 //! stack-overflow handler with its own signal stack, some 0.2 ms of an `ikp render` process that
 //! takes little more than 3. What of it matters here is done by [`main`] instead.
-#![no_main]
+// A test build keeps libtest's own `main` (the harness of the unit tests in `cli`).
+#![cfg_attr(not(test), no_main)]
 #![deny(unsafe_code)]
 
 mod cli;
 
 use std::io::Write as _;
-use std::os::fd::{AsRawFd as _, IntoRawFd as _};
 use std::process::ExitCode;
 
 /// The process entry point. Before the command runs, as Rust's start-up would: SIGPIPE is ignored,
@@ -23,6 +23,7 @@ use std::process::ExitCode;
 /// instead of a silent kill; and a closed standard descriptor is opened on `/dev/null`, so that no
 /// file the command opens can become its stdout. `process::exit` flushes stdout. A panic (a bug)
 /// still prints its message and exits with 101.
+#[cfg(not(test))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
@@ -39,7 +40,9 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 /// Opens `/dev/null` on whichever of descriptors 0, 1 and 2 is closed: `open` returns the lowest
 /// free descriptor, so while it returns one of them, that one was closed and stays open on
 /// `/dev/null`; the first other descriptor is closed again.
+#[cfg(not(test))]
 fn open_closed_stdio() {
+    use std::os::fd::{AsRawFd as _, IntoRawFd as _};
     let dev_null = || {
         std::fs::OpenOptions::new()
             .read(true)
@@ -56,6 +59,7 @@ fn open_closed_stdio() {
 }
 
 /// The number the process exits with for `code` (the commands' codes are 0 to 255).
+#[cfg(not(test))]
 fn exit_status(code: ExitCode) -> i32 {
     (0..=u8::MAX)
         .find(|candidate| ExitCode::from(*candidate) == code)
@@ -63,6 +67,7 @@ fn exit_status(code: ExitCode) -> i32 {
 }
 
 /// Parses the command line and runs the command.
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> ExitCode {
     // `IKP_TIMINGS`' `main=` starts here.
     let started = std::time::Instant::now();
