@@ -28,13 +28,11 @@ fn main() {
     let target_env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     let rustflags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let rustflags: Vec<&str> = rustflags.split('\x1f').collect();
-    for arg in fixed_address_args(links_statically(&target_env, &rustflags)) {
+    let crt_static = links_statically(&target_env, &rustflags);
+    for arg in fixed_address_args(crt_static) {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
-    if !links_statically(&target_env, &rustflags)
-        && target_env == "gnu"
-        && linker_takes(&["-l:libgcc_eh.a".to_owned()])
-    {
+    if !crt_static && target_env == "gnu" && linker_takes(&["-l:libgcc_eh.a".to_owned()]) {
         // The unwinder from GCC's static library instead of `libgcc_s.so`: one shared library
         // fewer to find, map and relocate at every start (what `gcc -static-libgcc` does).
         println!("cargo:rustc-link-lib=static:-bundle=gcc_eh");
