@@ -154,17 +154,23 @@ async fn two_instances_on_one_remote_cluster_ignore_each_other() {
 
 /// A remote pod created before the instance label existed (only `interlink.io=offloading`) is labelled at
 /// start-up by the instance whose namespace mapping it matches, and its status is served from the cache;
-/// another instance's unlabelled pod is left alone. The instance has a prefix of its own (its namespace
-/// excluded, so the pods stay there): other tests' instances with the empty prefix run at the same time.
+/// another instance's unlabelled pod is left alone. Other tests' instances run at the same time, some with
+/// the empty prefix, which maps a namespace to itself: the remote namespace is `<prefix>-<suffix>` and the
+/// pod's source namespace `<suffix>`, which only this instance maps there.
 #[tokio::test]
 async fn pods_created_without_the_instance_label_are_adopted() {
-    let Some((cluster, ns)) = TestCluster::with_namespace("serve-adopt").await else {
+    let prefix = format!("adopt{}", &new_uid()[..8]);
+    let Some((cluster, ns)) = TestCluster::with_namespace(&prefix).await else {
         return;
     };
+    let source_ns = ns
+        .name()
+        .strip_prefix(&format!("{prefix}-"))
+        .expect("the namespace is named after the prefix");
     let client = cluster.client();
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns.name());
     let uid = new_uid();
-    let body = fixture("simple-pod", ns.name(), &uid);
+    let body = fixture("simple-pod", source_ns, &uid);
     let local = pod_of(&body);
     let legacy = |name: &str, uid: &str, source_ns: &str| -> Pod {
         serde_json::from_value(json!({
@@ -176,7 +182,7 @@ async fn pods_created_without_the_instance_label_are_adopted() {
         .expect("pod")
     };
     let ours = format!("test-pod-{uid}");
-    pods.create(&PostParams::default(), &legacy(&ours, &uid, ns.name()))
+    pods.create(&PostParams::default(), &legacy(&ours, &uid, source_ns))
         .await
         .expect("legacy pod");
     // Source namespace "other": this instance maps it to "<prefix>-other", not here.
@@ -189,7 +195,6 @@ async fn pods_created_without_the_instance_label_are_adopted() {
     .await
     .expect("foreign legacy pod");
 
-    let prefix = format!("adopt{}", &new_uid()[..8]);
     let mut plugin = instance(&cluster, "adopt", &prefix, ns.name()).await;
     let adopted = pods.get(&ours).await.expect("pod");
     assert_eq!(
@@ -387,6 +392,7 @@ async fn ping_reports_free_capacity_of_the_matching_remote_nodes() {
     .await;
 
     // Pings cost no API request.
+    wait_first_sweep(&plugin).await;
     let before = plugin.metric("ikp_remote_api_requests_total").await;
     for _ in 0..20 {
         let reply = plugin
@@ -504,6 +510,20 @@ async fn wait_cached(plugin: &Plugin, count: f64) {
     }
 }
 
+/// Waits for the leader's first orphan sweep to finish. The sweep lists ConfigMaps, Secrets, Services,
+/// Deployments and Leases once at start-up (then only every grace period), and those requests count in
+/// `ikp_remote_api_requests_total`: a test that counts the requests of one call waits for it first.
+async fn wait_first_sweep(plugin: &Plugin) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while plugin.metric("ikp_orphan_sweeps").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first orphan sweep never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Objects labelled with the pod UID left in `ns` (pods, ConfigMaps, Secrets), once deletions settle.
 async fn left_behind(client: &kube::Client, ns: &str, uid: &str) -> usize {
     let params = ListParams::default().labels(&format!("interlink.io/source.pod_uid={uid}"));
@@ -554,6 +574,7 @@ async fn delete_removes_the_recorded_objects_by_name() {
     let body = fixture("microservice-pod", ns.name(), &uid);
     call(&plugin, "POST", "/create", &body).await;
     wait_cached(&plugin, 1.0).await;
+    wait_first_sweep(&plugin).await;
     let before = plugin.metric("ikp_remote_api_requests_total").await;
     call(&plugin, "POST", "/delete", &pod_of(&body)).await;
     let requests = plugin.metric("ikp_remote_api_requests_total").await - before;
