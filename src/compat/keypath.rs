@@ -2,12 +2,13 @@
 //! and parsed the way Helm's error messages and `--set` spell them.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// One step of a [`KeyPath`]: a map key or a list index.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Segment {
-    /// A map key.
-    Key(String),
+    /// A map key (shared: a path extended by one step shares the keys of the path it extends).
+    Key(Arc<str>),
     /// A list index.
     Index(usize),
 }
@@ -24,15 +25,19 @@ impl KeyPath {
 
     /// This path extended by a map key.
     pub fn key(&self, key: &str) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Key(key.to_owned()));
-        KeyPath(segments)
+        self.extended(Segment::Key(key.into()))
     }
 
     /// This path extended by a list index.
     pub fn index(&self, index: usize) -> Self {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Index(index));
+        self.extended(Segment::Index(index))
+    }
+
+    /// This path and one more step, in one allocation.
+    fn extended(&self, last: Segment) -> Self {
+        let mut segments = Vec::with_capacity(self.0.len() + 1);
+        segments.extend(self.0.iter().cloned());
+        segments.push(last);
         KeyPath(segments)
     }
 
@@ -65,12 +70,12 @@ impl KeyPath {
                 None => (part, ""),
             };
             if !name.is_empty() {
-                segments.push(Segment::Key(name.to_owned()));
+                segments.push(Segment::Key(name.into()));
             }
             while let Some(close) = rest.find(']') {
                 match rest[1..close].parse::<usize>() {
                     Ok(i) => segments.push(Segment::Index(i)),
-                    Err(_) => segments.push(Segment::Key(rest[..=close].to_owned())),
+                    Err(_) => segments.push(Segment::Key(rest[..=close].into())),
                 }
                 rest = &rest[close + 1..];
             }
@@ -83,7 +88,7 @@ impl KeyPath {
         let mut node = tree;
         for segment in &self.0 {
             node = match (segment, node) {
-                (Segment::Key(k), serde_json::Value::Object(map)) => map.get(k)?,
+                (Segment::Key(k), serde_json::Value::Object(map)) => map.get(&**k)?,
                 (Segment::Index(i), serde_json::Value::Array(items)) => items.get(*i)?,
                 _ => return None,
             };

@@ -289,15 +289,22 @@ impl ArgParser<'_, '_> {
         rest
     }
 
-    /// Reads until one of `stops`; a backslash escapes the next character (not in literal mode).
+    /// Reads until one of `stops` (ASCII characters, as all of Helm's are); a backslash escapes the
+    /// next character (not in literal mode).
     fn runes_until(&mut self, stops: &[char]) -> Run {
+        debug_assert!(stops.iter().all(char::is_ascii));
         let escapes = !self.literal();
         let mut text = String::new();
         loop {
-            // Copy the run of ordinary characters at once, then look at what ended it.
+            // Copy the run of ordinary characters at once, then look at what ended it. The search is
+            // on bytes: an ASCII byte is always a whole character in UTF-8, so the run ends on a
+            // character boundary.
             let rest = &self.arg[self.pos..];
             let run = rest
-                .find(|c: char| stops.contains(&c) || (escapes && c == '\\'))
+                .bytes()
+                .position(|b| {
+                    b.is_ascii() && (stops.contains(&char::from(b)) || (escapes && b == b'\\'))
+                })
                 .unwrap_or(rest.len());
             text.push_str(&rest[..run]);
             self.pos += run;

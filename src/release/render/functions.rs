@@ -14,8 +14,12 @@ use crate::compat::toyaml::{YamlNode, to_yaml};
 pub fn install(env: &mut Environment<'_>) {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_formatter(|out, _state, value| {
-        out.write_str(&go_print(value))
-            .map_err(|err| Error::new(ErrorKind::WriteFailure, err.to_string()))
+        // Text, the common case, is written as it is, without an intermediate copy.
+        let written = match value.as_str() {
+            Some(text) => out.write_str(text),
+            None => out.write_str(&go_print(value)),
+        };
+        written.map_err(|err| Error::new(ErrorKind::WriteFailure, err.to_string()))
     });
     env.add_filter("default", default);
     env.add_filter("quote", quote);

@@ -139,7 +139,13 @@ macro_rules! model_struct {
                 path: &$crate::release::values::path::KeyPath,
             ) {
                 use $crate::release::values::fields::{self, Checked, Spec};
-                let mut keys = fields::serde_fields::<$name>().iter().zip(Self::REQUIRED);
+                // serde announces the names only through a failed deserialization: asked once.
+                static KEYS: std::sync::OnceLock<&'static [&'static str]> =
+                    std::sync::OnceLock::new();
+                let mut keys = KEYS
+                    .get_or_init(fields::serde_fields::<$name>)
+                    .iter()
+                    .zip(Self::REQUIRED);
                 $(
                     if let Some((key, &is_required)) = keys.next() {
                         let field_path = path.key(key);

@@ -170,8 +170,10 @@ struct Seen {
     limits: Option<(KeyPath, std::collections::BTreeMap<String, f64>)>,
 }
 
-impl Checker<'_> {
-    fn get(&self, path: &KeyPath) -> Option<&Value> {
+impl<'a> Checker<'a> {
+    /// The value at `path`, borrowed from the values (not from the checker, which stays free to
+    /// record problems while it is held).
+    fn get(&self, path: &KeyPath) -> Option<&'a Value> {
         self.values.get(path)
     }
 
@@ -211,23 +213,23 @@ impl Checker<'_> {
     }
 
     /// The value at `path` if it is present and not null; reports it missing otherwise.
-    fn required(&mut self, path: &KeyPath, rule: &str) -> Option<Value> {
+    fn required(&mut self, path: &KeyPath, rule: &str) -> Option<&'a Value> {
         match self.get(path) {
             None | Some(Value::Null) => {
                 self.missing(path, format!("required: {rule}"));
                 None
             }
-            Some(v) => Some(v.clone()),
+            Some(v) => Some(v),
         }
     }
 
     /// The value at `path` if the field is required (reported missing when absent or null) or,
     /// for an optional field, when it is present and not null.
-    fn present(&mut self, path: &KeyPath, required: bool, rule: &str) -> Option<Value> {
+    fn present(&mut self, path: &KeyPath, required: bool, rule: &str) -> Option<&'a Value> {
         if required {
             return self.required(path, rule);
         }
-        self.get(path).filter(|v| !v.is_null()).cloned()
+        self.get(path).filter(|v| !v.is_null())
     }
 
     /// A value that `parse` reads (a model type's own rule): reported missing when the field is
@@ -240,7 +242,7 @@ impl Checker<'_> {
         parse: fn(&Value) -> Result<T, String>,
     ) {
         if let Some(value) = self.present(path, required, spec.what())
-            && let Err(rule) = parse(&value)
+            && let Err(rule) = parse(value)
         {
             self.invalid(path, rule);
         }
@@ -259,12 +261,12 @@ impl Checker<'_> {
     }
 
     /// A map or null/absent (an optional section).
-    fn optional_map(&mut self, path: &KeyPath) -> Option<serde_json::Map<String, Value>> {
+    fn optional_map(&mut self, path: &KeyPath) -> Option<&'a serde_json::Map<String, Value>> {
         if !self.is_optional_map(path) {
             return None;
         }
         match self.get(path) {
-            Some(Value::Object(map)) => Some(map.clone()),
+            Some(Value::Object(map)) => Some(map),
             _ => None,
         }
     }
@@ -328,17 +330,17 @@ impl Checker<'_> {
             return amounts;
         };
         for (name, amount) in entries {
-            let entry = path.key(&name);
-            if !rules::is_resource_name(&name) {
+            let entry = path.key(name);
+            if !rules::is_resource_name(name) {
                 self.invalid(
                     &entry,
                     format!("{name:?} is not a resource name: use cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu"),
                 );
                 continue;
             }
-            match model::quantity_value(&amount) {
+            match model::quantity_value(amount) {
                 Ok(value) => {
-                    amounts.insert(name, value);
+                    amounts.insert(name.clone(), value);
                 }
                 Err(rule) => self.invalid(&entry, rule),
             }
@@ -397,11 +399,11 @@ impl Checked for String {
                 return;
             }
         };
-        if unquoted && !c.unquoted_text(path, &text_value) {
+        if unquoted && !c.unquoted_text(path, text_value) {
             return;
         }
         if let Some(rule) = text
-            && let Err(problem) = rule(&text_value)
+            && let Err(problem) = rule(text_value)
         {
             c.invalid(path, problem);
         }
@@ -420,8 +422,8 @@ impl Checked for model::NameOverride {
 
 impl Checked for model::ImageTag {
     fn check(c: &mut Checker<'_>, path: &KeyPath, _: bool, _: &Spec) {
-        if let Some(value) = c.get(path).cloned()
-            && let Err(rule) = rules::image_tag(&value, c.values.literal_at(path))
+        if let Some(value) = c.get(path)
+            && let Err(rule) = rules::image_tag(value, c.values.literal_at(path))
         {
             c.invalid(path, rule);
         }
@@ -435,11 +437,20 @@ fn check_enum<T: serde::de::DeserializeOwned + schemars::JsonSchema>(
     required: bool,
     extra: &str,
 ) {
-    let variants = model::variant_list::<T>();
-    if let Some(value) = c.present(path, required, &variants)
-        && !model::is_variant::<T>(&value)
-    {
-        c.invalid(path, format!("must be {variants}{extra}"));
+    // The variants are listed (from the schema) only for a message.
+    let value = match c.get(path) {
+        None | Some(Value::Null) if required => {
+            c.missing(path, format!("required: {}", model::variant_list::<T>()));
+            return;
+        }
+        None | Some(Value::Null) => return,
+        Some(value) => value,
+    };
+    if !model::is_variant::<T>(value) {
+        c.invalid(
+            path,
+            format!("must be {}{extra}", model::variant_list::<T>()),
+        );
     }
 }
 
@@ -484,14 +495,14 @@ fn check_name_override(c: &mut Checker<'_>, path: &KeyPath) -> Option<(KeyPath, 
 /// The sshd Service's node port: off when empty, else a node port; recorded for the tunnel's
 /// node port and the Service's name.
 pub(super) fn sshd_node_port(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
-    let Some(port) = c.get(path).cloned() else {
+    let Some(port) = c.get(path) else {
         return;
     };
-    if !is_truthy(Some(&port)) {
+    if !is_truthy(Some(port)) {
         return;
     }
     c.seen.sshd_port_on = true;
-    match model::NodePort::parse(&port) {
+    match model::NodePort::parse(port) {
         Ok(n) => c.seen.sshd_node_port = Some(n),
         Err(rule) => c.invalid(
             path,
@@ -527,7 +538,7 @@ pub(super) fn tunnel_node_port(c: &mut Checker<'_>, path: &KeyPath, required: bo
         required,
         "the node port exposing sourcePort (set sourcePort and sourceNodePort together)",
     ) {
-        match model::NodePort::parse(&value) {
+        match model::NodePort::parse(value) {
             Err(rule) => c.invalid(path, rule),
             Ok(n) if Some(n) == c.seen.sshd_node_port => c.invalid(
                 path,
@@ -568,7 +579,7 @@ pub(super) fn resource_requests(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
 
 /// `resources.claims`: a list of `{name: <claim>}`.
 pub(super) fn resource_claims(c: &mut Checker<'_>, path: &KeyPath, _: bool) {
-    match c.get(path).cloned() {
+    match c.get(path) {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
