@@ -108,7 +108,7 @@ pub enum ChartError {
     /// A template is written in Helm's Go-template syntax, which ikp does not render.
     #[error(
         "{path}:{line}: `{snippet}` is Helm Go-template syntax; ikp renders chart directories written in its \
-         minijinja dialect (`{{{{ Values.x }}}}`, `{{% if %}}`, macros instead of `include`): see docs/charts.md, \
+         minijinja dialect (`{{{{ Values.x }}}}`, `{{% if %}}`, `include(\"name\", root)` of macros): see docs/charts.md, \
          or use one of the built-in charts (gateway, bastion)"
     )]
     GoTemplate {

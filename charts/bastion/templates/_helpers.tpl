@@ -1,5 +1,6 @@
-{#- Helpers shared by every template of this chart. Each macro takes `root`, the whole render context
-    (Values, Chart, Release), and returns text without surrounding whitespace. -#}
+{#- Helpers shared by every template of this chart, called as `include("name", root)`. Each macro takes
+    `root`, the whole render context (Values, Chart, Release), and returns text without surrounding
+    whitespace. -#}
 
 {#- The chart name, or nameOverride; Kubernetes names stop at 63 bytes. -#}
 {%- macro name(root) -%}
@@ -28,17 +29,17 @@
 
 {#- Labels that select this release's pods. -#}
 {%- macro selectorLabels(root) -%}
-app.kubernetes.io/name: {{ name(root) }}
+app.kubernetes.io/name: {{ include("name", root) }}
 app.kubernetes.io/instance: {{ root.Release.Name }}
 {%- endmacro -%}
 
 {#- Labels on every object of the release. -#}
 {%- macro labels(root) -%}
-helm.sh/chart: {{ chart(root) }}
-{{ selectorLabels(root) }}
+helm.sh/chart: {{ include("chart", root) }}
+{{ include("selectorLabels", root) }}
 {%- if root.Chart.AppVersion %}
 app.kubernetes.io/version: {{ root.Chart.AppVersion | quote }}
 {%- endif %}
 app.kubernetes.io/managed-by: {{ root.Release.Service }}
-interlink.io/role: {{ name(root) }}
+interlink.io/role: {{ include("name", root) }}
 {%- endmacro -%}

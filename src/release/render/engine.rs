@@ -1,10 +1,18 @@
 //! The template engine: a chart's templates compiled once into a minijinja environment with the Helm
 //! functions, executed in Helm's order against one release's values.
+//!
+//! Helpers are macros in the chart's partials (`templates/_*.tpl`), called by name with `include`, as
+//! Helm's named templates are. A helper given `root` prints the same text every time during one render
+//! (templates cannot change the values they read), so its first output is kept for the others: the
+//! labels and the object name are printed by every template, and executing their macros again was half
+//! of a render.
 
-use std::collections::BTreeMap;
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-use minijinja::Environment;
-use minijinja::value::Value;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
+use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::RenderError;
 use super::functions;
@@ -81,6 +89,13 @@ impl ChartEngine {
                     message: describe_template_error(&source),
                 })?;
         }
+        let helpers = Arc::new(named_helpers(&env, chart));
+        env.add_function(
+            "include",
+            move |state: &State<'_, '_>, name: &str, data: Value| {
+                include(state, &helpers, name, data)
+            },
+        );
         let mut execution_order: Vec<String> = chart
             .templates
             .iter()
@@ -126,11 +141,12 @@ impl ChartEngine {
             ("IsUpgrade", Value::from(false)),
             ("Revision", Value::from(1_i64)),
         ]);
-        let root = Value::from_pairs([
-            ("Values", values.clone()),
-            ("Chart", self.chart.clone()),
-            ("Release", release_value.clone()),
-        ]);
+        let root = Value::from_object(RenderRoot {
+            values: values.clone(),
+            chart: self.chart.clone(),
+            release: release_value.clone(),
+            included: Mutex::default(),
+        });
         let context = Value::from_pairs([
             ("Values", values),
             ("Chart", self.chart.clone()),
@@ -167,6 +183,124 @@ impl ChartEngine {
         }
         Ok(RenderedFiles { manifests, notes })
     }
+}
+
+/// What the templates of one render read as `root`: `Values`, `Chart` and `Release` (a map of the three),
+/// and the text of every helper included with it so far.
+#[derive(Debug)]
+struct RenderRoot {
+    values: Value,
+    chart: Value,
+    release: Value,
+    /// Helper name → what it printed, given this root.
+    included: Mutex<HashMap<String, Value>>,
+}
+
+impl Object for RenderRoot {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "Values" => Some(self.values.clone()),
+            "Chart" => Some(self.chart.clone()),
+            "Release" => Some(self.release.clone()),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&["Values", "Chart", "Release"])
+    }
+}
+
+/// The macros each partial defines, by name (a name defined twice is the later file's, in path
+/// order). A partial is evaluated once here, with no values, to list them; one that fails to
+/// evaluate that way defines none (its error shows when a template imports it).
+fn named_helpers(env: &Environment<'_>, chart: &Chart) -> BTreeMap<String, String> {
+    let mut partials: Vec<&str> = chart
+        .templates
+        .iter()
+        .map(|file| file.path.as_str())
+        .filter(|path| is_partial(path))
+        .collect();
+    partials.sort_unstable();
+    let mut named = BTreeMap::new();
+    for path in partials {
+        let Ok(template) = env.get_template(path) else {
+            continue;
+        };
+        let Ok(captured) = template.render_captured(()) else {
+            continue;
+        };
+        for name in captured.state().exports() {
+            named.insert(name.to_owned(), path.to_owned());
+        }
+    }
+    named
+}
+
+/// How deep `include` calls may nest: a helper that includes itself would otherwise recurse until
+/// the stack runs out (each include executes in a state of its own, which minijinja's own
+/// recursion limit does not see across).
+const MAX_INCLUDE_DEPTH: usize = 64;
+
+thread_local! {
+    static INCLUDE_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// `include(name, data)`: the text of the helper macro `name` given `data` (Helm's `include`). Given
+/// the render's `root`, the first call executes the macro and later ones reuse its text.
+fn include(
+    state: &State<'_, '_>,
+    helpers: &BTreeMap<String, String>,
+    name: &str,
+    data: Value,
+) -> Result<Value, Error> {
+    let root = data.downcast_object_ref::<RenderRoot>();
+    if let Some(root) = root
+        && let Some(text) = lock(&root.included).get(name)
+    {
+        return Ok(text.clone());
+    }
+    let Some(path) = helpers.get(name) else {
+        return Err(Error::new(
+            ErrorKind::UnknownFunction,
+            format!("include: no helper named {name:?} in the chart's partials (templates/_*.tpl)"),
+        ));
+    };
+    let depth = INCLUDE_DEPTH.with(|depth| depth.get());
+    if depth >= MAX_INCLUDE_DEPTH {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "include {name:?}: helpers nest more than {MAX_INCLUDE_DEPTH} deep (one includes itself?)"
+            ),
+        ));
+    }
+    INCLUDE_DEPTH.with(|d| d.set(depth + 1));
+    let text = state.env().get_template(path).and_then(|template| {
+        template
+            .render_captured(())?
+            .with_state_mut(|helpers| helpers.call_macro(name, std::slice::from_ref(&data)))
+    });
+    INCLUDE_DEPTH.with(|d| d.set(depth));
+    let text = Value::from(text?);
+    if let Some(root) = root {
+        lock(&root.included).insert(name.to_owned(), text.clone());
+    }
+    Ok(text)
+}
+
+/// The helper texts of a render; a panic elsewhere cannot leave them half-written, so a poisoned lock
+/// is still good.
+fn lock(
+    included: &Mutex<HashMap<String, Value>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
+    included
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Files whose name starts with `_` hold helpers and never produce output.
@@ -228,5 +362,114 @@ fn template_value(value: &serde_json::Value) -> Value {
             map.iter()
                 .map(|(key, item)| (key.clone(), template_value(item))),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::chart::{ChartFile, ChartMetadata, ChartOrigin};
+
+    fn chart(files: &[(&str, &str)]) -> Chart {
+        Chart {
+            metadata: ChartMetadata {
+                name: "demo".to_owned(),
+                version: "0.1.0".to_owned(),
+                app_version: None,
+                description: None,
+            },
+            values_yaml: String::new(),
+            templates: files
+                .iter()
+                .map(|(path, source)| ChartFile {
+                    path: (*path).to_owned(),
+                    source: (*source).to_owned(),
+                })
+                .collect(),
+            origin: ChartOrigin::Embedded,
+        }
+    }
+
+    fn render(files: &[(&str, &str)]) -> Result<RenderedFiles, RenderError> {
+        let engine = ChartEngine::new(&chart(files))?;
+        engine.render(
+            "demo",
+            &ReleaseInfo::new("rel", "default"),
+            &serde_json::json!({"greeting": "hi"}),
+        )
+    }
+
+    #[test]
+    fn include_finds_a_helper_in_any_partial_and_passes_it_the_data() {
+        let rendered = render(&[
+            ("templates/_names.tpl", "{%- macro name(root) -%}{{ root.Release.Name }}-{{ root.Chart.Name }}{%- endmacro -%}"),
+            ("templates/_words.tpl", "{%- macro shout(text) -%}{{ text | upper }}{%- endmacro -%}"),
+            (
+                "templates/a.yaml",
+                "a: {{ include(\"name\", root) }} {{ include(\"name\", root) }} {{ include(\"shout\", Values.greeting) }} {{ include(\"shout\", \"x\") }}",
+            ),
+        ])
+        .expect("renders");
+        assert_eq!(
+            rendered.manifests["templates/a.yaml"],
+            "a: rel-demo rel-demo HI X"
+        );
+    }
+
+    #[test]
+    fn a_helper_given_root_runs_once_per_render() {
+        let files = [
+            (
+                "templates/_h.tpl",
+                "{%- macro name(root) -%}{{ tick() }}{{ root.Release.Name }}{%- endmacro -%}",
+            ),
+            ("templates/a.yaml", "a: {{ include(\"name\", root) }}"),
+            ("templates/b.yaml", "b: {{ include(\"name\", root) }}"),
+            (
+                "templates/c.yaml",
+                "c: {{ include(\"name\", {\"Release\": {\"Name\": \"x\"}}) }}",
+            ),
+        ];
+        let mut engine = ChartEngine::new(&chart(&files)).expect("compiles");
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&runs);
+        engine.env.add_function("tick", move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            String::new()
+        });
+        let release = ReleaseInfo::new("rel", "default");
+        let rendered = engine
+            .render("demo", &release, &serde_json::json!({}))
+            .expect("renders");
+        assert_eq!(rendered.manifests["templates/a.yaml"], "a: rel");
+        assert_eq!(rendered.manifests["templates/b.yaml"], "b: rel");
+        assert_eq!(rendered.manifests["templates/c.yaml"], "c: x");
+        // Once for `root` (a and b), once for the other data (c); a new render starts afresh.
+        assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 2);
+        engine
+            .render("demo", &release, &serde_json::json!({}))
+            .expect("renders");
+        assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn include_of_an_unknown_helper_names_it() {
+        let err = render(&[("templates/a.yaml", "a: {{ include(\"nope\", root) }}")]).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("no helper named \"nope\""), "{message}");
+        assert!(message.contains("templates/a.yaml"), "{message}");
+    }
+
+    #[test]
+    fn a_helper_that_includes_itself_is_an_error_not_a_stack_overflow() {
+        let err = render(&[
+            (
+                "templates/_h.tpl",
+                "{%- macro loop(x) -%}{{ include(\"loop\", x ~ \".\") }}{%- endmacro -%}",
+            ),
+            ("templates/a.yaml", "a: {{ include(\"loop\", \"\") }}"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("nest more than 64 deep"), "{err}");
     }
 }
