@@ -115,11 +115,7 @@ fn inline(rest: &str) -> Option<Inline<'_>> {
     if text.is_empty() || text.starts_with('#') {
         return Some(Inline::Empty);
     }
-    let header = text
-        .split(" #")
-        .next()
-        .unwrap_or(text)
-        .trim_end_matches(' ');
+    let header = text[..comment_start(text).unwrap_or(text.len())].trim_end_matches(' ');
     let block = match header {
         "|" => Some((false, false)),
         "|-" => Some((false, true)),
@@ -176,11 +172,11 @@ fn scalar(text: &str) -> Option<Value> {
             if b"-?:,]}#&*!|>%@`<=".contains(&first) && !negative_number {
                 return None;
             }
-            let plain = match text.find(" #") {
+            let plain = match comment_start(text) {
                 Some(comment) => text[..comment].trim_end_matches(' '),
                 None => text,
             };
-            if plain.contains(": ") || plain.ends_with(':') {
+            if has_mapping_colon(plain) {
                 return None;
             }
             (plain_json(plain)?, "")
@@ -193,6 +189,17 @@ fn scalar(text: &str) -> Option<Value> {
     } else {
         None
     }
+}
+
+/// Where ` #` (a comment after a space) starts in `text`.
+fn comment_start(text: &str) -> Option<usize> {
+    text.as_bytes().windows(2).position(|pair| pair == b" #")
+}
+
+/// Whether plain text holds `: ` or ends with `:` (it would be a mapping, not a scalar).
+fn has_mapping_colon(plain: &str) -> bool {
+    let bytes = plain.as_bytes();
+    bytes.ends_with(b":") || bytes.windows(2).any(|pair| pair == b": ")
 }
 
 /// `[]` or `["a", "b", c]`: double-quoted items without escapes or commas, or plain words.

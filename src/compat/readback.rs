@@ -18,6 +18,12 @@ pub struct YamlReadError {
 
 /// Parses one YAML document into JSON as Kubernetes would receive it. An empty document is null.
 pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
+    // Most rendered documents are plain block YAML, read far faster by the block reader; it
+    // declines everything else (a `...` line among it), and the loader reads that (and words every
+    // error).
+    if let Some(tree) = super::blockyaml::read(text) {
+        return Ok(tree);
+    }
     // go-yaml reads the first document only; text after a `...` end marker would be dropped
     // silently, so it is an error here.
     if let Some(index) = text
@@ -35,11 +41,6 @@ pub fn read_document(text: &str) -> Result<Value, YamlReadError> {
                 index + 1
             ),
         });
-    }
-    // Most rendered documents are plain block YAML, read far faster by the block reader; it
-    // declines everything else, and the loader reads that (and words every error).
-    if let Some(tree) = super::blockyaml::read(text) {
-        return Ok(tree);
     }
     read_document_with_loader(text)
 }

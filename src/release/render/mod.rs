@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod objects;
 pub mod redact;
 pub mod stamp;
+mod strict;
 
 pub use engine::{ChartEngine, ReleaseInfo};
 pub use manifest::Manifest;

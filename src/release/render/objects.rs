@@ -92,24 +92,14 @@ type Check = Result<(), (String, String)>;
 /// null: an empty value is dropped by kubectl too). The path of a field the type refuses is only
 /// tracked when there is one: the document is then deserialized a second time, to find it.
 fn typed<T: DeserializeOwned>(object: &Value) -> Result<T, (String, String)> {
-    let mut unknown: Option<String> = None;
-    let on_ignored = |path: serde_ignored::Path<'_>| {
-        let field = dotted(&path);
-        if unknown.is_none() && value_at(object, &field).is_some_and(|v| !v.is_null()) {
-            unknown = Some(field);
-        }
-    };
-    let value: T = match serde_ignored::deserialize(object, on_ignored) {
-        Ok(value) => value,
-        Err(_) => return Err(refused_field::<T>(object)),
-    };
-    if let Some(field) = unknown {
-        return Err((
+    match super::strict::read_strict::<T>(object) {
+        Ok((value, None)) => Ok(value),
+        Ok((_, Some(field))) => Err((
             field,
             "unknown field: the API type has no such field".to_owned(),
-        ));
+        )),
+        Err(_) => Err(refused_field::<T>(object)),
     }
-    Ok(value)
 }
 
 /// The field of `object` that the API type refuses, and serde's reason.
@@ -123,26 +113,6 @@ fn refused_field<T: DeserializeOwned>(object: &Value) -> (String, String) {
     let field = track.path().to_string();
     let field = if field == "." { String::new() } else { field };
     (field, message)
-}
-
-/// A serde_ignored path in the `spec.ports[0].name` form the other checks use.
-fn dotted(path: &serde_ignored::Path<'_>) -> String {
-    use serde_ignored::Path;
-    match path {
-        Path::Root => String::new(),
-        Path::Seq { parent, index } => format!("{}[{index}]", dotted(parent)),
-        Path::Map { parent, key } => {
-            let parent = dotted(parent);
-            if parent.is_empty() {
-                key.clone()
-            } else {
-                format!("{parent}.{key}")
-            }
-        }
-        Path::Some { parent }
-        | Path::NewtypeStruct { parent }
-        | Path::NewtypeVariant { parent } => dotted(parent),
-    }
 }
 
 fn problem(field: impl Into<String>, message: impl Into<String>) -> Check {
