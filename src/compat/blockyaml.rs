@@ -18,29 +18,26 @@ const MAX_DEPTH: usize = 32;
 
 /// Reads one document, or `None` when it is outside the subset (the caller then uses the loader).
 pub(crate) fn read(text: &str) -> Option<Value> {
-    if !text
-        .bytes()
-        .all(|b| b == b'\n' || (b' '..=b'~').contains(&b))
-    {
-        return None;
+    let mut line_count = 1;
+    for b in text.bytes() {
+        match b {
+            b'\n' => line_count += 1,
+            b' '..=b'~' => {}
+            _ => return None,
+        }
     }
-    let lines: Vec<Line<'_>> = text
-        .split('\n')
-        .map(|raw| {
-            let content = raw.trim_start_matches(' ');
-            Line {
-                indent: raw.len() - content.len(),
-                content,
-            }
-        })
-        .collect();
-    if lines.iter().any(|line| {
-        line.indent == 0
-            && (line.content.starts_with("---")
-                || line.content.starts_with("...")
-                || line.content.starts_with('%'))
-    }) {
-        return None;
+    let mut lines = Vec::with_capacity(line_count);
+    for raw in text.split('\n') {
+        let content = raw.trim_start_matches(' ');
+        let indent = raw.len() - content.len();
+        if indent == 0
+            && (content.starts_with("---")
+                || content.starts_with("...")
+                || content.starts_with('%'))
+        {
+            return None;
+        }
+        lines.push(Line { indent, content });
     }
     let mut reader = Reader { lines, pos: 0 };
     let Some(first) = reader.peek() else {
