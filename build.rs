@@ -37,7 +37,12 @@ fn main() {
         // fewer to find, map and relocate at every start (what `gcc -static-libgcc` does).
         println!("cargo:rustc-link-lib=static:-bundle=gcc_eh");
     }
-    let order = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link-order.txt");
+    // The checkout being built, read when the script runs: `env!` would give the directory the script
+    // was compiled in, and a target directory shared by two checkouts reuses one compiled script.
+    let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    let order = Path::new(&manifest_dir).join("src/link-order.txt");
     let order_args = [
         format!("-Wl,--symbol-ordering-file={}", order.display()),
         "-Wl,--no-warn-symbol-ordering".to_owned(),
