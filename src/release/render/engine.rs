@@ -453,6 +453,22 @@ mod tests {
     }
 
     #[test]
+    fn an_imported_partial_still_works_with_root_as_an_object() {
+        let rendered = render(&[
+            (
+                "templates/_h.tpl",
+                "{%- macro name(root) -%}{{ root.Release.Name }}/{{ root.Values.greeting }}{%- endmacro -%}",
+            ),
+            (
+                "templates/a.yaml",
+                "{%- import \"templates/_h.tpl\" as h -%}\na: {{ h.name(root) }} {{ root | length }}",
+            ),
+        ])
+        .expect("renders");
+        assert_eq!(rendered.manifests["templates/a.yaml"], "a: rel/hi 3");
+    }
+
+    #[test]
     fn include_of_an_unknown_helper_names_it() {
         let err = render(&[("templates/a.yaml", "a: {{ include(\"nope\", root) }}")]).unwrap_err();
         let message = err.to_string();
