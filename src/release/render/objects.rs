@@ -278,22 +278,23 @@ fn check_deployment(deployment: &Deployment) -> Check {
     if spec.replicas.is_some_and(|r| r < 0) {
         return problem("spec.replicas", "must not be negative");
     }
+    let no_labels = std::collections::BTreeMap::new();
     let template_labels = spec
         .template
         .metadata
         .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    check_labels(Some(&template_labels), "spec.template.metadata.labels")?;
-    let selector = spec.selector.match_labels.clone().unwrap_or_default();
-    check_labels(Some(&selector), "spec.selector.matchLabels")?;
+        .and_then(|m| m.labels.as_ref())
+        .unwrap_or(&no_labels);
+    check_labels(Some(template_labels), "spec.template.metadata.labels")?;
+    let selector = spec.selector.match_labels.as_ref().unwrap_or(&no_labels);
+    check_labels(Some(selector), "spec.selector.matchLabels")?;
     if selector.is_empty() && spec.selector.match_expressions.is_none() {
         return problem(
             "spec.selector",
             "must select the pods (matchLabels is empty)",
         );
     }
-    for (key, value) in &selector {
+    for (key, value) in selector {
         if template_labels.get(key) != Some(value) {
             return problem(
                 format!("spec.selector.matchLabels.{key}"),
