@@ -478,7 +478,7 @@ fn print_client_dry_run(
         redact_secrets: true,
         ..output.clone()
     };
-    emit(release, manifests, &output)?.write(out)
+    emit(release, &manifests, &output)?.write(out)
 }
 
 /// A server dry run's verdict per object, one line each (`<object> <change> (server dry run)` or

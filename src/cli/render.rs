@@ -207,34 +207,44 @@ pub(super) fn print_computed_values(release: &Release) {
 
 /// Lays out a rendered release's documents as `helm template` prints them, under the output flags;
 /// `manifests` are the release's documents, possibly edited (stamped by `apply --dry-run=client`).
+/// They are copied only when a flag edits or selects them.
 pub(super) fn emit(
     release: &Release,
-    mut manifests: Vec<Manifest>,
+    manifests: &[Manifest],
     output: &OutputArgs,
 ) -> anyhow::Result<RenderOutput> {
     if output.debug {
         print_computed_values(release);
     }
+    let redacted: Vec<Manifest>;
+    let mut manifests = manifests;
     if output.redact_secrets {
-        for manifest in &mut manifests {
-            manifest.content = redact_secret_document(&manifest.content);
-        }
+        redacted = manifests
+            .iter()
+            .map(|manifest| Manifest {
+                content: redact_secret_document(&manifest.content),
+                ..manifest.clone()
+            })
+            .collect();
+        manifests = &redacted;
     }
+    let selected: Vec<Manifest>;
     let show_only = !output.show_only.is_empty();
     if show_only {
-        manifests = manifest::select_show_only(&manifests, &output.show_only)?;
+        selected = manifest::select_show_only(manifests, &output.show_only)?;
+        manifests = &selected;
     }
     if let Some(dir) = &output.output_dir {
         let release_dir = output
             .use_release_name
             .then_some(release.release.name.as_str());
-        let (files, stdout) = manifest::output_dir_files(&manifests, dir, release_dir);
+        let (files, stdout) = manifest::output_dir_files(manifests, dir, release_dir);
         return Ok(RenderOutput { stdout, files });
     }
     let mut stdout = if show_only {
-        manifest::format_framed(&manifests)
+        manifest::format_framed(manifests)
     } else {
-        manifest::format_stream(&manifests)
+        manifest::format_stream(manifests)
     };
     if output.notes
         && let Some(notes) = release.rendered.notes.as_deref()
@@ -252,12 +262,13 @@ pub(super) fn emit(
 
 /// Renders everything the command asks for without writing anything. `base` is the directory
 /// that relative chart, `-f` and `--set-file` paths are taken from (default: the current one).
-/// With `timings`, each phase's time is added to it.
+/// With `timings`, each phase's time is added to it. The release comes back with the output, for
+/// the caller to keep or drop.
 fn produce(
     cmd: &RenderCmd,
     base: Option<&Path>,
     mut timings: Option<&mut Timings>,
-) -> anyhow::Result<RenderOutput> {
+) -> anyhow::Result<(RenderOutput, Release)> {
     let (request, renderer) = timed(
         timings.as_deref_mut().map(|t| &mut t.load),
         || -> anyhow::Result<_> {
@@ -277,10 +288,10 @@ fn produce(
         &layers,
         timings.as_deref_mut().map(|t| &mut t.pipeline),
     )?;
-    timed(timings.map(|t| &mut t.output), || {
-        let manifests = release.rendered.manifests.clone();
-        emit(&release, manifests, &cmd.output)
-    })
+    let output = timed(timings.map(|t| &mut t.output), || {
+        emit(&release, &release.rendered.manifests, &cmd.output)
+    })?;
+    Ok((output, release))
 }
 
 /// Renders a command whose relative paths are taken from `base` and returns what it would print
@@ -290,7 +301,7 @@ pub(super) fn render_in_dir(cmd: &RenderCmd, base: &Path) -> anyhow::Result<Stri
         cmd.output.output_dir.is_none(),
         "--output-dir cannot be used in a golden case"
     );
-    Ok(produce(cmd, Some(base), None)?.stdout)
+    Ok(produce(cmd, Some(base), None)?.0.stdout)
 }
 
 /// Runs `ikp render`; with `timings`, adds each phase's time to it (stdout is flushed within
@@ -300,7 +311,10 @@ pub(super) fn run(
     out: &mut dyn Write,
     mut timings: Option<&mut Timings>,
 ) -> anyhow::Result<ExitCode> {
-    let output = produce(&cmd, None, timings.as_deref_mut())?;
+    let (output, release) = produce(&cmd, None, timings.as_deref_mut())?;
+    // The process exits after this command: freeing the release's trees one node at a time would
+    // cost more than rendering them took, and the kernel takes the memory back at exit anyway.
+    std::mem::forget(release);
     timed(timings.map(|t| &mut t.output), || -> anyhow::Result<()> {
         output.write(out)?;
         out.flush()?;
