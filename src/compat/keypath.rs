@@ -4,11 +4,65 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// A map key's text: a name fixed in the program (a field of the values model, no allocation) or a
+/// shared copy of one read from input (a path extended by one step shares the keys of the path it
+/// extends). Compared, ordered and hashed as its text.
+#[derive(Clone, Debug)]
+pub enum KeyName {
+    /// A name the program holds for its whole run.
+    Static(&'static str),
+    /// A name read from input.
+    Shared(Arc<str>),
+}
+
+impl std::ops::Deref for KeyName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            KeyName::Static(name) => name,
+            KeyName::Shared(name) => name,
+        }
+    }
+}
+
+impl From<&str> for KeyName {
+    fn from(name: &str) -> Self {
+        KeyName::Shared(name.into())
+    }
+}
+
+impl PartialEq for KeyName {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for KeyName {}
+
+impl PartialOrd for KeyName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for KeyName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
 /// One step of a [`KeyPath`]: a map key or a list index.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Segment {
-    /// A map key (shared: a path extended by one step shares the keys of the path it extends).
-    Key(Arc<str>),
+    /// A map key.
+    Key(KeyName),
     /// A list index.
     Index(usize),
 }
@@ -26,6 +80,11 @@ impl KeyPath {
     /// This path extended by a map key.
     pub fn key(&self, key: &str) -> Self {
         self.extended(Segment::Key(key.into()))
+    }
+
+    /// This path extended by a map key the program names itself (no copy of the name is made).
+    pub fn static_key(&self, key: &'static str) -> Self {
+        self.extended(Segment::Key(KeyName::Static(key)))
     }
 
     /// This path extended by a list index.

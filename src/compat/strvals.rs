@@ -7,6 +7,8 @@
 //! scalar are errors. Every path that receives a value is reported to the caller, which keeps
 //! track of where each value came from.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 
 use super::keypath::{KeyPath, OneLine};
@@ -205,6 +207,16 @@ pub(super) fn floats_everywhere(value: Value) -> Value {
     }
 }
 
+/// Stores `value` under `key`, reusing the map's own key when it is already there.
+fn put(data: &mut Map<String, Value>, key: Cow<'_, str>, value: Value) {
+    match data.get_mut(&*key) {
+        Some(slot) => *slot = value,
+        None => {
+            data.insert(key.into_owned(), value);
+        }
+    }
+}
+
 /// Where parsing stopped: the normal end of input, or an error.
 enum Stop {
     End,
@@ -253,8 +265,9 @@ struct ArgParser<'m, 'r> {
 }
 
 /// The result of reading up to a stop character.
-struct Run {
-    text: String,
+struct Run<'m> {
+    /// The text read, borrowed from the argument unless an escape had to be removed.
+    text: Cow<'m, str>,
     /// The stop character found, or `None` at the end of input.
     stop: Option<char>,
 }
@@ -265,7 +278,7 @@ enum ListOutcome {
     NotAList,
 }
 
-impl ArgParser<'_, '_> {
+impl<'m> ArgParser<'m, '_> {
     fn literal(&self) -> bool {
         matches!(self.mode, ValueMode::Literal)
     }
@@ -291,22 +304,31 @@ impl ArgParser<'_, '_> {
 
     /// Reads until one of `stops` (ASCII characters, as all of Helm's are); a backslash escapes the
     /// next character (not in literal mode).
-    fn runes_until(&mut self, stops: &[char]) -> Run {
+    fn runes_until(&mut self, stops: &[char]) -> Run<'m> {
         debug_assert!(stops.iter().all(char::is_ascii));
         let escapes = !self.literal();
-        let mut text = String::new();
+        // One bit per ASCII byte that ends a run of ordinary characters.
+        let mut ends = stops.iter().fold(0u128, |mask, &c| mask | 1 << (c as u32));
+        if escapes {
+            ends |= 1 << u32::from(b'\\');
+        }
+        let arg: &'m str = self.arg;
+        let mut text = Cow::Borrowed("");
         loop {
-            // Copy the run of ordinary characters at once, then look at what ended it. The search is
-            // on bytes: an ASCII byte is always a whole character in UTF-8, so the run ends on a
-            // character boundary.
-            let rest = &self.arg[self.pos..];
+            // The run of ordinary characters is taken at once, then what ended it is looked at. The
+            // search is on bytes: an ASCII byte is always a whole character in UTF-8, so the run
+            // ends on a character boundary.
+            let rest = &arg[self.pos..];
             let run = rest
                 .bytes()
-                .position(|b| {
-                    b.is_ascii() && (stops.contains(&char::from(b)) || (escapes && b == b'\\'))
-                })
+                .position(|b| b < 128 && ends & (1 << b) != 0)
                 .unwrap_or(rest.len());
-            text.push_str(&rest[..run]);
+            let piece = &rest[..run];
+            if text.is_empty() {
+                text = Cow::Borrowed(piece);
+            } else {
+                text.to_mut().push_str(piece);
+            }
             self.pos += run;
             match self.next_char() {
                 None => return Run { text, stop: None },
@@ -318,7 +340,7 @@ impl ArgParser<'_, '_> {
                 }
                 Some(_) => match self.next_char() {
                     None => return Run { text, stop: None },
-                    Some(escaped) => text.push(escaped),
+                    Some(escaped) => text.to_mut().push(escaped),
                 },
             }
         }
@@ -376,13 +398,16 @@ impl ArgParser<'_, '_> {
         let key = run.text;
         match run.stop {
             None if key.is_empty() => Err(Stop::End),
-            None => Err(StrvalsError::NoValue { key }.into()),
+            None => Err(StrvalsError::NoValue {
+                key: key.into_owned(),
+            }
+            .into()),
             Some('[') => {
                 let key_path = path.key(&key);
                 let index = self.key_index(&key_path)?;
                 // The list is taken out and put back (as Helm does, also when the argument
                 // ends early), never copied: copying made `a[0]=1,a[1]=1,…` quadratic.
-                let (mut list, created) = match data.get_mut(&key) {
+                let (mut list, created) = match data.get_mut(&*key) {
                     None => (Vec::new(), true),
                     Some(Value::Array(items)) => (std::mem::take(items), false),
                     Some(other) => {
@@ -402,12 +427,15 @@ impl ArgParser<'_, '_> {
                     if created && !matches!(result, Err(Stop::Fail(_))) {
                         (self.on_set)(&key_path, &list);
                     }
-                    data.insert(key, list);
+                    put(data, key, list);
                 }
                 result
             }
             Some('=') => self.assign(data, path, &key),
-            Some(',') => Err(StrvalsError::NoValueBeforeComma { key }.into()),
+            Some(',') => Err(StrvalsError::NoValueBeforeComma {
+                key: key.into_owned(),
+            }
+            .into()),
             Some(_) => {
                 // '.': descend into (or create) a map.
                 let level = level + 1;
@@ -415,8 +443,8 @@ impl ArgParser<'_, '_> {
                     return Err(StrvalsError::TooDeep.into());
                 }
                 let key_path = path.key(&key);
-                let existed = data.contains_key(&key);
-                let mut inner = match data.get_mut(&key) {
+                let existed = data.contains_key(&*key);
+                let mut inner = match data.get_mut(&*key) {
                     None => {
                         self.budget.take(1).map_err(StrvalsError::from)?;
                         Map::new()
@@ -433,10 +461,13 @@ impl ArgParser<'_, '_> {
                 let result = self.key(&mut inner, level, &key_path);
                 let empty = inner.is_empty();
                 if (existed || !empty) && !key.is_empty() {
-                    data.insert(key.clone(), Value::Object(inner));
+                    put(data, key.clone(), Value::Object(inner));
                 }
                 match result {
-                    Ok(()) if empty => Err(StrvalsError::EmptyKeyMap { key }.into()),
+                    Ok(()) if empty => Err(StrvalsError::EmptyKeyMap {
+                        key: key.into_owned(),
+                    }
+                    .into()),
                     other => other,
                 }
             }
@@ -573,11 +604,16 @@ impl ArgParser<'_, '_> {
             // drop a value the user meant to set.
             return Err(StrvalsError::UnclosedIndex {
                 key: key.clone(),
-                text: run.text,
+                text: run.text.into_owned(),
             }
             .into());
         }
-        go_atoi(&run.text).ok_or_else(|| StrvalsError::BadIndex { text: run.text }.into())
+        go_atoi(&run.text).ok_or_else(|| {
+            StrvalsError::BadIndex {
+                text: run.text.into_owned(),
+            }
+            .into()
+        })
     }
 
     /// Helm's `setIndex`: stores `value` at `index`, padding the list with nulls.
@@ -629,7 +665,10 @@ impl ArgParser<'_, '_> {
         Self::check_depth(path)?;
         let run = self.runes_until(&['[', '.', '=']);
         if !run.text.is_empty() {
-            return Err(StrvalsError::AfterIndex { text: run.text }.into());
+            return Err(StrvalsError::AfterIndex {
+                text: run.text.into_owned(),
+            }
+            .into());
         }
         match run.stop {
             None => Err(Stop::End),

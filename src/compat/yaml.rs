@@ -165,17 +165,20 @@ fn go_parse_int(text: &str) -> Option<i128> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    let lower = unsigned.to_ascii_lowercase();
-    let (radix, digits) = if let Some(rest) = lower.strip_prefix("0x") {
-        (16, rest)
-    } else if let Some(rest) = lower.strip_prefix("0o") {
-        (8, rest)
-    } else if let Some(rest) = lower.strip_prefix("0b") {
-        (2, rest)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
+    // The prefix is matched in either case; digits of either case are read by the radix parser.
+    let bytes = unsigned.as_bytes();
+    let prefixed =
+        |letter: u8| bytes.len() >= 2 && bytes[0] == b'0' && bytes[1].eq_ignore_ascii_case(&letter);
+    let (radix, digits) = if prefixed(b'x') {
+        (16, &unsigned[2..])
+    } else if prefixed(b'o') {
+        (8, &unsigned[2..])
+    } else if prefixed(b'b') {
+        (2, &unsigned[2..])
+    } else if bytes.len() > 1 && bytes[0] == b'0' {
+        (8, &unsigned[1..])
     } else {
-        (10, lower.as_str())
+        (10, unsigned)
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;

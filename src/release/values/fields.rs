@@ -148,7 +148,7 @@ macro_rules! model_struct {
                     .zip(Self::REQUIRED);
                 $(
                     if let Some((key, &is_required)) = keys.next() {
-                        let field_path = path.key(key);
+                        let field_path = path.static_key(key);
                         let spec: Spec = $spec;
                         match spec {
                             Spec::Custom(rule) => rule(checker, &field_path, is_required),

@@ -434,10 +434,7 @@ pub fn compose_over(
                     label: label.clone(),
                 },
             });
-            let written = document
-                .number_text
-                .range(path.clone()..)
-                .take_while(|(p, _)| p.starts_with(path));
+            let written = path::subtree(&document.number_text, path);
             for (p, text) in written {
                 origins.record_literal(p, text);
             }

@@ -3,18 +3,24 @@
 use super::Origin;
 pub use crate::compat::keypath::{KeyPath, Segment};
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// Removes `path` and every path below it from `map`.
 fn remove_subtree<V>(map: &mut BTreeMap<KeyPath, V>, path: &KeyPath) {
     // Paths below `path` sort right after it, so they form one contiguous range.
-    let doomed: Vec<KeyPath> = map
-        .range(path.clone()..)
-        .take_while(|(p, _)| p.starts_with(path))
-        .map(|(p, _)| p.clone())
-        .collect();
+    let doomed: Vec<KeyPath> = subtree(map, path).map(|(p, _)| p.clone()).collect();
     for p in doomed {
         map.remove(&p);
     }
+}
+
+/// The entries at and below `path`, in order (found without copying `path`).
+pub(super) fn subtree<'m, 'p, V>(
+    map: &'m BTreeMap<KeyPath, V>,
+    path: &'p KeyPath,
+) -> impl Iterator<Item = (&'m KeyPath, &'m V)> + use<'m, 'p, V> {
+    map.range::<KeyPath, _>((Bound::Included(path), Bound::Unbounded))
+        .take_while(move |(p, _)| p.starts_with(path))
 }
 
 /// Which layer last set each path of the user-supplied values.
@@ -83,9 +89,7 @@ impl OriginMap {
     /// The origin of the first value recorded below `path` (for a map whose keys came from
     /// one layer while the map itself was never set as a whole).
     pub(super) fn first_below(&self, path: &KeyPath) -> Option<&Origin> {
-        self.entries
-            .range(path.clone()..)
-            .take_while(|(p, _)| p.starts_with(path))
+        subtree(&self.entries, path)
             .map(|(_, origin)| origin)
             .next()
     }

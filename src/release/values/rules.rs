@@ -62,7 +62,8 @@ pub(super) fn integer_in_range(
     max: u16,
     what: &str,
 ) -> Result<u16, String> {
-    let range = format!("must be {what} {min}–{max}");
+    // The message is built only for a value that breaks the rule.
+    let range = || format!("must be {what} {min}–{max}");
     let number = match value {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
@@ -71,7 +72,8 @@ pub(super) fn integer_in_range(
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 if f.fract() != 0.0 {
                     return Err(format!(
-                        "{range}, a whole number (it prints as {})",
+                        "{}, a whole number (it prints as {})",
+                        range(),
                         go_print_number(n)
                     ));
                 }
@@ -80,25 +82,26 @@ pub(super) fn integer_in_range(
         }
         Value::String(s) => {
             if s.is_empty() {
-                return Err(format!("{range}, not an empty string"));
+                return Err(format!("{}, not an empty string", range()));
             }
             if !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("{range}, written in decimal digits only"));
+                return Err(format!("{}, written in decimal digits only", range()));
             }
             if s.starts_with('0') {
                 return Err(format!(
-                    "{range}; a leading zero prints unquoted and Kubernetes reads it as an octal number"
+                    "{}; a leading zero prints unquoted and Kubernetes reads it as an octal number",
+                    range()
                 ));
             }
             s.parse::<f64>().unwrap_or(f64::INFINITY)
         }
-        Value::Bool(_) => return Err(format!("{range}, not a boolean")),
-        Value::Null => return Err(format!("{range}, not null")),
-        Value::Array(_) => return Err(format!("{range}, not a list")),
-        Value::Object(_) => return Err(format!("{range}, not a map")),
+        Value::Bool(_) => return Err(format!("{}, not a boolean", range())),
+        Value::Null => return Err(format!("{}, not null", range())),
+        Value::Array(_) => return Err(format!("{}, not a list", range())),
+        Value::Object(_) => return Err(format!("{}, not a map", range())),
     };
     if number < f64::from(min) || number > f64::from(max) {
-        return Err(range);
+        return Err(range());
     }
     Ok(number as u16)
 }
@@ -108,6 +111,28 @@ pub(super) fn integer_in_range(
 /// which changes nothing a consumer of the value cares about.
 pub(super) fn reads_back_unquoted(text: &str) -> bool {
     let body = text.trim_end_matches(['\n', '\r']);
+    if is_plain_word_text(body) {
+        return crate::compat::yaml::plain_reads_as_string(body);
+    }
+    reads_back_unquoted_by_reader(body)
+}
+
+/// Text that can only be a one-line plain scalar where it is printed: it starts with a letter or
+/// digit, does not end in a space, and holds nothing but letters, digits, spaces and `._/-+=@`
+/// (no `:`, `#`, quote, bracket or line break). Whether it reads back as itself is then only a
+/// question of YAML 1.1's scalar resolution (`yes`, `0x1F`, `1e3`…), answered without a document.
+fn is_plain_word_text(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last() != Some(&b' ')
+        && bytes.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b' ' | b'.' | b'_' | b'/' | b'-' | b'+' | b'=' | b'@')
+        })
+}
+
+/// [`reads_back_unquoted`] the long way: `key: <body>` is read back as Kubernetes reads YAML.
+fn reads_back_unquoted_by_reader(body: &str) -> bool {
     if body.contains(['\n', '\r']) || body.contains("<no value>") {
         return false;
     }
@@ -360,6 +385,25 @@ mod tests {
             assert!(is_truthy(Some(&truthy)), "{truthy}");
         }
         assert!(!is_truthy(None));
+    }
+
+    proptest::proptest! {
+        /// The shortcut for plain word text answers as reading the text back does: on random text
+        /// of word and indicator characters, and on YAML 1.1's special words and numbers, which
+        /// random text rarely hits.
+        #[test]
+        fn plain_word_shortcut_agrees_with_the_reader(body in proptest::prop_oneof![
+            "[a-zA-Z0-9 ._/+=@:#'\"\\[{,!&*-]{1,24}",
+            "(y|Y|yes|No|on|OFF|true|null|Null|~|[-+]?(0x[0-9a-fA-F]{1,4}|0b[01]{1,4}|0o?[0-7]{1,4}|[0-9][0-9_]{0,4}(\\.[0-9]*)?([eE][-+]?[0-9]{1,2})?|[0-9]{1,2}(:[0-5][0-9]){1,2}|\\.inf|\\.nan))",
+        ]) {
+            if is_plain_word_text(&body) {
+                proptest::prop_assert_eq!(
+                    crate::compat::yaml::plain_reads_as_string(&body),
+                    reads_back_unquoted_by_reader(&body),
+                    "{:?}", body
+                );
+            }
+        }
     }
 
     #[test]
