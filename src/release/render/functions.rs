@@ -141,14 +141,28 @@ fn to_yaml_filter(value: Value) -> String {
 
 /// sprig `indent`: every line prefixed with `width` spaces.
 fn indent(value: Value, width: usize) -> Result<String, Error> {
-    let text = expect_string("indent", &value)?;
-    let pad = " ".repeat(width);
-    Ok(format!("{pad}{}", text.replace('\n', &format!("\n{pad}"))))
+    Ok(indented(expect_string("indent", &value)?, width, ""))
 }
 
 /// sprig `nindent`: a newline, then `indent`.
 fn nindent(value: Value, width: usize) -> Result<String, Error> {
-    Ok(format!("\n{}", indent(value, width)?))
+    Ok(indented(expect_string("nindent", &value)?, width, "\n"))
+}
+
+/// `prefix`, then `text` with `width` spaces before each of its lines (sprig's `pad + text` with
+/// every `\n` replaced by `\n + pad`), written once into a string of the final size.
+fn indented(text: &str, width: usize, prefix: &str) -> String {
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    let mut out = String::with_capacity(prefix.len() + text.len() + lines * width);
+    out.push_str(prefix);
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        out.extend(std::iter::repeat_n(' ', width));
+        out.push_str(line);
+    }
+    out
 }
 
 /// sprig `trunc`: the first `length` bytes (a negative length keeps the last bytes). Go can cut a
@@ -285,6 +299,20 @@ mod tests {
         let mut env = Environment::new();
         install(&mut env);
         env.render_str(template, ctx)
+    }
+
+    proptest::proptest! {
+        /// `indent` and `nindent` are sprig's: the pad before the text and after every line break.
+        #[test]
+        fn indent_is_sprigs(text in "[a-z \n]{0,20}", width in 0usize..6) {
+            let pad = " ".repeat(width);
+            let sprig = format!("{pad}{}", text.replace('\n', &format!("\n{pad}")));
+            proptest::prop_assert_eq!(indent(Value::from(text.as_str()), width).unwrap(), sprig.clone());
+            proptest::prop_assert_eq!(
+                nindent(Value::from(text.as_str()), width).unwrap(),
+                format!("\n{sprig}")
+            );
+        }
     }
 
     fn ctx() -> Value {
