@@ -18,18 +18,28 @@ const MAX_DEPTH: usize = 32;
 
 /// Reads one document, or `None` when it is outside the subset (the caller then uses the loader).
 pub(crate) fn read(text: &str) -> Option<Value> {
-    let mut line_count = 1;
-    for b in text.bytes() {
-        match b {
-            b'\n' => line_count += 1,
-            b' '..=b'~' => {}
-            _ => return None,
-        }
-    }
+    let bytes = text.as_bytes();
+    // Counting is a vectorised pass; the list is then allocated once, at its size.
+    let line_count = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut lines = Vec::with_capacity(line_count);
-    for raw in text.split('\n') {
-        let content = raw.trim_start_matches(' ');
-        let indent = raw.len() - content.len();
+    // One pass over the bytes: each line's indentation, then its content, which must be printable
+    // ASCII (a tab, a carriage return or non-ASCII text is the loader's business).
+    let mut start = 0;
+    loop {
+        let mut content_start = start;
+        while bytes.get(content_start) == Some(&b' ') {
+            content_start += 1;
+        }
+        let mut end = content_start;
+        while let Some(&b) = bytes.get(end) {
+            match b {
+                b'\n' => break,
+                b' '..=b'~' => end += 1,
+                _ => return None,
+            }
+        }
+        let indent = content_start - start;
+        let content = &text[content_start..end];
         if indent == 0
             && (content.starts_with("---")
                 || content.starts_with("...")
@@ -38,6 +48,10 @@ pub(crate) fn read(text: &str) -> Option<Value> {
             return None;
         }
         lines.push(Line { indent, content });
+        if end == bytes.len() {
+            break;
+        }
+        start = end + 1;
     }
     let mut reader = Reader { lines, pos: 0 };
     let Some(first) = reader.peek() else {

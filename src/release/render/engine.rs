@@ -3,9 +3,13 @@
 //!
 //! Helpers are macros in the chart's partials (`templates/_*.tpl`), called by name with `include`, as
 //! Helm's named templates are. A helper given `root` prints the same text every time during one render
-//! (templates cannot change the values they read), so its first output is kept for the others: the
-//! labels and the object name are printed by every template, and executing their macros again was half
-//! of a render.
+//! (templates cannot change the values they read, and helpers have no side effects), so its first
+//! output is kept for the others: the labels and the object name are printed by every template, and
+//! executing their macros again was half of a render. For the same reason, the first time a partial's
+//! helper is included with `root`, every helper of that partial is run with `root` in the one
+//! evaluation of the partial, in the order they are written (a helper mostly includes ones written
+//! before it, which are then known); one that fails is not kept, and fails again, with its own error,
+//! only if a template includes it.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +20,7 @@ use minijinja::{Environment, Error, ErrorKind, State};
 
 use super::RenderError;
 use super::functions;
-use crate::release::chart::Chart;
+use crate::release::chart::{Chart, ChartFile};
 
 /// Release facts the templates can read as `Release.*` (Helm's names).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,30 +219,51 @@ impl Object for RenderRoot {
     }
 }
 
-/// The macros each partial defines, by name (a name defined twice is the later file's, in path
-/// order). A partial is evaluated once here, with no values, to list them; one that fails to
-/// evaluate that way defines none (its error shows when a template imports it).
-fn named_helpers(env: &Environment<'_>, chart: &Chart) -> BTreeMap<String, String> {
-    let mut partials: Vec<&str> = chart
+/// The helper macros of a chart's partials.
+#[derive(Debug, Default)]
+struct Helpers {
+    /// Helper name → the partial that defines it (a name defined twice is the later file's, in path
+    /// order).
+    partial_of: BTreeMap<String, String>,
+    /// Partial → the names it defines, in the order they are written.
+    in_partial: BTreeMap<String, Vec<String>>,
+}
+
+/// The macros each partial defines. A partial is evaluated once here, with no values, to list them;
+/// one that fails to evaluate that way defines none (its error shows when a template imports it).
+fn named_helpers(env: &Environment<'_>, chart: &Chart) -> Helpers {
+    let mut partials: Vec<&ChartFile> = chart
         .templates
         .iter()
-        .map(|file| file.path.as_str())
-        .filter(|path| is_partial(path))
+        .filter(|file| is_partial(&file.path))
         .collect();
-    partials.sort_unstable();
-    let mut named = BTreeMap::new();
-    for path in partials {
-        let Ok(template) = env.get_template(path) else {
+    partials.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let mut helpers = Helpers::default();
+    for file in partials {
+        let Ok(template) = env.get_template(&file.path) else {
             continue;
         };
         let Ok(captured) = template.render_captured(()) else {
             continue;
         };
-        for name in captured.state().exports() {
-            named.insert(name.to_owned(), path.to_owned());
+        let mut names: Vec<&str> = captured.state().exports();
+        // Where each is defined; a name not found as written (spacing) goes last.
+        names.sort_by_key(|name| {
+            file.source
+                .find(&format!("macro {name}("))
+                .unwrap_or(usize::MAX)
+        });
+        for name in &names {
+            helpers
+                .partial_of
+                .insert((*name).to_owned(), file.path.clone());
         }
+        helpers.in_partial.insert(
+            file.path.clone(),
+            names.into_iter().map(str::to_owned).collect(),
+        );
     }
-    named
+    helpers
 }
 
 /// How deep `include` calls may nest: a helper that includes itself would otherwise recurse until
@@ -250,11 +275,18 @@ thread_local! {
     static INCLUDE_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
+thread_local! {
+    /// Whether the helpers of a partial are being run for the memo (a miss inside them then runs only
+    /// the helper asked for, instead of starting another such run).
+    static FILLING_MEMO: Cell<bool> = const { Cell::new(false) };
+}
+
 /// `include(name, data)`: the text of the helper macro `name` given `data` (Helm's `include`). Given
-/// the render's `root`, the first call executes the macro and later ones reuse its text.
+/// the render's `root`, the first call runs every helper of the partial (see the module's doc) and
+/// later ones reuse their text.
 fn include(
     state: &State<'_, '_>,
-    helpers: &BTreeMap<String, String>,
+    helpers: &Helpers,
     name: &str,
     data: Value,
 ) -> Result<Value, Error> {
@@ -264,7 +296,7 @@ fn include(
     {
         return Ok(text.clone());
     }
-    let Some(path) = helpers.get(name) else {
+    let Some(path) = helpers.partial_of.get(name) else {
         return Err(Error::new(
             ErrorKind::UnknownFunction,
             format!("include: no helper named {name:?} in the chart's partials (templates/_*.tpl)"),
@@ -280,10 +312,19 @@ fn include(
         ));
     }
     INCLUDE_DEPTH.with(|d| d.set(depth + 1));
+    let fill = root.is_some() && !FILLING_MEMO.with(Cell::get);
     let text = state.env().get_template(path).and_then(|template| {
         template
             .render_captured(())?
-            .with_state_mut(|helpers| helpers.call_macro(name, std::slice::from_ref(&data)))
+            .with_state_mut(|module| match root {
+                Some(root) if fill => {
+                    FILLING_MEMO.with(|f| f.set(true));
+                    let text = fill_memo(module, root, &helpers.in_partial[path], name, &data);
+                    FILLING_MEMO.with(|f| f.set(false));
+                    text
+                }
+                _ => module.call_macro(name, std::slice::from_ref(&data)),
+            })
     });
     INCLUDE_DEPTH.with(|d| d.set(depth));
     let text = Value::from(text?);
@@ -291,6 +332,35 @@ fn include(
         lock(&root.included).insert(name.to_owned(), text.clone());
     }
     Ok(text)
+}
+
+/// Runs every helper of one partial (`names`, in order) with the render's `root` in `module`, the
+/// partial's evaluation, keeping each text that succeeds; returns what `wanted` gave. The memo's lock
+/// is not held while a helper runs (it may include others).
+fn fill_memo(
+    module: &mut State<'_, '_>,
+    root: &RenderRoot,
+    names: &[String],
+    wanted: &str,
+    data: &Value,
+) -> Result<String, Error> {
+    let mut wanted_result = None;
+    for name in names {
+        if name != wanted && lock(&root.included).contains_key(name) {
+            continue;
+        }
+        let result = module.call_macro(name, std::slice::from_ref(data));
+        // Kept at once: a helper run after this one may include it.
+        if let Ok(text) = &result {
+            lock(&root.included)
+                .entry(name.clone())
+                .or_insert_with(|| Value::from(text.as_str()));
+        }
+        if name == wanted {
+            wanted_result = Some(result);
+        }
+    }
+    wanted_result.unwrap_or_else(|| module.call_macro(wanted, std::slice::from_ref(data)))
 }
 
 /// The helper texts of a render; a panic elsewhere cannot leave them half-written, so a poisoned lock
@@ -450,6 +520,52 @@ mod tests {
             .render("demo", &release, &serde_json::json!({}))
             .expect("renders");
         assert_eq!(runs.load(std::sync::atomic::Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn the_first_include_with_root_runs_the_partials_helpers_in_one_evaluation() {
+        let files = [
+            (
+                "templates/_h.tpl",
+                concat!(
+                    "{%- if tick is defined %}{{ tick(\"module\") }}{% endif -%}\n",
+                    "{%- macro name(root) -%}{{ tick(\"name\") }}{{ root.Release.Name }}{%- endmacro -%}\n",
+                    "{%- macro labels(root) -%}{{ tick(\"labels\") }}app: {{ include(\"name\", root) }}{%- endmacro -%}\n",
+                    "{%- macro broken(root) -%}{{ required(\"broken needs a value\", root.Values.missing) }}{%- endmacro -%}\n",
+                ),
+            ),
+            ("templates/a.yaml", "a: {{ include(\"labels\", root) }}"),
+            ("templates/b.yaml", "b: {{ include(\"name\", root) }}"),
+        ];
+        let mut engine = ChartEngine::new(&chart(&files)).expect("compiles");
+        let ticks = Arc::new(Mutex::new(Vec::<String>::new()));
+        let record = Arc::clone(&ticks);
+        engine.env.add_function("tick", move |what: String| {
+            lock_ticks(&record).push(what);
+            String::new()
+        });
+        let release = ReleaseInfo::new("rel", "default");
+        let rendered = engine
+            .render("demo", &release, &serde_json::json!({}))
+            .expect("a helper that fails is not an error until it is included");
+        assert_eq!(rendered.manifests["templates/a.yaml"], "a: app: rel");
+        assert_eq!(rendered.manifests["templates/b.yaml"], "b: rel");
+        // b.yaml runs first (Helm's order); its miss runs all three helpers in one evaluation, in
+        // the order they are written, and labels then finds name's text.
+        assert_eq!(*lock_ticks(&ticks), ["module", "name", "labels"]);
+
+        let files = [
+            files[0],
+            ("templates/c.yaml", "c: {{ include(\"broken\", root) }}"),
+        ];
+        let err = render(&files).unwrap_err().to_string();
+        assert!(err.contains("broken needs a value"), "{err}");
+    }
+
+    fn lock_ticks(ticks: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+        ticks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     #[test]
