@@ -126,6 +126,10 @@ impl NodeBudget {
 
 /// The number of nodes of `value` (every map, list and scalar), counting stops at `stop`.
 pub fn count_nodes(value: &Value, stop: usize) -> usize {
+    if !matches!(value, Value::Array(_) | Value::Object(_)) {
+        // A scalar, the common case (every `--set a=b`): no stack to allocate.
+        return 1;
+    }
     let mut count = 0usize;
     let mut pending = vec![value];
     while let Some(node) = pending.pop() {
@@ -145,6 +149,9 @@ pub fn count_nodes(value: &Value, stop: usize) -> usize {
 /// How many levels of maps and lists `value` nests (a scalar is 0, `[1]` is 1), counting stops
 /// past `stop`.
 pub fn depth(value: &Value, stop: usize) -> usize {
+    if !matches!(value, Value::Array(_) | Value::Object(_)) {
+        return 0;
+    }
     let mut deepest = 0usize;
     let mut pending = vec![(value, 0usize)];
     while let Some((node, level)) = pending.pop() {
@@ -174,6 +181,8 @@ mod tests {
         assert_eq!(count_nodes(&tree, 3), 3);
         assert_eq!(depth(&tree, usize::MAX), 3);
         assert_eq!(depth(&json!(1), usize::MAX), 0);
+        assert_eq!(count_nodes(&json!("x"), usize::MAX), 1);
+        assert_eq!(count_nodes(&json!(null), 1), 1);
         assert_eq!(depth(&json!([]), usize::MAX), 1);
     }
 

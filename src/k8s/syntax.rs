@@ -34,7 +34,7 @@ pub fn is_dns1123_label(text: &str) -> bool {
 /// Dot-separated DNS-1123 label syntax, at most 253 bytes in all (apimachinery does not limit the
 /// parts to 63).
 pub fn is_dns1123_subdomain(text: &str) -> bool {
-    text.len() <= MAX_SUBDOMAIN && text.split('.').all(|part| label_syntax(part.as_bytes()))
+    text.len() <= MAX_SUBDOMAIN && text.as_bytes().split(|&b| b == b'.').all(label_syntax)
 }
 
 /// A DNS-1123 label that starts with a letter (what a Service name must be).
@@ -63,8 +63,10 @@ pub fn is_label_value(text: &str) -> bool {
 /// A label or annotation key: an optional DNS-1123 subdomain prefix and `/`, then a qualified name
 /// part.
 pub(crate) fn is_label_key(key: &str) -> bool {
-    match key.rsplit_once('/') {
-        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_qualified_name_part(name),
+    match key.bytes().rposition(|b| b == b'/') {
+        Some(slash) => {
+            is_dns1123_subdomain(&key[..slash]) && is_qualified_name_part(&key[slash + 1..])
+        }
         None => is_qualified_name_part(key),
     }
 }
