@@ -82,9 +82,21 @@ impl KeyPath {
         self.extended(Segment::Key(key.into()))
     }
 
-    /// This path extended by a map key the program names itself (no copy of the name is made).
-    pub fn static_key(&self, key: &'static str) -> Self {
-        self.extended(Segment::Key(KeyName::Static(key)))
+    /// A copy of this path with room for one more step, for [`KeyPath::push_static_key`].
+    pub fn with_room_for_one(&self) -> Self {
+        let mut segments = Vec::with_capacity(self.0.len() + 1);
+        segments.extend(self.0.iter().cloned());
+        KeyPath(segments)
+    }
+
+    /// Extends this path in place by a map key the program names itself.
+    pub fn push_static_key(&mut self, key: &'static str) {
+        self.0.push(Segment::Key(KeyName::Static(key)));
+    }
+
+    /// Removes the last step (nothing at the root).
+    pub fn pop(&mut self) {
+        self.0.pop();
     }
 
     /// This path extended by a list index.
@@ -94,10 +106,9 @@ impl KeyPath {
 
     /// This path and one more step, in one allocation.
     fn extended(&self, last: Segment) -> Self {
-        let mut segments = Vec::with_capacity(self.0.len() + 1);
-        segments.extend(self.0.iter().cloned());
-        segments.push(last);
-        KeyPath(segments)
+        let mut path = self.with_room_for_one();
+        path.0.push(last);
+        path
     }
 
     /// The path one level up, or `None` at the root.

@@ -146,9 +146,11 @@ macro_rules! model_struct {
                     .get_or_init(fields::serde_fields::<$name>)
                     .iter()
                     .zip(Self::REQUIRED);
+                // One path for all the fields: each field's key is put at its end in turn.
+                let mut field_path = path.with_room_for_one();
                 $(
                     if let Some((key, &is_required)) = keys.next() {
-                        let field_path = path.static_key(key);
+                        field_path.push_static_key(key);
                         let spec: Spec = $spec;
                         match spec {
                             Spec::Custom(rule) => rule(checker, &field_path, is_required),
@@ -156,6 +158,7 @@ macro_rules! model_struct {
                                 <$ty as Checked>::check(checker, &field_path, is_required, &spec)
                             }
                         }
+                        field_path.pop();
                     }
                 )*
             }
