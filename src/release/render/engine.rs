@@ -428,9 +428,10 @@ fn template_value(value: &serde_json::Value) -> Value {
         serde_json::Value::Array(items) => {
             Value::from(items.iter().map(template_value).collect::<Vec<_>>())
         }
+        // Keys from `&str`: a short one is stored inline, without a copy on the heap.
         serde_json::Value::Object(map) => Value::from_pairs(
             map.iter()
-                .map(|(key, item)| (key.clone(), template_value(item))),
+                .map(|(key, item)| (Value::from(key.as_str()), template_value(item))),
         ),
     }
 }
