@@ -8,6 +8,7 @@
 //! scheduler also subtracts the pods bound to the virtual node from that figure, so an offloaded pod
 //! counts twice there: conservative, never more pods placed than the remote cluster can run.
 
+use super::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,13 +75,6 @@ impl WatchHealth {
         }
         recent_error.map(|(_, error)| format!("failing: {error}"))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Plain data behind these locks: a panic elsewhere cannot leave it inconsistent.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Amounts per resource name, in milli-units.

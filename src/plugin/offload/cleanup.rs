@@ -15,6 +15,7 @@
 //! elsewhere leaves a deletion marker that the create checks for once done (`service`), and the sweep
 //! that finds what a dead replica's janitor never finished runs on the leader only (`leader`).
 
+use super::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,13 +37,6 @@ const MAX_TOMBSTONES: usize = 100_000;
 pub(super) const RETRY_INITIAL: Duration = Duration::from_secs(1);
 /// Longest delay between two attempts of a pending cleanup.
 const RETRY_MAX: Duration = Duration::from_secs(30);
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every critical section below leaves the maps consistent, so a poisoned lock is still usable.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// Per-pod serialisation of create, delete and background cleanup.
 #[derive(Default)]

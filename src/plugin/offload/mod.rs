@@ -11,3 +11,11 @@ pub mod names;
 pub mod service;
 pub mod status;
 pub mod transform;
+
+/// Locks `mutex`, poisoned or not: every lock of this layer guards plain data (maps, counters, the
+/// last error) that each critical section leaves consistent, so a panic elsewhere does not spoil it.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,6 +1,7 @@
 //! The remote side of the four InterLink calls: create (all-or-nothing, with rollback), delete (idempotent,
 //! by the names recorded on the remote pod, else by ownership labels), status (from a watch-backed cache of the pods the plugin owns) and logs (streamed).
 
+use super::lock;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -478,13 +479,6 @@ fn reported_ended(status: &PodStatus) -> bool {
             && containers
                 .iter()
                 .all(|c| c.state.as_ref().is_some_and(|s| s.terminated.is_some())))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave the maps inconsistent, so poisoning is ignored.
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Does the remote work of the InterLink calls.

@@ -273,9 +273,6 @@ const MAX_INCLUDE_DEPTH: usize = 64;
 
 thread_local! {
     static INCLUDE_DEPTH: Cell<usize> = const { Cell::new(0) };
-}
-
-thread_local! {
     /// Whether the helpers of a partial are being run for the memo (a miss inside them then runs only
     /// the helper asked for, instead of starting another such run).
     static FILLING_MEMO: Cell<bool> = const { Cell::new(false) };
@@ -323,12 +320,17 @@ fn include(
                     FILLING_MEMO.with(|f| f.set(false));
                     text
                 }
-                _ => module.call_macro(name, std::slice::from_ref(&data)),
+                _ => module
+                    .call_macro(name, std::slice::from_ref(&data))
+                    .map(Value::from),
             })
     });
     INCLUDE_DEPTH.with(|d| d.set(depth));
-    let text = Value::from(text?);
-    if let Some(root) = root {
+    let text = text?;
+    // The batch keeps its texts itself; a single run given root is kept here.
+    if let Some(root) = root
+        && !fill
+    {
         lock(&root.included).insert(name.to_owned(), text.clone());
     }
     Ok(text)
@@ -343,32 +345,36 @@ fn fill_memo(
     names: &[String],
     wanted: &str,
     data: &Value,
-) -> Result<String, Error> {
+) -> Result<Value, Error> {
     let mut wanted_result = None;
     for name in names {
         if name != wanted && lock(&root.included).contains_key(name) {
             continue;
         }
-        let result = module.call_macro(name, std::slice::from_ref(data));
+        let result = module
+            .call_macro(name, std::slice::from_ref(data))
+            .map(Value::from);
         // Kept at once: a helper run after this one may include it.
         if let Ok(text) = &result {
             lock(&root.included)
                 .entry(name.clone())
-                .or_insert_with(|| Value::from(text.as_str()));
+                .or_insert_with(|| text.clone());
         }
         if name == wanted {
             wanted_result = Some(result);
         }
     }
-    wanted_result.unwrap_or_else(|| module.call_macro(wanted, std::slice::from_ref(data)))
+    wanted_result.unwrap_or_else(|| {
+        let text = Value::from(module.call_macro(wanted, std::slice::from_ref(data))?);
+        lock(&root.included).insert(wanted.to_owned(), text.clone());
+        Ok(text)
+    })
 }
 
-/// The helper texts of a render; a panic elsewhere cannot leave them half-written, so a poisoned lock
-/// is still good.
-fn lock(
-    included: &Mutex<HashMap<String, Value>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, Value>> {
-    included
+/// Locks `mutex` poisoned or not: what it guards (a render's helper texts) is written in one insert,
+/// so a panic elsewhere cannot leave it half-written.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -542,7 +548,7 @@ mod tests {
         let ticks = Arc::new(Mutex::new(Vec::<String>::new()));
         let record = Arc::clone(&ticks);
         engine.env.add_function("tick", move |what: String| {
-            lock_ticks(&record).push(what);
+            lock(&record).push(what);
             String::new()
         });
         let release = ReleaseInfo::new("rel", "default");
@@ -553,7 +559,7 @@ mod tests {
         assert_eq!(rendered.manifests["templates/b.yaml"], "b: rel");
         // b.yaml runs first (Helm's order); its miss runs all three helpers in one evaluation, in
         // the order they are written, and labels then finds name's text.
-        assert_eq!(*lock_ticks(&ticks), ["module", "name", "labels"]);
+        assert_eq!(*lock(&ticks), ["module", "name", "labels"]);
 
         let files = [
             files[0],
@@ -561,12 +567,6 @@ mod tests {
         ];
         let err = render(&files).unwrap_err().to_string();
         assert!(err.contains("broken needs a value"), "{err}");
-    }
-
-    fn lock_ticks(ticks: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
-        ticks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     #[test]
