@@ -13,6 +13,8 @@
 #![cfg_attr(not(test), no_main)]
 #![deny(unsafe_code)]
 
+#[cfg_attr(test, allow(dead_code))]
+mod argv;
 mod cli;
 
 use std::io::Write as _;
@@ -21,19 +23,21 @@ use std::process::ExitCode;
 /// The process entry point. Before the command runs, as Rust's start-up would: SIGPIPE is ignored,
 /// so that writing to a closed pipe is an error the command handles (a closed stdout is success)
 /// instead of a silent kill; and a closed standard descriptor is opened on `/dev/null`, so that no
-/// file the command opens can become its stdout. `process::exit` flushes stdout. A panic (a bug)
-/// still prints its message and exits with 101.
+/// file the command opens can become its stdout. The arguments are read from `argv` ([`argv`] says
+/// why). `process::exit` flushes stdout. A panic (a bug) still prints its message and exits with 101.
 #[cfg(not(test))]
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // SAFETY: setting a signal's disposition to SIG_IGN runs no code of ours in a signal handler;
     // no other thread exists yet.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     open_closed_stdio();
-    let code = std::panic::catch_unwind(run).map_or(101, exit_status);
+    // SAFETY: the C runtime passes `main` its `argc` strings in `argv`, valid for the process.
+    let args = unsafe { argv::from_c_main(argc, argv) };
+    let code = std::panic::catch_unwind(|| run(args)).map_or(101, exit_status);
     std::process::exit(code)
 }
 
@@ -66,14 +70,14 @@ fn exit_status(code: ExitCode) -> i32 {
         .map_or(1, i32::from)
 }
 
-/// Parses the command line and runs the command.
+/// Parses the command line `args` (program name first) and runs the command.
 #[cfg_attr(test, allow(dead_code))]
-fn run() -> ExitCode {
+fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     // `IKP_TIMINGS`' `main=` starts here.
     let started = std::time::Instant::now();
     // A TAB in a shell with `ikp completion`'s script: print the candidates and exit.
-    cli::answer_completion_request();
-    let cli = match cli::Cli::parse_args() {
+    cli::answer_completion_request(&args);
+    let cli = match cli::Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(code) => return code,
     };

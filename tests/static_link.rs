@@ -3,10 +3,17 @@
 //! Dockerfile's musl build is) — which must then run. A static executable linked with `-no-pie`
 //! crashed at its first instruction: its start files relocate a position-independent executable.
 //!
-//! Relies on: `rustc` (the one cargo runs, `$RUSTC`) and the static C library of the host target
-//! (glibc's `libc.a`, in the same package as its headers).
+//! The musl build starts at ikp's C `main` too (`#![no_main]`), where the standard library never
+//! learns the command line: `src/argv.rs`, which reads it from `main`'s `argv`, is compiled into a
+//! `#![no_main]` musl program and must hand over every argument, byte for byte.
+//!
+//! Relies on: `rustc` (the one cargo runs, `$RUSTC`), the static C library of the host target
+//! (glibc's `libc.a`, in the same package as its headers) and Rust's `x86_64-unknown-linux-musl`
+//! target (`rustup target add x86_64-unknown-linux-musl`; it brings its own musl C library).
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(dead_code)]
@@ -15,28 +22,49 @@ mod build_script;
 
 const PROGRAM: &str = "fn main() { println!(\"linked and started\"); }\n";
 
-/// Links [`PROGRAM`] with the target features and link arguments given, runs it and returns what
-/// it printed (or why it did not run).
-fn link_and_run(
+/// A `#![no_main]` program with ikp's own entry (`src/argv.rs`) that prints each argument after the
+/// program name, each followed by a NUL byte.
+const NO_MAIN_PROGRAM: &str = r#"#![no_main]
+#[path = "ARGV_RS"]
+mod argv;
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    use std::io::Write as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    let args = unsafe { argv::from_c_main(argc, argv) };
+    let mut out = std::io::stdout().lock();
+    for arg in args.iter().skip(1) {
+        out.write_all(arg.as_bytes()).unwrap();
+        out.write_all(b"\0").unwrap();
+    }
+    out.flush().unwrap();
+    0
+}
+"#;
+
+/// Compiles `source` into the executable `name` with `rustc_args`, runs it with `args` and returns
+/// what it printed (or why it did not run).
+fn compile_and_run(
     name: &str,
-    target_features: &[&str],
-    link_args: &[&str],
-) -> Result<String, String> {
+    source: &str,
+    rustc_args: &[String],
+    args: &[&OsStr],
+) -> Result<Vec<u8>, String> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("static_link");
     std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-    let source = dir.join(format!("{name}.rs"));
-    std::fs::write(&source, PROGRAM).map_err(|err| format!("{}: {err}", source.display()))?;
+    let source_file = dir.join(format!("{name}.rs"));
+    std::fs::write(&source_file, source)
+        .map_err(|err| format!("{}: {err}", source_file.display()))?;
     let executable = dir.join(name);
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let mut compile = Command::new(rustc);
-    compile.arg(&source).arg("-o").arg(&executable);
-    for feature in target_features {
-        compile.arg(format!("-Ctarget-feature={feature}"));
-    }
-    for arg in link_args {
-        compile.arg(format!("-Clink-arg={arg}"));
-    }
-    let compiled = compile.output().map_err(|err| format!("rustc: {err}"))?;
+    let compiled = Command::new(rustc)
+        .args(["--edition", "2024"])
+        .arg(&source_file)
+        .arg("-o")
+        .arg(&executable)
+        .args(rustc_args)
+        .output()
+        .map_err(|err| format!("rustc: {err}"))?;
     if !compiled.status.success() {
         return Err(format!(
             "rustc failed: {}",
@@ -44,6 +72,7 @@ fn link_and_run(
         ));
     }
     let ran = Command::new(&executable)
+        .args(args)
         .output()
         .map_err(|err| format!("{}: {err}", executable.display()))?;
     if !ran.status.success() {
@@ -53,7 +82,23 @@ fn link_and_run(
             ran.status
         ));
     }
-    Ok(String::from_utf8_lossy(&ran.stdout).into_owned())
+    Ok(ran.stdout)
+}
+
+/// Links [`PROGRAM`] with the target features and link arguments given, runs it and returns what
+/// it printed (or why it did not run).
+fn link_and_run(
+    name: &str,
+    target_features: &[&str],
+    link_args: &[&str],
+) -> Result<String, String> {
+    let rustc_args: Vec<String> = target_features
+        .iter()
+        .map(|feature| format!("-Ctarget-feature={feature}"))
+        .chain(link_args.iter().map(|arg| format!("-Clink-arg={arg}")))
+        .collect();
+    let printed = compile_and_run(name, PROGRAM, &rustc_args, &[])?;
+    Ok(String::from_utf8_lossy(&printed).into_owned())
 }
 
 #[test]
@@ -106,5 +151,39 @@ fn static_linking_is_read_from_the_target_and_the_rustflags() {
             expected,
             "{target_env} {rustflags:?}"
         );
+    }
+}
+
+/// The musl build (the Dockerfile's, and the one `benches/vs-helm.sh` times with `TARGET=`) starts at
+/// ikp's C `main`, and musl's start-up does not give the standard library the command line: with
+/// `std::env::args_os()` every `ikp` command line was a bare `ikp`. Both ways a musl executable is
+/// linked: position-independent (the target's default) and at a fixed address (`.cargo/config.toml`).
+#[test]
+fn the_musl_build_saw_every_command_line_as_a_bare_ikp() {
+    let argv_rs = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/argv.rs");
+    let source = NO_MAIN_PROGRAM.replace("ARGV_RS", &argv_rs.display().to_string());
+    let args: [&OsStr; 5] = [
+        OsStr::new("render"),
+        OsStr::new("msoff"),
+        OsStr::new(""),
+        OsStr::new("--set=a b"),
+        OsStr::from_bytes(b"not utf-8: \xff"),
+    ];
+    let expected: Vec<u8> = args
+        .iter()
+        .flat_map(|arg| arg.as_bytes().iter().copied().chain([0]))
+        .collect();
+    for (name, relocation_model) in [("musl_pie", "pie"), ("musl_static", "static")] {
+        let rustc_args = [
+            "--target=x86_64-unknown-linux-musl".to_owned(),
+            format!("-Crelocation-model={relocation_model}"),
+        ];
+        let printed = compile_and_run(name, &source, &rustc_args, &args).unwrap_or_else(|err| {
+            panic!(
+                "{name}: {err}\n(the musl target is installed with \
+                 `rustup target add x86_64-unknown-linux-musl`)"
+            )
+        });
+        assert_eq!(printed, expected, "{name}");
     }
 }

@@ -77,25 +77,33 @@ pub(super) fn run(cmd: CompletionCmd, out: &mut dyn Write) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Answers a completion request (`IKP_COMPLETE` set) and exits; returns at once otherwise.
-pub(crate) fn answer_if_requested() {
-    // Checked here first: clap_complete reads the arguments and the working directory before
-    // it looks at the variable, in every process.
+/// Answers a completion request (`IKP_COMPLETE` set) for the process arguments `args` and exits;
+/// returns at once otherwise.
+pub(crate) fn answer_if_requested(args: &[OsString]) {
+    // Checked here first: clap_complete reads the working directory before it looks at the
+    // variable, in every process.
     if std::env::var_os(COMPLETE_VAR).is_none() {
         return;
     }
-    CompleteEnv::with_factory(completing_command)
+    let charts = charts_on_line(&words_before_cursor(args));
+    let completed = CompleteEnv::with_factory(|| completing_command(&charts))
         .var(COMPLETE_VAR)
-        .complete();
+        .try_complete(args, std::env::current_dir().ok().as_deref())
+        .unwrap_or_else(|err| err.exit());
+    if completed {
+        std::process::exit(0);
+    }
 }
 
-/// The command line being completed: the words after the `--` the script puts before them, up to
-/// (not including) the word under the cursor. bash says where the cursor is (`_CLAP_COMPLETE_INDEX`);
-/// zsh and fish complete the last word.
-fn words_before_cursor() -> Vec<OsString> {
-    let mut words: Vec<OsString> = std::env::args_os()
-        .skip_while(|arg| arg != "--")
+/// The command line being completed, from the process arguments `args`: the words after the `--`
+/// the script puts before them, up to (not including) the word under the cursor. bash says where
+/// the cursor is (`_CLAP_COMPLETE_INDEX`); zsh and fish complete the last word.
+fn words_before_cursor(args: &[OsString]) -> Vec<OsString> {
+    let mut words: Vec<OsString> = args
+        .iter()
+        .skip_while(|arg| *arg != "--")
         .skip(1)
+        .cloned()
         .collect();
     let cursor = std::env::var("_CLAP_COMPLETE_INDEX")
         .ok()
@@ -179,13 +187,12 @@ fn chart_candidates(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// The command definition with ikp's own candidates attached: chart names on `[NAME] CHART`, values
-/// keys of the line's chart on the values flags.
-fn completing_command() -> clap::Command {
-    let charts = charts_on_line(&words_before_cursor());
+/// keys of `charts` (those of the line being completed) on the values flags.
+fn completing_command(charts: &[ChartKind]) -> clap::Command {
     // Subcommands' arguments are deferred until built; the completers go on every one of them.
     let mut cmd = Cli::command();
     cmd.build();
-    attach(cmd, &charts)
+    attach(cmd, charts)
 }
 
 /// Attaches the completers to `cmd` and every subcommand below it.

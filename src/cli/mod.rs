@@ -173,10 +173,10 @@ const USAGE: u8 = 2;
 const DIFF_FAILURE: u8 = 2;
 
 impl Cli {
-    /// Parses the process arguments. Help and version are printed here (exit 0); a usage error is
-    /// printed as one `error: ` line and its exit code (2) returned.
-    pub(crate) fn parse_args() -> Result<Cli, ExitCode> {
-        Cli::try_parse().map_err(|err| report_usage_error(&err))
+    /// Parses the process arguments `args` (program name first). Help and version are printed here
+    /// (exit 0); a usage error is printed as one `error: ` line and its exit code (2) returned.
+    pub(crate) fn parse_args(args: Vec<std::ffi::OsString>) -> Result<Cli, ExitCode> {
+        Cli::try_parse_from(args).map_err(|err| report_usage_error(&err))
     }
 
     /// The exit code if the command fails with an error that is not a [`UsageError`].
