@@ -5,15 +5,17 @@
 //!   position-independent executable makes the dynamic loader write the address of every pointer
 //!   in its read-only data at start-up (some 38,000 relocations over 160 pages here), a page fault
 //!   and a copy per page in every process; at a fixed address those pages are only read, and only
-//!   when used. Only a dynamically linked executable: a statically linked one (`crt-static`, the
-//!   musl build of the Dockerfile) starts with code that relocates the executable itself, and
-//!   linked at a fixed address it crashes before `main` ([`fixed_address_args`]).
+//!   when used. Only a dynamically linked executable here: a statically linked one (`crt-static`,
+//!   the musl build of the Dockerfile) compiled position-independent starts with code that
+//!   relocates the executable itself, and linked at a fixed address it crashes before `main`
+//!   ([`fixed_address_args`]); the musl build is compiled for a fixed address instead
+//!   (`-C relocation-model=static` in `.cargo/config.toml`), and rustc links it so.
 //! - The functions a render runs are laid out first and together (`src/link-order.txt`, made by
 //!   `benches/link-order.sh`), so the few MiB of code a render touches are a few dozen contiguous
 //!   windows of the file instead of pages scattered over all of it. Only LLD takes such a file
-//!   (Rust's linker for x86-64 Linux since 1.90, unless another one is configured): a one-line
-//!   program is linked with the option first, and the option is left out if that fails. Names
-//!   the linker does not find are ignored.
+//!   (Rust's linker for x86-64 Linux since 1.90, unless another one is configured; the musl build
+//!   runs Rust's LLD directly, `.cargo/config.toml`): a one-line program is linked with the option
+//!   first, and the option is left out if that fails. Names the linker does not find are ignored.
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -43,11 +45,17 @@ fn main() {
         return;
     };
     let order = Path::new(&manifest_dir).join("src/link-order.txt");
-    let order_args = [
-        format!("-Wl,--symbol-ordering-file={}", order.display()),
-        "-Wl,--no-warn-symbol-ordering".to_owned(),
+    let lld_args = [
+        format!("--symbol-ordering-file={}", order.display()),
+        "--no-warn-symbol-ordering".to_owned(),
     ];
-    if linker_takes(&order_args) {
+    // Through the C compiler (the default) the options are passed on with `-Wl,`; a build that
+    // runs LLD itself (the musl build, `.cargo/config.toml`) takes them as they are.
+    let through_cc = lld_args.clone().map(|arg| format!("-Wl,{arg}"));
+    if let Some(order_args) = [through_cc, lld_args]
+        .into_iter()
+        .find(|args| linker_takes(args))
+    {
         for arg in order_args {
             println!("cargo:rustc-link-arg-bins={arg}");
         }

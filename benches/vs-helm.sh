@@ -13,8 +13,11 @@
 #
 # Usage: benches/vs-helm.sh   env: PAIRS=100 (RUNS is an older name for it); CHARTS="gateway bastion";
 #                                  HELM=path to helm (default the `helm` on PATH); IKP=path to an ikp
-#                                  binary (skips the build); PROFILE=release (PROFILE=dist times the
-#                                  LTO build the Dockerfile ships)
+#                                  binary (skips the build); PROFILE=release (PROFILE=dist: with
+#                                  whole-program optimisation); TARGET= (the host's; TARGET=
+#                                  x86_64-unknown-linux-musl times the static build the Dockerfile
+#                                  ships, which needs `rustup target add x86_64-unknown-linux-musl`
+#                                  and a musl C compiler for ring, Debian's musl-tools)
 # Needs Helm 3 (https://helm.sh/docs/intro/install/), GNU time (/usr/bin/time) and python3.
 set -euo pipefail
 
@@ -47,9 +50,15 @@ if ! command -v python3 >/dev/null; then
   exit 2
 fi
 PROFILE="${PROFILE:-release}"
+TARGET="${TARGET:-}"
 if [ -z "${IKP:-}" ]; then # IKP=path times an already built binary
-  (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --bin ikp)
-  IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ikp"
+  if [ -n "$TARGET" ]; then
+    (cd "$ROOT" && cargo build --profile "$PROFILE" --target "$TARGET" --quiet --bin ikp)
+    IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/$PROFILE/ikp"
+  else
+    (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --bin ikp)
+    IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ikp"
+  fi
 fi
 if [ ! -x "$IKP" ]; then
   echo "vs-helm.sh: IKP=$IKP is not an executable" >&2

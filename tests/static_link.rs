@@ -157,7 +157,8 @@ fn static_linking_is_read_from_the_target_and_the_rustflags() {
 /// The musl build (the Dockerfile's, and the one `benches/vs-helm.sh` times with `TARGET=`) starts at
 /// ikp's C `main`, and musl's start-up does not give the standard library the command line: with
 /// `std::env::args_os()` every `ikp` command line was a bare `ikp`. Both ways a musl executable is
-/// linked: position-independent (the target's default) and at a fixed address (`.cargo/config.toml`).
+/// built: position-independent (the target's default) and as `.cargo/config.toml` builds ikp (at a
+/// fixed address, linked by Rust's LLD run directly).
 #[test]
 fn the_musl_build_saw_every_command_line_as_a_bare_ikp() {
     let argv_rs = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/argv.rs");
@@ -173,11 +174,30 @@ fn the_musl_build_saw_every_command_line_as_a_bare_ikp() {
         .iter()
         .flat_map(|arg| arg.as_bytes().iter().copied().chain([0]))
         .collect();
-    for (name, relocation_model) in [("musl_pie", "pie"), ("musl_static", "static")] {
-        let rustc_args = [
-            "--target=x86_64-unknown-linux-musl".to_owned(),
-            format!("-Crelocation-model={relocation_model}"),
-        ];
+    // How `.cargo/config.toml` builds for musl, checked to be what it says.
+    let config =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".cargo/config.toml"))
+            .expect(".cargo/config.toml");
+    for line in [
+        r#"linker = "rust-lld""#,
+        r#"rustflags = ["-C", "relocation-model=static", "-C", "linker-flavor=ld.lld"]"#,
+    ] {
+        assert!(
+            config.lines().any(|l| l == line),
+            ".cargo/config.toml: no line {line}"
+        );
+    }
+    let configured: &[&str] = &[
+        "-Crelocation-model=static",
+        "-Clinker=rust-lld",
+        "-Clinker-flavor=ld.lld",
+    ];
+    let default: &[&str] = &["-Crelocation-model=pie"];
+    for (name, flags) in [("musl_pie", default), ("musl_configured", configured)] {
+        let rustc_args: Vec<String> = std::iter::once("--target=x86_64-unknown-linux-musl")
+            .chain(flags.iter().copied())
+            .map(str::to_owned)
+            .collect();
         let printed = compile_and_run(name, &source, &rustc_args, &args).unwrap_or_else(|err| {
             panic!(
                 "{name}: {err}\n(the musl target is installed with \
