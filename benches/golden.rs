@@ -10,6 +10,8 @@
 //! arguments, rendering and comparing. Every check must report all 200 cases passed, or the bench
 //! panics: a check that finds failures is not what is being measured.
 //!
+//! It allocates with mimalloc, as an `ikp golden` process does (`src/allocator.rs`).
+//!
 //! Run: `cargo bench --bench golden` (`--profile dev` builds fast, for trying it; its figures mean
 //! nothing).
 
@@ -18,6 +20,9 @@ use std::path::Path;
 
 use clap::Parser as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The command-line code of the `ikp` binary; only `Cli` is used here.
 #[allow(dead_code, unused_imports)]

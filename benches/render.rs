@@ -4,6 +4,10 @@
 //! - `pipeline`: `Renderer::render` end to end (compose the `--set` layers, validate, render, check);
 //! - `engine_only`: the template execution alone, to show where the time goes.
 //!
+//! Renders allocate with mimalloc, as they do in the processes that render many times, `ikp serve`
+//! (a bastion per tunnelled pod) and `ikp golden` (`src/allocator.rs`); a one-shot `ikp render` uses
+//! the C library's allocator, and `benches/vs-helm.sh` times that.
+//!
 //! Run: `cargo bench --bench render` (criterion prints time per render; throughput is renders/s).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -11,6 +15,9 @@ use ikp::release::chart;
 use ikp::release::pipeline::Renderer;
 use ikp::release::render::{ChartEngine, ReleaseInfo};
 use ikp::release::values::{SetKind, ValueLayers, compose};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PRIVATE_KEY_B64: &str = include_str!("../examples/id_ed25519.b64");
 const PUBLIC_KEY: &str = include_str!("../examples/id_ed25519.pub");
