@@ -10,7 +10,7 @@
 //! arguments, rendering and comparing. Every check must report all 200 cases passed, or the bench
 //! panics: a check that finds failures is not what is being measured.
 //!
-//! It allocates with mimalloc, as an `ikp golden` process does (`src/allocator.rs`).
+//! It allocates with mimalloc, as the `ikp` binary does (`src/main.rs`).
 //!
 //! Run: `cargo bench --bench golden` (`--profile dev` builds fast, for trying it; its figures mean
 //! nothing).

@@ -4,9 +4,7 @@
 //! - `pipeline`: `Renderer::render` end to end (compose the `--set` layers, validate, render, check);
 //! - `engine_only`: the template execution alone, to show where the time goes.
 //!
-//! Renders allocate with mimalloc, as they do in the processes that render many times, `ikp serve`
-//! (a bastion per tunnelled pod) and `ikp golden` (`src/allocator.rs`); a one-shot `ikp render` uses
-//! the C library's allocator, and `benches/vs-helm.sh` times that.
+//! Renders allocate with mimalloc, as they do in the `ikp` binary (`src/main.rs`).
 //!
 //! Run: `cargo bench --bench render` (criterion prints time per render; throughput is renders/s).
 

@@ -35,20 +35,3 @@ pub unsafe fn from_c_main(argc: c_int, argv: *const *const c_char) -> Vec<OsStri
         .map(|arg| std::ffi::OsStr::from_bytes(arg.to_bytes()).to_owned())
         .collect()
 }
-
-/// The first argument after the program name (`argv[1]`), read in place without allocating: the
-/// process's allocator is chosen from it before anything is allocated (`crate::allocator`).
-///
-/// # Safety
-/// As for [`from_c_main`]; the strings must stay valid for `'a` (C's `argv` lives as long as the
-/// process).
-#[allow(unsafe_code)]
-pub unsafe fn command_word<'a>(argc: c_int, argv: *const *const c_char) -> Option<&'a [u8]> {
-    if argc < 2 || argv.is_null() {
-        return None;
-    }
-    // SAFETY: `argc >= 2`, so `argv[1]` is one of the caller's valid pointers.
-    let arg = unsafe { *argv.add(1) };
-    // SAFETY: non-null, it points to a NUL-terminated string valid for `'a`.
-    (!arg.is_null()).then(|| unsafe { CStr::from_ptr(arg) }.to_bytes())
-}
