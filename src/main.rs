@@ -23,7 +23,7 @@ use std::process::ExitCode;
 /// mimalloc, for every command: a bastion render takes a quarter less time on it than on glibc's
 /// allocator in process (`cargo bench --bench render`), and a whole `ikp render` process a fifth less
 /// than on musl's (the Dockerfile's build), whose allocator also takes one lock for all the threads
-/// of `ikp serve`. Peak RSS of an `ikp render`: 3.1 MiB (2.7 on musl's allocator).
+/// of `ikp serve`. Peak RSS of a musl `ikp render`: 3.0 MiB (2.7 on musl's allocator).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
