@@ -50,15 +50,14 @@ if ! command -v python3 >/dev/null; then
   exit 2
 fi
 PROFILE="${PROFILE:-release}"
-TARGET="${TARGET:-}"
 if [ -z "${IKP:-}" ]; then # IKP=path times an already built binary
-  if [ -n "$TARGET" ]; then
-    (cd "$ROOT" && cargo build --profile "$PROFILE" --target "$TARGET" --quiet --bin ikp)
-    IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/$PROFILE/ikp"
-  else
-    (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet --bin ikp)
-    IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE/ikp"
+  # cargo puts a build for a named target under target/<TARGET>/<PROFILE>.
+  target_args=() out_dir="$PROFILE"
+  if [ -n "${TARGET:-}" ]; then
+    target_args=(--target "$TARGET") out_dir="$TARGET/$PROFILE"
   fi
+  (cd "$ROOT" && cargo build --profile "$PROFILE" "${target_args[@]}" --quiet --bin ikp)
+  IKP="${CARGO_TARGET_DIR:-$ROOT/target}/$out_dir/ikp"
 fi
 if [ ! -x "$IKP" ]; then
   echo "vs-helm.sh: IKP=$IKP is not an executable" >&2
